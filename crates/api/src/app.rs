@@ -1,0 +1,191 @@
+//! Building and running the server: pools, migrations, background tasks, the HTTP listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use infron_billing::writer::LedgerWriter;
+use infron_router::{Catalog, ProviderClient};
+use infron_store::hot::{HotBalance, HotKeys};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Authenticator, KeyCache};
+use crate::settings::Settings;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Catalog(#[from] infron_router::CatalogError),
+    #[error("cannot connect to Postgres (DATABASE_URL): {0}")]
+    Postgres(infron_store::StoreError),
+    #[error("cannot use Redis (REDIS_URL): {0}")]
+    Redis(infron_store::StoreError),
+    #[error("migrations failed: {0}")]
+    Migrate(infron_store::StoreError),
+    #[error("cannot bind INFRON_BIND {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: Arc<AppState>,
+    stop: CancellationToken,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    /// Loads the catalog, connects, migrates, binds (port 0 picks a free port) and prepares the
+    /// server and its background tasks. Nothing is served until `run_until_stopped`.
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let catalog = Catalog::load(&settings.catalog_path, &|k| std::env::var(k).ok())?;
+        Self::build_with_catalog(settings, catalog).await
+    }
+
+    pub async fn build_with_catalog(
+        settings: Settings,
+        catalog: Catalog,
+    ) -> Result<Application, StartError> {
+        let pg =
+            infron_store::connect_postgres(settings.database_url(), settings.db_max_connections)
+                .await
+                .map_err(StartError::Postgres)?;
+        infron_store::migrate(&pg)
+            .await
+            .map_err(StartError::Migrate)?;
+        let redis =
+            infron_store::connect_redis(settings.redis_url(), 64).map_err(StartError::Redis)?;
+        {
+            let mut c = redis.get().await.map_err(|e| StartError::Redis(e.into()))?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut *c)
+                .await
+                .map_err(|e| StartError::Redis(e.into()))?;
+        }
+        let hot = Arc::new(HotBalance::new(
+            redis,
+            HotKeys::new(settings.redis_prefix.clone()),
+        ));
+        let providers = ProviderClient::new(settings.timeouts.clone())
+            .map_err(|e| StartError::Http(e.to_string()))?;
+        let auth = Authenticator {
+            pg: pg.clone(),
+            secret: settings.key_secret.clone(),
+            cache: Arc::new(KeyCache::new(settings.key_cache_ttl)),
+        };
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| StartError::Bind(settings.bind.clone(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(settings.bind.clone(), e))?
+            .port();
+        let workers = settings.workers.max(1);
+        let state = Arc::new(AppState::new(settings, pg, hot, auth, providers, catalog));
+
+        let stop = CancellationToken::new();
+        let consumer = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
+        let writer = LedgerWriter::new(state.pg.clone(), state.hot.clone(), consumer);
+        let mut background = vec![tokio::spawn(writer.run(stop.clone()))];
+        background.push(tokio::spawn(sweep_holds(state.hot.clone(), stop.clone())));
+        background.push(tokio::spawn(maintain_partitions(
+            state.pg.clone(),
+            stop.clone(),
+        )));
+
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(crate::routes::configure)
+                .default_service(web::to(crate::routes::not_found))
+        })
+        .workers(workers)
+        .disable_signals()
+        .listen(listener)
+        .map_err(|e| StartError::Bind("listener".into(), e))?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+            stop,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server stops (on Ctrl-C/SIGTERM when `handle_signals`), then drains the
+    /// settlement queue so every finished request is posted before exit.
+    pub async fn run_until_stopped(self, handle_signals: bool) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        if handle_signals {
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                handle.stop(true).await;
+            });
+        }
+        let result = self.server.await;
+        self.stop.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "infron".into())
+}
+
+/// Gives back holds whose request never settled (a crashed instance) once their deadline passed.
+async fn sweep_holds(hot: Arc<HotBalance>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        match hot
+            .sweep_expired(chrono::Utc::now().timestamp_millis(), 1000)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(released = n, "released holds past their deadline"),
+            Err(e) => tracing::warn!(error = %e, "hold sweep failed"),
+        }
+    }
+}
+
+async fn maintain_partitions(pg: infron_store::PgPool, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)) => {}
+        }
+        if let Err(e) = infron_store::db::ensure_partitions(&pg).await {
+            tracing::warn!(error = %e, "could not create request-log partitions");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Bearer-key authentication with an in-process cache, so a warm request never touches the
+//! database. A disabled key stops working everywhere within the cache TTL.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::HttpRequest;
+use secrecy::SecretString;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::api_keys::ApiKey;
+use crate::error::ApiError;
+use infron_store::PgPool;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: Uuid,
+    pub account_id: Uuid,
+    pub key_name: String,
+    pub allow_training: bool,
+}
+
+#[derive(Clone)]
+enum Cached {
+    Valid(Caller),
+    /// Unknown or disabled: cached too, so a flood of bad keys cannot hammer Postgres.
+    Refused(&'static str),
+}
+
+pub struct KeyCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<[u8; 32], (Cached, Instant)>>,
+}
+
+const MAX_ENTRIES: usize = 100_000;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<Cached> {
+        let map = self.entries.read().ok()?;
+        let (c, at) = map.get(hash)?;
+        (at.elapsed() < self.ttl).then(|| c.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], c: Cached) {
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() >= MAX_ENTRIES {
+                let ttl = self.ttl;
+                map.retain(|_, (_, at)| at.elapsed() < ttl);
+                if map.len() >= MAX_ENTRIES {
+                    map.clear();
+                }
+            }
+            map.insert(hash, (c, Instant::now()));
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.write() {
+            map.clear();
+        }
+    }
+}
+
+pub struct Authenticator {
+    pub pg: PgPool,
+    pub secret: SecretString,
+    pub cache: Arc<KeyCache>,
+}
+
+impl Authenticator {
+    pub async fn authenticate(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "missing Authorization header; send 'Authorization: Bearer <key>'".into(),
+                )
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authorization header must use the Bearer scheme".into())
+            })?;
+        let key = ApiKey::parse(token)
+            .ok_or_else(|| ApiError::Unauthorized("malformed API key".into()))?;
+        let hash = key.hash(&self.secret);
+        let cached = match self.cache.get(&hash) {
+            Some(c) => c,
+            None => {
+                let c = self.lookup(&hash).await?;
+                self.cache.put(hash, c.clone());
+                c
+            }
+        };
+        match cached {
+            Cached::Valid(caller) => Ok(caller),
+            Cached::Refused(why) => Err(ApiError::Unauthorized(why.into())),
+        }
+    }
+
+    async fn lookup(&self, hash: &[u8; 32]) -> Result<Cached, ApiError> {
+        let Some((row, stored)) = infron_store::keys::find_by_hash(&self.pg, hash).await? else {
+            return Ok(Cached::Refused("invalid API key"));
+        };
+        if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
+            return Ok(Cached::Refused("invalid API key"));
+        }
+        if row.disabled {
+            return Ok(Cached::Refused("this API key is disabled"));
+        }
+        if row.expires_at.is_some_and(|t| t <= chrono::Utc::now()) {
+            return Ok(Cached::Refused("this API key has expired"));
+        }
+        let account = infron_store::accounts::get(&self.pg, row.account_id)
+            .await?
+            .ok_or_else(|| ApiError::Internal(format!("key {} has no account", row.id)))?;
+        Ok(Cached::Valid(Caller {
+            key_id: row.id,
+            account_id: row.account_id,
+            key_name: row.name,
+            allow_training: account.allow_training,
+        }))
+    }
+}

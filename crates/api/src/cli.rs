@@ -1,0 +1,310 @@
+//! The `infron` command line: serve, migrate, and the operator's admin commands.
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use infron_billing::Usd;
+use infron_store::hot::{HotBalance, HotKeys};
+use uuid::Uuid;
+
+use crate::api_keys::ApiKey;
+use crate::settings::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "infron",
+    version,
+    about = "Infron: a multi-tenant LLM routing gateway"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the API on INFRON_BIND.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage tenant accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Grant credits.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// Ledger checks.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Allow routing to providers that train on prompts.
+        #[arg(long)]
+        allow_training: bool,
+    },
+    /// Show an account's balance and keys.
+    Show { id: Uuid },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key for an account; prints the secret once.
+    Create {
+        #[arg(long)]
+        account: Uuid,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Disable a key (takes effect everywhere within INFRON_KEY_CACHE_TTL_SECS).
+    Disable { id: Uuid },
+}
+
+#[derive(Subcommand)]
+pub enum CreditsCommand {
+    /// Grant USD credits to an account (a balanced ledger transaction).
+    Grant {
+        #[arg(long)]
+        account: Uuid,
+        /// Amount in USD, e.g. 10 or 12.50
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        reason: String,
+        /// Makes the grant idempotent: a second grant with the same key changes nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LedgerCommand {
+    /// Check the ledger invariants; exits non-zero on any violation.
+    Verify,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_process_env()?;
+    match cli.command {
+        Command::Serve => {
+            crate::telemetry_init();
+            let app = crate::Application::build(settings).await?;
+            tracing::info!(port = app.port(), "infron is serving");
+            app.run_until_stopped(true).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let pg = pg(&settings).await?;
+            infron_store::migrate(&pg)
+                .await
+                .context("migrations failed")?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Accounts(c) => accounts(&settings, c).await,
+        Command::Keys(c) => keys(&settings, c).await,
+        Command::Credits(CreditsCommand::Grant {
+            account,
+            amount,
+            reason,
+            idempotency_key,
+        }) => {
+            let amount: Usd = amount
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let pg = pg(&settings).await?;
+            let hot = hot(&settings)?;
+            let external_id = format!(
+                "grant:{}",
+                idempotency_key.unwrap_or_else(|| Uuid::now_v7().to_string())
+            );
+            let r = infron_billing::grants::grant(&pg, &hot, account, amount, &reason, external_id)
+                .await?;
+            if r.newly_posted {
+                println!("granted ${amount} to {account}; balance ${}", r.balance);
+            } else {
+                println!(
+                    "grant {} was already posted; balance ${}",
+                    r.transaction_external_id, r.balance
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ledger(LedgerCommand::Verify) => {
+            let pg = pg(&settings).await?;
+            let hot = hot(&settings)?;
+            let check = infron_store::ledger::verify(&pg).await?;
+            let overdue = hot
+                .overdue_holds(chrono::Utc::now().timestamp_millis())
+                .await?;
+            let rows = [
+                (
+                    "transactions that do not sum to zero",
+                    check.unbalanced_transactions,
+                ),
+                (
+                    "books whose balance differs from their entries",
+                    check.books_not_matching_entries,
+                ),
+                (
+                    "tenants below zero without a refund or dispute",
+                    check.tenants_below_zero,
+                ),
+                (
+                    "charged requests without a ledger transaction",
+                    check.charged_requests_without_transaction,
+                ),
+                (
+                    "usage transactions without a charged request",
+                    check.usage_transactions_without_request,
+                ),
+                ("holds left open past their deadline", overdue),
+            ];
+            let mut bad = 0;
+            for (what, n) in rows {
+                println!(
+                    "{:<50} {}",
+                    what,
+                    if n == 0 {
+                        "ok".to_string()
+                    } else {
+                        format!("VIOLATION ({n})")
+                    }
+                );
+                bad += n;
+            }
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+async fn pg(settings: &Settings) -> anyhow::Result<infron_store::PgPool> {
+    infron_store::connect_postgres(settings.database_url(), 2)
+        .await
+        .context("cannot connect to Postgres (DATABASE_URL)")
+}
+
+fn hot(settings: &Settings) -> anyhow::Result<Arc<HotBalance>> {
+    let pool = infron_store::connect_redis(settings.redis_url(), 2)
+        .context("cannot use Redis (REDIS_URL)")?;
+    Ok(Arc::new(HotBalance::new(
+        pool,
+        HotKeys::new(settings.redis_prefix.clone()),
+    )))
+}
+
+async fn accounts(settings: &Settings, c: AccountsCommand) -> anyhow::Result<ExitCode> {
+    let pg = pg(settings).await?;
+    match c {
+        AccountsCommand::Create {
+            name,
+            allow_training,
+        } => {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 200 {
+                bail!("--name must be 1 to 200 characters");
+            }
+            let row = infron_store::accounts::create(&pg, Uuid::now_v7(), name).await?;
+            if allow_training {
+                infron_store::accounts::set_allow_training(&pg, row.id, true).await?;
+            }
+            println!("{}", row.id);
+        }
+        AccountsCommand::Show { id } => {
+            let Some(account) = infron_store::accounts::get(&pg, id).await? else {
+                bail!("no account {id}");
+            };
+            let totals = infron_store::ledger::tenant_totals(&pg, id).await?;
+            println!("account  {}", account.id);
+            println!("name     {}", account.name);
+            println!(
+                "training {}",
+                if account.allow_training {
+                    "allowed"
+                } else {
+                    "excluded"
+                }
+            );
+            if let Some(t) = totals {
+                println!("credited ${}", Usd::rounded(t.credited));
+                println!("used     ${}", Usd::rounded(t.debited));
+                println!("balance  ${}", Usd::rounded(t.balance));
+            }
+            let keys = infron_store::keys::list_for_account(&pg, id).await?;
+            println!("keys     {}", keys.len());
+            for k in keys {
+                println!(
+                    "  {}  {}  {}  {}",
+                    k.id,
+                    k.key_hint,
+                    if k.disabled { "disabled" } else { "active" },
+                    if k.name.is_empty() { "-" } else { &k.name }
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
+    let pg = pg(settings).await?;
+    match c {
+        KeysCommand::Create { account, name } => {
+            if infron_store::accounts::get(&pg, account).await?.is_none() {
+                bail!("no account {account}");
+            }
+            let key = ApiKey::generate();
+            let hash = key.hash(&settings.key_secret);
+            let row = infron_store::keys::insert(
+                &pg,
+                infron_store::keys::NewApiKey {
+                    id: Uuid::now_v7(),
+                    account_id: account,
+                    name: &name,
+                    key_hash: &hash,
+                    key_hint: &key.hint(),
+                },
+            )
+            .await?;
+            eprintln!(
+                "key id {} created; the secret below is shown only once",
+                row.id
+            );
+            println!("{}", key.expose());
+        }
+        KeysCommand::Disable { id } => match infron_store::keys::set_disabled(&pg, id, true).await?
+        {
+            Some(k) => println!("key {} ({}) disabled", k.id, k.key_hint),
+            None => bail!("no key {id}"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,167 @@
+//! The one place errors become HTTP: OpenAI's error envelope
+//! `{"error": {"code", "message", "type", "param", "metadata"}}` with the right status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use infron_billing::{BillingError, Usd};
+use infron_router::{Attempt, ProviderError};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("insufficient credits: this request may cost up to ${needed}, and ${available} is available")]
+    InsufficientCredits { needed: Usd, available: Usd },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("no endpoint of model '{model}' can serve this request ({availability})")]
+    NoEligibleEndpoint {
+        model: String,
+        availability: &'static str,
+    },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{}", .0.message)]
+    ProviderRejected(ProviderError),
+    #[error("the request timed out")]
+    Timeout,
+    #[error("all providers failed for this request")]
+    AllProvidersFailed(Vec<Attempt>),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            message: message.into(),
+            param: Some(param.into()),
+        }
+    }
+
+    /// Low-cardinality class for logs and the request log's `error_class`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InsufficientCredits { .. } => "insufficient_credits",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::NoEligibleEndpoint { .. } => "no_eligible_endpoint",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::ProviderRejected(_) => "provider_rejected",
+            ApiError::Timeout => "timeout",
+            ApiError::AllProvidersFailed(_) => "all_providers_failed",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { .. }
+            | ApiError::ProviderRejected(_)
+            | ApiError::PayloadTooLarge { .. } => "invalid_request_error",
+            ApiError::Unauthorized(_) => "authentication_error",
+            ApiError::InsufficientCredits { .. } => "insufficient_quota",
+            ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
+            ApiError::Timeout => "timeout_error",
+            ApiError::AllProvidersFailed(_) => "upstream_error",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "server_error",
+        }
+    }
+
+    fn param(&self) -> Value {
+        match self {
+            ApiError::InvalidRequest { param: Some(p), .. } => json!(p),
+            ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => json!("model"),
+            _ => Value::Null,
+        }
+    }
+
+    fn metadata(&self) -> Value {
+        match self {
+            ApiError::InsufficientCredits { needed, available } => json!({
+                "required": needed.to_string(), "available": available.to_string(),
+            }),
+            ApiError::NoEligibleEndpoint { availability, .. } => {
+                json!({ "availability": availability })
+            }
+            ApiError::ProviderRejected(e) => json!({ "provider_name": e.provider }),
+            ApiError::AllProvidersFailed(attempts) => json!({
+                "provider_errors": attempts.iter().filter_map(|a| a.error.as_ref()).collect::<Vec<_>>(),
+            }),
+            _ => Value::Null,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        json!({ "error": {
+            "code": self.status_code().as_u16(),
+            "message": self.to_string(),
+            "type": self.kind(),
+            "param": self.param(),
+            "metadata": self.metadata(),
+        }})
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. } | ApiError::ProviderRejected(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::AllProvidersFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(detail = %detail, "internal error");
+        }
+        HttpResponse::build(self.status_code()).json(self.body())
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        match e {
+            BillingError::InsufficientCredits { needed, available } => {
+                ApiError::InsufficientCredits { needed, available }
+            }
+            BillingError::AmountOutOfRange(m) => {
+                ApiError::invalid("max_tokens", format!("request cost out of range: {m}"))
+            }
+            BillingError::Store(s) if s.is_unavailable() => {
+                ApiError::Unavailable("a storage dependency is unavailable".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<infron_store::StoreError> for ApiError {
+    fn from(e: infron_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            ApiError::Unavailable("a storage dependency is unavailable".into())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The Infron HTTP gateway: routes, authentication, the error envelope, streaming, and the
+//! admin CLI. It wires the router, billing and store crates together.
+
+pub mod api_keys;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+pub use app::Application;
+pub use settings::Settings;
+
+/// Logs to stderr; `RUST_LOG` filters (default info), `INFRON_LOG_FORMAT=json` for JSON lines.
+pub fn telemetry_init() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("INFRON_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,453 @@
+//! `POST /v1/chat/completions`: authenticate, validate, choose endpoints, reserve the maximum
+//! cost, try endpoints in order, answer as JSON or SSE, and settle exactly once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use infron_billing::reservation::Hold;
+use infron_billing::{CostBreakdown, Usage};
+use infron_router::providers::Reply;
+use infron_router::types::ChatRequest;
+use infron_router::{selection, Attempt, Endpoint, FailureKind, Model};
+use infron_store::request_logs::RequestLogRow;
+use uuid::Uuid;
+
+use super::body;
+use super::stream::{self, StreamJob};
+use super::usage::{UsageOut, WithUsage};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Public form of a request id, as returned in `id` and `x-request-id`.
+pub fn public_id(id: Uuid) -> String {
+    format!("gen-{}", id.simple())
+}
+
+/// What the request log will say, filled in as the request proceeds.
+pub struct Draft {
+    pub id: Uuid,
+    pub caller: Caller,
+    pub created_at: DateTime<Utc>,
+    pub started: Instant,
+    pub requested_model: String,
+    pub hold: Option<Hold>,
+    pub attempts: Vec<Attempt>,
+    pub streamed: bool,
+}
+
+/// How a finished request is recorded.
+pub struct Outcome<'a> {
+    pub status: u16,
+    pub error_class: Option<&'a str>,
+    pub served: Option<(&'a Model, &'a Endpoint)>,
+    pub usage: Usage,
+    pub usage_source: Option<&'a str>,
+    pub cost: CostBreakdown,
+    pub finish_reason: Option<String>,
+    pub cancelled: bool,
+    pub first_token_ms: Option<i32>,
+}
+
+impl Draft {
+    pub fn into_log(self, o: Outcome<'_>) -> (Option<Hold>, RequestLogRow) {
+        let now = Utc::now();
+        let row = RequestLogRow {
+            id: self.id,
+            created_at: self.created_at,
+            account_id: self.caller.account_id,
+            api_key_id: Some(self.caller.key_id),
+            requested_model: self.requested_model,
+            model: o.served.map(|(m, _)| m.id.clone()),
+            provider: o.served.map(|(_, e)| e.provider.name.clone()),
+            upstream_model: o.served.map(|(_, e)| e.upstream_model.clone()),
+            endpoint_kind: "chat".into(),
+            prompt_tokens: clamp(o.usage.prompt_tokens),
+            completion_tokens: clamp(o.usage.completion_tokens),
+            cached_tokens: clamp(o.usage.cached_tokens),
+            cache_write_tokens: clamp(o.usage.cache_write_tokens),
+            reasoning_tokens: clamp(o.usage.reasoning_tokens),
+            cost: o.cost.total.decimal(),
+            cost_details: serde_json::to_value(o.cost).ok(),
+            prices: o
+                .served
+                .and_then(|(_, e)| serde_json::to_value(e.prices).ok()),
+            usage_source: o.usage_source.map(str::to_string),
+            status: i16::try_from(o.status).unwrap_or(i16::MAX),
+            error_class: o.error_class.map(str::to_string),
+            finish_reason: o.finish_reason,
+            streamed: self.streamed,
+            cancelled: o.cancelled,
+            cache_hit: false,
+            attempts: serde_json::to_value(&self.attempts).unwrap_or_default(),
+            latency_ms: i32::try_from(self.started.elapsed().as_millis()).ok(),
+            first_token_ms: o.first_token_ms,
+            completed_at: now,
+        };
+        (self.hold, row)
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Settles a request; a failure to settle is logged loudly (the hold then expires, uncharged).
+pub async fn settle(state: &AppState, hold: Option<Hold>, row: RequestLogRow) {
+    let id = row.id;
+    if let Err(e) = state.settler.settle(hold.as_ref(), row).await {
+        tracing::error!(request_id = %id, error = %e, "settlement failed");
+    }
+}
+
+pub async fn chat_completions(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let created_at = Utc::now();
+    let caller = state.auth.authenticate(&req).await?;
+    let raw = body::read(&req, payload, state.settings.max_body_bytes).await?;
+    let mut draft = Draft {
+        id: Uuid::now_v7(),
+        caller,
+        created_at,
+        started,
+        requested_model: String::new(),
+        hold: None,
+        attempts: Vec::new(),
+        streamed: false,
+    };
+    let state = state.into_inner();
+    let request: Result<ChatRequest, ApiError> =
+        body::parse_json(&raw).and_then(|r: ChatRequest| {
+            validate(&r)?;
+            Ok(r)
+        });
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return Err(fail(&state, draft, e).await),
+    };
+    draft.requested_model = request.model.clone().unwrap_or_default();
+    draft.streamed = request.stream;
+    run(state, draft, request).await
+}
+
+/// Records a failed request and returns its error.
+async fn fail(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
+    let status = actix_web::ResponseError::status_code(&e).as_u16();
+    let (hold, row) = draft.into_log(Outcome {
+        status,
+        error_class: Some(e.class()),
+        served: None,
+        usage: Usage::default(),
+        usage_source: None,
+        cost: CostBreakdown::default(),
+        finish_reason: None,
+        cancelled: false,
+        first_token_ms: None,
+    });
+    settle(state, hold, row).await;
+    e
+}
+
+fn validate(r: &ChatRequest) -> Result<(), ApiError> {
+    if r.model.as_deref().is_none_or(|m| m.trim().is_empty())
+        && r.gateway.models.as_ref().is_none_or(|m| m.is_empty())
+    {
+        return Err(ApiError::invalid("model", "'model' is required"));
+    }
+    if r.messages.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "'messages' must contain at least one message",
+        ));
+    }
+    for (i, m) in r.messages.iter().enumerate() {
+        if m.role == infron_router::types::Role::Tool && m.tool_call_id.is_none() {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].tool_call_id"),
+                "a 'tool' message needs 'tool_call_id'",
+            ));
+        }
+    }
+    if let Some(t) = r.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(ApiError::invalid(
+                "temperature",
+                "'temperature' must be between 0 and 2",
+            ));
+        }
+    }
+    if let Some(p) = r.top_p {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(ApiError::invalid(
+                "top_p",
+                "'top_p' must be between 0 and 1",
+            ));
+        }
+    }
+    for (name, v) in [
+        ("max_tokens", r.max_tokens),
+        ("max_completion_tokens", r.max_completion_tokens),
+    ] {
+        if v == Some(0) {
+            return Err(ApiError::invalid(
+                name,
+                format!("'{name}' must be at least 1"),
+            ));
+        }
+    }
+    if let Some(n) = r.extra.get("n") {
+        if n.as_u64() != Some(1) {
+            return Err(ApiError::invalid(
+                "n",
+                "only n = 1 is supported; send separate requests for more choices",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The models to try, in order: `model`, then `models` / `fallback_models`.
+fn model_chain(state: &AppState, r: &ChatRequest) -> Result<Vec<Arc<Model>>, ApiError> {
+    let catalog = state.catalog();
+    let mut names: Vec<&str> = Vec::new();
+    if let Some(m) = r.model.as_deref() {
+        names.push(m);
+    }
+    for list in [&r.gateway.models, &r.gateway.fallback_models]
+        .into_iter()
+        .flatten()
+    {
+        for m in list {
+            if !names.contains(&m.as_str()) {
+                names.push(m);
+            }
+        }
+    }
+    let mut chain = Vec::new();
+    for name in names {
+        let base = name.split_once(':').map_or(name, |(b, _)| b);
+        match catalog.model(name).or_else(|| catalog.model(base)) {
+            Some(m) => chain.push(m.clone()),
+            None if chain.is_empty() && r.model.as_deref() == Some(name) => {
+                return Err(ApiError::NotFound(format!("model '{name}' is not available on this gateway; GET /v1/models lists the models")))
+            }
+            None => {
+                return Err(ApiError::NotFound(format!("model '{name}' (in models) is not available on this gateway")))
+            }
+        }
+    }
+    if chain
+        .iter()
+        .any(|m| m.kind != infron_router::catalog::ModelKind::Chat)
+    {
+        return Err(ApiError::invalid(
+            "model",
+            "this model does not serve chat completions",
+        ));
+    }
+    Ok(chain)
+}
+
+async fn run(
+    state: Arc<AppState>,
+    mut draft: Draft,
+    request: ChatRequest,
+) -> Result<HttpResponse, ApiError> {
+    let chain = match model_chain(&state, &request) {
+        Ok(c) => c,
+        Err(e) => return Err(fail(&state, draft, e).await),
+    };
+    let mut plan: Vec<(Arc<Model>, Vec<Arc<Endpoint>>)> = Vec::new();
+    let mut first_unavailable = None;
+    for m in &chain {
+        match selection::candidates(m, draft.caller.allow_training) {
+            Ok(c) => plan.push((m.clone(), c)),
+            Err(why) => {
+                first_unavailable.get_or_insert((m.id.clone(), why));
+            }
+        }
+    }
+    if plan.is_empty() {
+        let (model, why) = first_unavailable.unwrap_or_else(|| {
+            (
+                draft.requested_model.clone(),
+                selection::Unavailable::NoEndpoints,
+            )
+        });
+        return Err(fail(
+            &state,
+            draft,
+            ApiError::NoEligibleEndpoint {
+                model,
+                availability: why.as_str(),
+            },
+        )
+        .await);
+    }
+
+    let all: Vec<Arc<Endpoint>> = plan.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+    let bound = request.prompt_token_bound();
+    let amount = match selection::max_cost(&all, bound, request.max_output(), request.image_count())
+    {
+        Ok(a) => a,
+        Err(e) => return Err(fail(&state, draft, e.into()).await),
+    };
+    let deadline = Utc::now() + state.settings.request_timeout + chrono::Duration::seconds(60);
+    match state
+        .reservations
+        .reserve(draft.caller.account_id, draft.id, amount, deadline)
+        .await
+    {
+        Ok(hold) => draft.hold = Some(hold),
+        Err(e) => return Err(fail(&state, draft, e.into()).await),
+    }
+
+    let overall = tokio::time::Instant::now() + state.settings.request_timeout;
+    let include_cost = request.gateway.usage.as_ref().is_some_and(|u| u.include);
+    for (model, endpoints) in &plan {
+        for endpoint in endpoints {
+            let attempt_started = Instant::now();
+            let result =
+                tokio::time::timeout_at(overall, state.providers.chat(endpoint, &request)).await;
+            let result = match result {
+                Err(_) => return Err(fail(&state, draft, ApiError::Timeout).await),
+                Ok(r) => r,
+            };
+            let mut attempt = Attempt {
+                provider: endpoint.provider.name.clone(),
+                model: model.id.clone(),
+                upstream_model: endpoint.upstream_model.clone(),
+                error: None,
+                latency_ms: u64::try_from(attempt_started.elapsed().as_millis())
+                    .unwrap_or(u64::MAX),
+            };
+            match result {
+                Ok(Reply::Complete { response, usage }) => {
+                    draft.attempts.push(attempt);
+                    return complete(
+                        &state,
+                        draft,
+                        &request,
+                        model,
+                        endpoint,
+                        response,
+                        usage,
+                        include_cost,
+                    )
+                    .await;
+                }
+                Ok(Reply::Stream { head, rest }) => {
+                    draft.attempts.push(attempt);
+                    let job = StreamJob {
+                        state: state.clone(),
+                        draft,
+                        model: model.clone(),
+                        endpoint: endpoint.clone(),
+                        prompt_estimate: request.prompt_token_estimate(),
+                        include_usage: include_cost
+                            || request
+                                .stream_options
+                                .as_ref()
+                                .and_then(|o| o.get("include_usage"))
+                                .and_then(serde_json::Value::as_bool)
+                                .unwrap_or(false),
+                        include_cost,
+                        deadline: overall,
+                    };
+                    return Ok(stream::respond(job, head, rest));
+                }
+                Err(e) => {
+                    tracing::info!(request_id = %draft.id, provider = %e.provider, kind = e.kind.as_str(), "provider attempt failed");
+                    let kind = e.kind;
+                    attempt.error = Some(e.clone());
+                    draft.attempts.push(attempt);
+                    if !kind.is_retryable() {
+                        return Err(fail(&state, draft, ApiError::ProviderRejected(e)).await);
+                    }
+                    if kind == FailureKind::ContextLength {
+                        break; // no other endpoint of this model will fit it either: next model
+                    }
+                }
+            }
+        }
+    }
+    let attempts = draft.attempts.clone();
+    Err(fail(&state, draft, ApiError::AllProvidersFailed(attempts)).await)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn complete(
+    state: &AppState,
+    draft: Draft,
+    request: &ChatRequest,
+    model: &Arc<Model>,
+    endpoint: &Arc<Endpoint>,
+    mut response: infron_router::types::ChatResponse,
+    usage: Option<Usage>,
+    include_cost: bool,
+) -> Result<HttpResponse, ApiError> {
+    let (usage, source) = match usage {
+        Some(u) => (u, "provider"),
+        None => {
+            let text: u64 = response
+                .choices
+                .iter()
+                .map(|c| {
+                    c.message.content.as_deref().map_or(0, str::len) as u64
+                        + c.message.reasoning.as_deref().map_or(0, str::len) as u64
+                        + c.message
+                            .tool_calls
+                            .as_ref()
+                            .map_or(0, |t| t.iter().map(|v| v.to_string().len() as u64).sum())
+                })
+                .sum();
+            (
+                Usage {
+                    prompt_tokens: request.prompt_token_estimate(),
+                    completion_tokens: text.div_ceil(4),
+                    ..Default::default()
+                },
+                "estimated",
+            )
+        }
+    };
+    let cost = endpoint.prices.cost(&usage).map_err(ApiError::from)?;
+    let id = draft.id;
+    response.id = public_id(id);
+    response.model = model.id.clone();
+    response.provider = Some(endpoint.provider.name.clone());
+    response.usage = None;
+    response.object = "chat.completion".into();
+    if response.created == 0 {
+        response.created = draft.created_at.timestamp();
+    }
+    let finish = response
+        .choices
+        .first()
+        .and_then(|c| c.finish_reason.clone());
+    let (hold, row) = draft.into_log(Outcome {
+        status: 200,
+        error_class: None,
+        served: Some((model, endpoint)),
+        usage,
+        usage_source: Some(source),
+        cost,
+        finish_reason: finish,
+        cancelled: false,
+        first_token_ms: None,
+    });
+    settle(state, hold, row).await;
+    let body = WithUsage {
+        inner: &response,
+        usage: Some(UsageOut::new(&usage, &cost, include_cost)),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-request-id", public_id(id)))
+        .json(body))
+}

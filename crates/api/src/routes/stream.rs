@@ -1,0 +1,273 @@
+//! Streaming answers as OpenAI-style SSE. A task owns the upstream stream and the hold: it
+//! forwards chunks through a bounded channel, notices a client that went away, and settles
+//! exactly once however the stream ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use infron_billing::{CostBreakdown, Usage};
+use infron_router::providers::{EventStream, StreamEvent};
+use infron_router::types::ChatChunk;
+use infron_router::{Endpoint, Model};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::chat::{public_id, settle, Draft, Outcome};
+use super::usage::{UsageOut, WithUsage};
+use crate::state::AppState;
+
+pub struct StreamJob {
+    pub state: Arc<AppState>,
+    pub draft: Draft,
+    pub model: Arc<Model>,
+    pub endpoint: Arc<Endpoint>,
+    pub prompt_estimate: u64,
+    pub include_usage: bool,
+    pub include_cost: bool,
+    pub deadline: tokio::time::Instant,
+}
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn respond(job: StreamJob, head: Vec<StreamEvent>, rest: EventStream) -> HttpResponse {
+    let (tx, rx) = mpsc::channel::<Bytes>(32);
+    let id = public_id(job.draft.id);
+    tokio::spawn(run(job, head, rest, tx));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, actix_web::Error>(b), rx))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .insert_header(("x-request-id", id))
+        .streaming(body)
+}
+
+enum End {
+    Done,
+    ClientGone,
+    Failed(String),
+    TimedOut,
+}
+
+struct Progress {
+    content_bytes: u64,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+    first_token_ms: Option<i32>,
+}
+
+async fn run(
+    job: StreamJob,
+    head: Vec<StreamEvent>,
+    mut rest: EventStream,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let StreamJob {
+        state,
+        draft,
+        model,
+        endpoint,
+        prompt_estimate,
+        include_usage,
+        include_cost,
+        deadline,
+    } = job;
+    let id = public_id(draft.id);
+    let created = draft.created_at.timestamp();
+    let provider = endpoint.provider.name.clone();
+    let mut progress = Progress {
+        content_bytes: 0,
+        usage: None,
+        finish_reason: None,
+        first_token_ms: None,
+    };
+    let started = draft.started;
+
+    let emit = |event: StreamEvent, progress: &mut Progress| -> Option<Bytes> {
+        match event {
+            StreamEvent::Usage(u) => {
+                progress.usage = Some(u);
+                None
+            }
+            StreamEvent::Chunk(mut chunk) => {
+                if chunk.has_content() && progress.first_token_ms.is_none() {
+                    progress.first_token_ms = i32::try_from(started.elapsed().as_millis()).ok();
+                }
+                progress.content_bytes += chunk.content_bytes();
+                if let Some(f) = chunk.choices.iter().find_map(|c| c.finish_reason.clone()) {
+                    progress.finish_reason = Some(f);
+                }
+                chunk.id = id.clone();
+                chunk.model = model.id.clone();
+                chunk.provider = Some(provider.clone());
+                chunk.object = "chat.completion.chunk".into();
+                chunk.created = created;
+                chunk.usage = None;
+                sse_json(&chunk)
+            }
+        }
+    };
+
+    let mut end = End::Done;
+    'outer: {
+        for event in head {
+            if let Some(bytes) = emit(event, &mut progress) {
+                if tx.send(bytes).await.is_err() {
+                    end = End::ClientGone;
+                    break 'outer;
+                }
+            }
+        }
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = tx.closed() => { end = End::ClientGone; break; }
+                _ = tokio::time::sleep_until(deadline) => { end = End::TimedOut; break; }
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                        end = End::ClientGone;
+                        break;
+                    }
+                    continue;
+                }
+                n = rest.next() => n,
+            };
+            match next {
+                None => break,
+                Some(Err(e)) => {
+                    end = End::Failed(e.message);
+                    break;
+                }
+                Some(Ok(event)) => {
+                    if let Some(bytes) = emit(event, &mut progress) {
+                        if tx.send(bytes).await.is_err() {
+                            end = End::ClientGone;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Dropping the upstream stream cancels the provider request.
+    drop(rest);
+
+    let (usage, source) = match progress.usage {
+        Some(u) => (u, "provider"),
+        None => (
+            Usage {
+                prompt_tokens: prompt_estimate,
+                completion_tokens: progress.content_bytes.div_ceil(4),
+                ..Default::default()
+            },
+            "estimated",
+        ),
+    };
+    let cost = match endpoint.prices.cost(&usage) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(request_id = %draft.id, error = %e, "cost out of range; charging the hold amount");
+            let mut c = CostBreakdown::default();
+            if let Some(h) = &draft.hold {
+                c.total = h.amount;
+            }
+            c
+        }
+    };
+
+    let (error_class, cancelled) = match &end {
+        End::Done => (None, false),
+        End::ClientGone => (Some("client_disconnected"), true),
+        End::Failed(_) => (Some("stream_broken"), false),
+        End::TimedOut => (Some("timeout"), false),
+    };
+    if !matches!(end, End::ClientGone) {
+        let mut tail: Vec<Bytes> = Vec::new();
+        if matches!(end, End::Failed(_) | End::TimedOut) {
+            let code = if matches!(end, End::TimedOut) {
+                408
+            } else {
+                502
+            };
+            let err_chunk = json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model.id,
+                "provider": provider,
+                "error": { "code": code, "message": message_of(&end) },
+                "choices": [{ "index": 0, "delta": { "content": "" }, "finish_reason": "error" }],
+            });
+            if let Some(b) = sse_json(&err_chunk) {
+                tail.push(b);
+            }
+            progress.finish_reason = Some("error".into());
+        }
+        if include_usage {
+            let usage_chunk = ChatChunk {
+                id: id.clone(),
+                object: "chat.completion.chunk".into(),
+                created,
+                model: model.id.clone(),
+                provider: Some(provider.clone()),
+                choices: Vec::new(),
+                usage: None,
+                extra: Default::default(),
+            };
+            let with = WithUsage {
+                inner: &usage_chunk,
+                usage: Some(UsageOut::new(&usage, &cost, include_cost)),
+            };
+            if let Some(b) = sse_json(&with) {
+                tail.push(b);
+            }
+        }
+        tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        for b in tail {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    let (hold, row) = draft.into_log(Outcome {
+        status: 200,
+        error_class,
+        served: Some((&model, &endpoint)),
+        usage,
+        usage_source: Some(source),
+        cost,
+        finish_reason: progress.finish_reason,
+        cancelled,
+        first_token_ms: progress.first_token_ms,
+    });
+    settle(&state, hold, row).await;
+}
+
+fn message_of(end: &End) -> String {
+    match end {
+        End::Failed(m) => format!("the provider stream failed: {m}"),
+        End::TimedOut => "the request timed out".into(),
+        _ => String::new(),
+    }
+}
+
+fn sse_json<T: serde::Serialize>(value: &T) -> Option<Bytes> {
+    match serde_json::to_vec(value) {
+        Ok(mut v) => {
+            let mut out = Vec::with_capacity(v.len() + 8);
+            out.extend_from_slice(b"data: ");
+            out.append(&mut v);
+            out.extend_from_slice(b"\n\n");
+            Some(Bytes::from(out))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a stream chunk");
+            None
+        }
+    }
+}

@@ -1,0 +1,17 @@
+use thiserror::Error;
+
+use crate::Usd;
+
+#[derive(Debug, Error)]
+pub enum BillingError {
+    #[error("insufficient credits: this request may cost up to ${needed}, and ${available} is available")]
+    InsufficientCredits { needed: Usd, available: Usd },
+    #[error("amount out of range: {0}")]
+    AmountOutOfRange(String),
+    #[error("unknown account {0}")]
+    UnknownAccount(uuid::Uuid),
+    #[error(transparent)]
+    Store(#[from] infron_store::StoreError),
+    #[error("settlement record could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}

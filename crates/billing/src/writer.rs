@@ -1,0 +1,198 @@
+//! The ledger writer: moves settlement records from the Redis stream into Postgres in batches
+//! (request log rows plus one usage transaction per charged request), then reconciles the hot
+//! balances and acknowledges. Every step is idempotent, so a crash anywhere only means the
+//! batch is written again and deduplicated by the ledger's unique external ids.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use infron_store::hot::{HotBalance, SettlementStream};
+use infron_store::ledger::{self, platform, NewTransaction};
+use infron_store::request_logs::{self, RequestLogRow};
+use infron_store::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{BillingError, Usd};
+
+/// Ledger external id of a request's usage charge.
+pub fn usage_external_id(request: Uuid) -> String {
+    format!("request:{request}")
+}
+
+/// Writes records to Postgres in one transaction and reconciles the hot balances.
+pub async fn write_records(
+    pg: &PgPool,
+    hot: &HotBalance,
+    records: Vec<RequestLogRow>,
+) -> Result<(), BillingError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let accounts: Vec<Uuid> = records
+        .iter()
+        .filter(|r| !r.cost.is_zero())
+        .map(|r| r.account_id)
+        .collect();
+    let books: HashMap<Uuid, Uuid> = sqlx::query_as::<_, (Uuid, Uuid)>(
+        "SELECT account_id, id FROM ledger_accounts WHERE kind = 'credits' AND account_id = ANY($1)",
+    )
+    .bind(&accounts)
+    .fetch_all(pg)
+    .await
+    .map_err(infron_store::StoreError::from)?
+    .into_iter()
+    .collect();
+
+    let mut txns = Vec::new();
+    for r in records.iter().filter(|r| !r.cost.is_zero()) {
+        let Some(book) = books.get(&r.account_id) else {
+            tracing::error!(request_id = %r.id, account = %r.account_id, "charged request for an account without a credits book");
+            continue;
+        };
+        txns.push(NewTransaction {
+            id: Uuid::now_v7(),
+            external_id: usage_external_id(r.id),
+            kind: "usage",
+            account_id: Some(r.account_id),
+            description: format!(
+                "{} via {}",
+                r.model.as_deref().unwrap_or("?"),
+                r.provider.as_deref().unwrap_or("?")
+            ),
+            metadata: serde_json::json!({ "request_id": r.id, "api_key_id": r.api_key_id }),
+            effective_at: r.completed_at,
+            entries: vec![(*book, r.cost), (platform::USAGE_REVENUE, -r.cost)],
+        });
+    }
+
+    let mut tx = pg.begin().await.map_err(infron_store::StoreError::from)?;
+    request_logs::insert_batch(&mut tx, &records).await?;
+    let posted = ledger::post_batch(&mut tx, &txns).await?;
+    tx.commit().await.map_err(infron_store::StoreError::from)?;
+
+    let versions: HashMap<Uuid, i64> = posted
+        .balances
+        .iter()
+        .filter_map(|b| b.account_id.map(|a| (a, b.version)))
+        .collect();
+    let newly: std::collections::HashSet<&String> = posted.posted.iter().collect();
+    for r in records.iter().filter(|r| !r.cost.is_zero()) {
+        let ext = usage_external_id(r.id);
+        let result = if newly.contains(&ext) {
+            let version = versions.get(&r.account_id).copied().unwrap_or(i64::MAX);
+            let delta = Usd::new(-r.cost)?.to_pico()?;
+            hot.posted(r.account_id, Some(r.id), version, delta).await
+        } else {
+            // Replayed: only drop the unposted marker.
+            hot.posted(r.account_id, Some(r.id), 0, 0).await
+        };
+        if let Err(e) = result {
+            // The hot copy stays conservative (the marker only flags); reconciliation fixes it.
+            tracing::warn!(request_id = %r.id, error = %e, "could not reconcile hot balance after posting");
+        }
+    }
+    Ok(())
+}
+
+pub struct LedgerWriter {
+    pg: PgPool,
+    hot: Arc<HotBalance>,
+    stream: SettlementStream,
+    consumer: String,
+    batch_size: usize,
+}
+
+impl LedgerWriter {
+    pub fn new(pg: PgPool, hot: Arc<HotBalance>, consumer: String) -> Self {
+        let stream = SettlementStream::new(hot.pool().clone(), hot.keys());
+        Self {
+            pg,
+            hot,
+            stream,
+            consumer,
+            batch_size: 500,
+        }
+    }
+
+    /// Runs until `stop` fires, then drains what is queued and returns.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut last_claim = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if let Err(e) = self.stream.ensure_group().await {
+                tracing::error!(error = %e, "ledger writer cannot reach Redis");
+                if sleep_or_stop(&stop, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            break;
+        }
+        loop {
+            let stopping = stop.is_cancelled();
+            let result = self
+                .step(last_claim.elapsed() > Duration::from_secs(2), stopping)
+                .await;
+            if last_claim.elapsed() > Duration::from_secs(2) {
+                last_claim = Instant::now();
+            }
+            match result {
+                Ok(0) if stopping => return,
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger writer batch failed; will retry");
+                    if sleep_or_stop(&stop, backoff).await && stopping {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One batch; returns how many records it handled.
+    async fn step(&self, claim: bool, stopping: bool) -> Result<usize, BillingError> {
+        let mut entries = if claim {
+            self.stream
+                .claim_stale(&self.consumer, 10_000, self.batch_size)
+                .await?
+        } else {
+            Vec::new()
+        };
+        if entries.is_empty() {
+            let block = if stopping { 1 } else { 200 };
+            entries = self
+                .stream
+                .read(&self.consumer, self.batch_size, block)
+                .await?;
+        }
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut records = Vec::with_capacity(entries.len());
+        for e in &entries {
+            match serde_json::from_str::<RequestLogRow>(&e.payload) {
+                Ok(r) => records.push(r),
+                Err(err) => {
+                    tracing::error!(entry = %e.id, error = %err, "unreadable settlement record dropped")
+                }
+            }
+        }
+        let n = entries.len();
+        write_records(&self.pg, &self.hot, records).await?;
+        let ids: Vec<String> = entries.into_iter().map(|e| e.id).collect();
+        self.stream.ack(&ids).await?;
+        Ok(n)
+    }
+}
+
+/// Sleeps for `d` unless stopped first; true if stopped.
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep(d) => stop.is_cancelled(),
+    }
+}

@@ -1,0 +1,317 @@
+//! The OpenAI-compatible wire format (OpenAI, DeepSeek, Groq, Together, Fireworks, Mistral, xAI,
+//! DeepInfra, ...). The internal model already is this format, so translation is limited to the
+//! catalog's per-provider quirks and to normalizing usage and reasoning fields.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use infron_billing::Usage;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+
+use super::{
+    status_error, timeout_error, transport_error, EventStream, ProviderClient, ProviderError,
+    Reply, StreamEvent,
+};
+use crate::catalog::{Endpoint, MaxTokensField};
+use crate::providers::FailureKind;
+use crate::sse::SseDecoder;
+use crate::types::{ChatChunk, ChatRequest, ChatResponse};
+
+/// The JSON body sent upstream.
+pub fn request_body(endpoint: &Endpoint, request: &ChatRequest) -> Value {
+    let mut req = request.clone();
+    req.model = Some(endpoint.upstream_model.clone());
+    let max = req.max_output();
+    req.max_tokens = None;
+    req.max_completion_tokens = None;
+    match endpoint.provider.max_tokens_field {
+        MaxTokensField::MaxTokens => req.max_tokens = max,
+        MaxTokensField::MaxCompletionTokens => req.max_completion_tokens = max,
+    }
+    if req.stream {
+        // Always ask for usage so a stream is never billed from estimates when it need not be.
+        let mut opts = match req.stream_options.take() {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        opts.insert("include_usage".into(), Value::Bool(true));
+        req.stream_options = Some(Value::Object(opts));
+    }
+    let mut body = serde_json::to_value(&req).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut body {
+        for p in &endpoint.provider.unsupported_parameters {
+            map.remove(p);
+        }
+    }
+    body
+}
+
+pub(super) async fn chat(
+    client: &ProviderClient,
+    endpoint: &Arc<Endpoint>,
+    request: &ChatRequest,
+) -> Result<Reply, ProviderError> {
+    let provider = endpoint.provider.name.as_str();
+    let key = endpoint
+        .provider
+        .api_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_string())
+        .unwrap_or_default();
+    let url = format!("{}/chat/completions", endpoint.provider.base_url);
+    let send = client
+        .http()
+        .post(url)
+        .bearer_auth(key)
+        .json(&request_body(endpoint, request))
+        .send();
+    let response = match tokio::time::timeout(client.timeouts.first_byte, send).await {
+        Err(_) => return Err(timeout_error(provider, "no response headers")),
+        Ok(Err(e)) => return Err(transport_error(provider, &e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let body = tokio::time::timeout(client.timeouts.idle, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        return Err(status_error(
+            endpoint,
+            status,
+            &error_message(&body),
+            retry_after,
+        ));
+    }
+    if request.stream {
+        return Ok(Reply::Stream {
+            head: Vec::new(),
+            rest: event_stream(endpoint.clone(), response, client.timeouts.idle),
+        });
+    }
+    let body = match tokio::time::timeout(client.timeouts.idle, response.bytes()).await {
+        Err(_) => return Err(timeout_error(provider, "response body")),
+        Ok(Err(e)) => return Err(transport_error(provider, &e)),
+        Ok(Ok(b)) => b,
+    };
+    let mut parsed: ChatResponse =
+        serde_json::from_slice(&body).map_err(|e| bad_response(provider, &e.to_string()))?;
+    let usage = parsed.usage.as_ref().map(parse_usage);
+    for choice in &mut parsed.choices {
+        normalize_reasoning(&mut choice.message.reasoning, &mut choice.message.extra);
+    }
+    Ok(Reply::Complete {
+        response: parsed,
+        usage,
+    })
+}
+
+fn event_stream(
+    endpoint: Arc<Endpoint>,
+    response: reqwest::Response,
+    idle: std::time::Duration,
+) -> EventStream {
+    let provider = endpoint.provider.name.clone();
+    let bytes = response.bytes_stream();
+    let stream = async_stream_events(provider, bytes, idle);
+    Box::pin(stream)
+}
+
+fn async_stream_events(
+    provider: String,
+    bytes: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    idle: std::time::Duration,
+) -> impl futures_util::Stream<Item = Result<StreamEvent, ProviderError>> + Send {
+    struct State<S> {
+        bytes: std::pin::Pin<Box<S>>,
+        decoder: SseDecoder,
+        pending: std::collections::VecDeque<Result<StreamEvent, ProviderError>>,
+        done: bool,
+        provider: String,
+    }
+    let state = State {
+        bytes: Box::pin(bytes),
+        decoder: SseDecoder::new(),
+        pending: Default::default(),
+        done: false,
+        provider,
+    };
+    futures_util::stream::unfold(state, move |mut st| async move {
+        loop {
+            if let Some(item) = st.pending.pop_front() {
+                if item.is_err() {
+                    st.done = true;
+                    st.pending.clear();
+                }
+                return Some((item, st));
+            }
+            if st.done {
+                return None;
+            }
+            match tokio::time::timeout(idle, st.bytes.next()).await {
+                Err(_) => {
+                    st.done = true;
+                    return Some((Err(timeout_error(&st.provider, "stream went idle")), st));
+                }
+                Ok(None) => {
+                    st.done = true;
+                    return Some((Err(broken(&st.provider, "stream ended before [DONE]")), st));
+                }
+                Ok(Some(Err(_))) => {
+                    st.done = true;
+                    return Some((Err(broken(&st.provider, "connection lost mid-stream")), st));
+                }
+                Ok(Some(Ok(chunk))) => {
+                    for event in st.decoder.feed(&chunk) {
+                        if event.data == "[DONE]" {
+                            st.done = true;
+                            break;
+                        }
+                        let item = translate_chunk(&st.provider, &event.data);
+                        st.pending.extend(item);
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// One `data:` payload to zero or more events.
+fn translate_chunk(provider: &str, data: &str) -> Vec<Result<StreamEvent, ProviderError>> {
+    let value: Value = match serde_json::from_str(data) {
+        Ok(v) => v,
+        Err(e) => return vec![Err(bad_response(provider, &e.to_string()))],
+    };
+    if value.get("error").is_some() {
+        return vec![Err(broken(
+            provider,
+            &format!(
+                "provider reported an error mid-stream: {}",
+                error_message(data)
+            ),
+        ))];
+    }
+    let mut chunk: ChatChunk = match serde_json::from_value(value) {
+        Ok(c) => c,
+        Err(e) => return vec![Err(bad_response(provider, &e.to_string()))],
+    };
+    let mut out = Vec::new();
+    if let Some(u) = chunk.usage.take() {
+        if !u.is_null() {
+            out.push(Ok(StreamEvent::Usage(parse_usage(&u))));
+        }
+    }
+    for c in &mut chunk.choices {
+        normalize_reasoning(&mut c.delta.reasoning, &mut c.delta.extra);
+    }
+    if !chunk.choices.is_empty() {
+        out.insert(0, Ok(StreamEvent::Chunk(chunk)));
+    }
+    out
+}
+
+/// DeepSeek and others put reasoning text in `reasoning_content`; OpenRouter clients read `reasoning`.
+fn normalize_reasoning(reasoning: &mut Option<String>, extra: &mut Map<String, Value>) {
+    if let Some(Value::String(r)) = extra.remove("reasoning_content") {
+        if reasoning.is_none() {
+            *reasoning = Some(r);
+        }
+    }
+}
+
+/// OpenAI's usage object (and DeepSeek's cache fields) to normalized usage.
+pub fn parse_usage(u: &Value) -> Usage {
+    let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    let cached = n(u.pointer("/prompt_tokens_details/cached_tokens"))
+        .max(n(u.get("prompt_cache_hit_tokens")));
+    Usage {
+        prompt_tokens: n(u.get("prompt_tokens")),
+        completion_tokens: n(u.get("completion_tokens")),
+        cached_tokens: cached,
+        cache_write_tokens: n(u.pointer("/prompt_tokens_details/cache_write_tokens")),
+        reasoning_tokens: n(u.pointer("/completion_tokens_details/reasoning_tokens")),
+        images: 0,
+    }
+}
+
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("message"))
+                .or_else(|| v.get("error"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "provider returned an error".into())
+}
+
+fn bad_response(provider: &str, detail: &str) -> ProviderError {
+    tracing::warn!(provider, detail, "provider response did not parse");
+    ProviderError {
+        provider: provider.to_string(),
+        kind: FailureKind::BadResponse,
+        status: None,
+        message: "provider returned a malformed response".into(),
+        retry_after: None,
+    }
+}
+
+fn broken(provider: &str, what: &str) -> ProviderError {
+    ProviderError {
+        provider: provider.to_string(),
+        kind: FailureKind::StreamBroken,
+        status: None,
+        message: what.to_string(),
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn usage_maps_cached_and_reasoning() {
+        let u = serde_json::json!({"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150,
+            "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens_details": {"reasoning_tokens": 20}});
+        let n = parse_usage(&u);
+        assert_eq!(
+            (
+                n.prompt_tokens,
+                n.completion_tokens,
+                n.cached_tokens,
+                n.reasoning_tokens
+            ),
+            (100, 50, 40, 20)
+        );
+        let ds = serde_json::json!({"prompt_tokens": 10, "completion_tokens": 5, "prompt_cache_hit_tokens": 7});
+        assert_eq!(parse_usage(&ds).cached_tokens, 7);
+    }
+
+    #[test]
+    fn usage_chunk_is_split_from_content() {
+        let events = translate_chunk(
+            "p",
+            r#"{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
+        );
+        assert_eq!(events.len(), 1);
+        assert!(matches!(&events[0], Ok(StreamEvent::Usage(u)) if u.prompt_tokens == 3));
+        let events = translate_chunk(
+            "p",
+            r#"{"id":"x","choices":[{"index":0,"delta":{"reasoning_content":"hm"}}]}"#,
+        );
+        assert!(
+            matches!(&events[0], Ok(StreamEvent::Chunk(c)) if c.choices[0].delta.reasoning.as_deref() == Some("hm"))
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! The internal request/response/stream model. It is OpenAI's chat-completions shape, which
+//! every client already speaks; adapters translate it to and from each provider's wire format.
+//! Unknown fields are kept in `extra` so OpenAI-compatible providers receive what the client
+//! sent, minus the gateway's own fields.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Gateway options, never forwarded upstream. Must precede `extra` so its keys are taken
+    /// out before the pass-through map collects the rest.
+    #[serde(flatten, skip_serializing)]
+    pub gateway: GatewayOptions,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// OpenRouter-style request fields that steer the gateway itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GatewayOptions {
+    #[serde(default)]
+    pub usage: Option<UsageOption>,
+    #[serde(default)]
+    pub provider: Option<Value>,
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    #[serde(default)]
+    pub fallback_models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UsageOption {
+    #[serde(default)]
+    pub include: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    Function,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text {
+        text: String,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+    },
+    InputAudio {
+        input_audio: Value,
+    },
+    File {
+        file: Value,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ChatRequest {
+    /// The output-token limit the client asked for, whichever field carried it.
+    pub fn max_output(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    pub fn image_count(&self) -> u64 {
+        self.messages
+            .iter()
+            .filter_map(|m| match &m.content {
+                Some(Content::Parts(p)) => Some(
+                    p.iter()
+                        .filter(|p| matches!(p, ContentPart::ImageUrl { .. }))
+                        .count() as u64,
+                ),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// A typical-case prompt token count (about four bytes of text per token), used only when a
+    /// provider never reports usage, so what was consumed is still charged.
+    pub fn prompt_token_estimate(&self) -> u64 {
+        let mut bytes: u64 = 0;
+        let mut overhead: u64 = 3;
+        for m in &self.messages {
+            overhead += 4;
+            match &m.content {
+                Some(Content::Text(t)) => bytes += t.len() as u64,
+                Some(Content::Parts(parts)) => {
+                    for p in parts {
+                        match p {
+                            ContentPart::Text { text, .. } => bytes += text.len() as u64,
+                            ContentPart::ImageUrl { .. } => overhead += 765,
+                            ContentPart::InputAudio { input_audio } => {
+                                bytes += input_audio.to_string().len() as u64
+                            }
+                            ContentPart::File { file } => bytes += file.to_string().len() as u64,
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        bytes.div_ceil(4) + overhead
+    }
+
+    /// An upper bound on prompt tokens: byte-level tokenizers never emit more tokens than
+    /// bytes, plus a per-message allowance for the chat template and a fixed allowance per
+    /// image. Reserving against this bound means a request can never cost more than its hold.
+    pub fn prompt_token_bound(&self) -> u64 {
+        const PER_MESSAGE: u64 = 8;
+        const PER_IMAGE: u64 = 2_000;
+        let mut total: u64 = 16;
+        for m in &self.messages {
+            total += PER_MESSAGE;
+            match &m.content {
+                Some(Content::Text(t)) => total += t.len() as u64,
+                Some(Content::Parts(parts)) => {
+                    for p in parts {
+                        total += match p {
+                            ContentPart::Text { text, .. } => text.len() as u64,
+                            ContentPart::ImageUrl { .. } => PER_IMAGE,
+                            ContentPart::InputAudio { input_audio } => {
+                                input_audio.to_string().len() as u64
+                            }
+                            ContentPart::File { file } => file.to_string().len() as u64,
+                        }
+                    }
+                }
+                None => {}
+            }
+            if let Some(calls) = &m.tool_calls {
+                total += calls
+                    .iter()
+                    .map(|c| c.to_string().len() as u64)
+                    .sum::<u64>();
+            }
+        }
+        if let Some(tools) = &self.tools {
+            total += tools
+                .iter()
+                .map(|t| t.to_string().len() as u64)
+                .sum::<u64>();
+        }
+        total
+    }
+}
+
+// ---- responses ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatResponse {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "chat_completion")]
+    pub object: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn chat_completion() -> String {
+    "chat.completion".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Choice {
+    #[serde(default)]
+    pub index: u32,
+    pub message: ResponseMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    #[serde(default = "assistant")]
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<Value>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn assistant() -> String {
+    "assistant".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatChunk {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<Value>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatChunk {
+    /// True if this chunk carries anything a client would show (text, reasoning, tool calls).
+    pub fn has_content(&self) -> bool {
+        self.choices.iter().any(|c| {
+            c.delta.content.as_deref().is_some_and(|s| !s.is_empty())
+                || c.delta.reasoning.as_deref().is_some_and(|s| !s.is_empty())
+                || c.delta.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+        })
+    }
+
+    /// Bytes of generated text and tool-call arguments in this chunk.
+    pub fn content_bytes(&self) -> u64 {
+        self.choices
+            .iter()
+            .map(|c| {
+                c.delta.content.as_deref().map_or(0, str::len) as u64
+                    + c.delta.reasoning.as_deref().map_or(0, str::len) as u64
+                    + c.delta
+                        .tool_calls
+                        .as_ref()
+                        .map_or(0, |t| t.iter().map(|v| v.to_string().len() as u64).sum())
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,34 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis pool error: {0}")]
+    RedisPool(#[from] deadpool_redis::PoolError),
+    #[error("redis configuration error: {0}")]
+    RedisConfig(#[from] deadpool_redis::CreatePoolError),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the error means a dependency is unreachable rather than a bad query.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => matches!(
+                e,
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            ),
+            StoreError::Redis(e) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
+            StoreError::RedisPool(_) => true,
+            _ => false,
+        }
+    }
+}

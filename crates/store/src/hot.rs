@@ -1,0 +1,449 @@
+//! The hot copy of available balances in Redis, shared by every gateway instance.
+//!
+//! Layout, under a configurable prefix `P`:
+//! - `P:acct:{account}` hash: `avail` (integer pico-USD available to reserve), `ver` (the
+//!   ledger version of the Postgres balance it was built from), `h:{request}` (open holds),
+//!   `u:{request}` (costs already taken from `avail` but not yet posted to Postgres).
+//! - `P:holds` sorted set of `{account}:{request}` scored by the hold's deadline (ms).
+//! - `P:settlements` stream of settled requests waiting to be written to Postgres.
+//!
+//! All arithmetic is done by Redis on 64-bit integers (`HINCRBY` with string arguments); the
+//! scripts only look at signs, so no amount ever passes through a Lua float.
+
+use redis::Script;
+use std::sync::LazyLock;
+use uuid::Uuid;
+
+use crate::{RedisPool, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct HotKeys {
+    prefix: String,
+}
+
+impl HotKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    pub fn account(&self, account: Uuid) -> String {
+        format!("{}:acct:{account}", self.prefix)
+    }
+    pub fn holds(&self) -> String {
+        format!("{}:holds", self.prefix)
+    }
+    pub fn settlements(&self) -> String {
+        format!("{}:settlements", self.prefix)
+    }
+    pub fn hold_member(account: Uuid, request: Uuid) -> String {
+        format!("{account}:{request}")
+    }
+}
+
+/// Outcome of a reservation attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    Reserved,
+    /// Not enough available: carries the available amount in pico-USD.
+    Insufficient {
+        available_pico: i64,
+    },
+    /// The account has no hot copy yet; load it from Postgres and retry.
+    NotLoaded,
+}
+
+static RESERVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '0'} end
+local left = redis.call('HINCRBY', KEYS[1], 'avail', '-' .. ARGV[2])
+if left < 0 then
+  redis.call('HINCRBY', KEYS[1], 'avail', ARGV[2])
+  return {0, redis.call('HGET', KEYS[1], 'avail')}
+end
+redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return {1, '0'}
+",
+    )
+});
+
+/// Loads a hot copy from a Postgres balance unless one exists already.
+static LOAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HSETNX', KEYS[1], 'avail', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'ver', ARGV[2])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// Closes a hold: gives the hold back, takes the actual cost, queues the settlement record.
+/// A hold that is gone (expired and swept, or lost with the hot copy) is not given back twice.
+static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 1 and redis.call('HEXISTS', k, 'u:' .. ARGV[1]) == 0 then
+  local hold = redis.call('HGET', k, 'h:' .. ARGV[1])
+  if hold then
+    redis.call('HDEL', k, 'h:' .. ARGV[1])
+    redis.call('HINCRBY', k, 'avail', hold)
+  end
+  if ARGV[2] ~= '0' then
+    redis.call('HINCRBY', k, 'avail', '-' .. ARGV[2])
+    redis.call('HSET', k, 'u:' .. ARGV[1], ARGV[2])
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[3])
+return redis.call('XADD', KEYS[3], '*', 'p', ARGV[4])
+",
+    )
+});
+
+/// After Postgres posted a batch touching this account at ledger version `ver`:
+/// drop the unposted marker if this instance's settle applied the cost already; otherwise
+/// apply the delta only if the hot copy was built from an older version than this posting.
+static POSTED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return 0 end
+if ARGV[1] ~= '' and redis.call('HDEL', k, 'u:' .. ARGV[1]) == 1 then return 1 end
+if ARGV[3] ~= '0' and tonumber(redis.call('HGET', k, 'ver') or '0') < tonumber(ARGV[2]) then
+  redis.call('HINCRBY', k, 'avail', ARGV[3])
+  return 2
+end
+return 0
+",
+    )
+});
+
+/// Releases holds past their deadline (crashed instance, stuck request).
+static SWEEP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local n = 0
+for _, m in ipairs(expired) do
+  local sep = string.find(m, ':', 1, true)
+  local acct = string.sub(m, 1, sep - 1)
+  local req = string.sub(m, sep + 1)
+  local k = ARGV[2] .. ':acct:' .. acct
+  local hold = redis.call('HGET', k, 'h:' .. req)
+  if hold then
+    redis.call('HDEL', k, 'h:' .. req)
+    redis.call('HINCRBY', k, 'avail', hold)
+    n = n + 1
+  end
+  redis.call('ZREM', KEYS[1], m)
+end
+return n
+",
+    )
+});
+
+pub struct HotBalance {
+    pool: RedisPool,
+    keys: HotKeys,
+}
+
+impl HotBalance {
+    pub fn new(pool: RedisPool, keys: HotKeys) -> Self {
+        Self { pool, keys }
+    }
+
+    pub fn keys(&self) -> &HotKeys {
+        &self.keys
+    }
+
+    pub fn pool(&self) -> &RedisPool {
+        &self.pool
+    }
+
+    pub async fn reserve(
+        &self,
+        account: Uuid,
+        request: Uuid,
+        amount_pico: i64,
+        deadline_ms: i64,
+    ) -> Result<ReserveOutcome, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let (code, available): (i64, String) = RESERVE
+            .key(self.keys.account(account))
+            .key(self.keys.holds())
+            .arg(request.to_string())
+            .arg(amount_pico.to_string())
+            .arg(deadline_ms)
+            .arg(HotKeys::hold_member(account, request))
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(match code {
+            1 => ReserveOutcome::Reserved,
+            -1 => ReserveOutcome::NotLoaded,
+            _ => ReserveOutcome::Insufficient {
+                available_pico: available
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("avail of {account}")))?,
+            },
+        })
+    }
+
+    /// Installs the hot copy from a Postgres balance; returns false if one already existed.
+    pub async fn load(
+        &self,
+        account: Uuid,
+        avail_pico: i64,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let set: i64 = LOAD
+            .key(self.keys.account(account))
+            .arg(avail_pico.to_string())
+            .arg(version)
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(set == 1)
+    }
+
+    /// Returns the stream entry id of the queued settlement.
+    pub async fn settle(
+        &self,
+        account: Uuid,
+        request: Uuid,
+        cost_pico: i64,
+        payload: &str,
+    ) -> Result<String, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(SETTLE
+            .key(self.keys.account(account))
+            .key(self.keys.holds())
+            .key(self.keys.settlements())
+            .arg(request.to_string())
+            .arg(cost_pico.to_string())
+            .arg(HotKeys::hold_member(account, request))
+            .arg(payload)
+            .invoke_async(&mut *conn)
+            .await?)
+    }
+
+    /// Queues a settlement record for a request that never held anything (refused, invalid).
+    pub async fn enqueue_record(&self, payload: &str) -> Result<String, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("XADD")
+            .arg(self.keys.settlements())
+            .arg("*")
+            .arg("p")
+            .arg(payload)
+            .query_async(&mut *conn)
+            .await?)
+    }
+
+    /// Reconciles the hot copy after a posting. `request` names a usage posting (empty for
+    /// grants and top-ups); `delta_pico` is the change to the available balance.
+    pub async fn posted(
+        &self,
+        account: Uuid,
+        request: Option<Uuid>,
+        version: i64,
+        delta_pico: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = POSTED
+            .key(self.keys.account(account))
+            .arg(request.map(|r| r.to_string()).unwrap_or_default())
+            .arg(version)
+            .arg(delta_pico.to_string())
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn sweep_expired(&self, now_ms: i64, limit: usize) -> Result<i64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(SWEEP
+            .key(self.keys.holds())
+            .arg(now_ms)
+            .arg(self.keys.prefix())
+            .arg(limit)
+            .invoke_async(&mut *conn)
+            .await?)
+    }
+
+    /// Available amount and number of open holds of an account's hot copy, if loaded.
+    pub async fn snapshot(&self, account: Uuid) -> Result<Option<HotSnapshot>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.keys.account(account))
+            .query_async(&mut *conn)
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let mut snap = HotSnapshot::default();
+        for (f, v) in fields {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("field {f} of {account}")))?;
+            match f.as_str() {
+                "avail" => snap.avail_pico = n,
+                "ver" => snap.version = n,
+                _ if f.starts_with("h:") => {
+                    snap.open_holds += 1;
+                    snap.held_pico += n;
+                }
+                _ if f.starts_with("u:") => snap.unposted_pico += n,
+                _ => {}
+            }
+        }
+        Ok(Some(snap))
+    }
+
+    /// Number of holds, across all accounts, whose deadline is before `now_ms`.
+    pub async fn overdue_holds(&self, now_ms: i64) -> Result<i64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("ZCOUNT")
+            .arg(self.keys.holds())
+            .arg("-inf")
+            .arg(now_ms)
+            .query_async(&mut *conn)
+            .await?)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HotSnapshot {
+    pub avail_pico: i64,
+    pub version: i64,
+    pub open_holds: i64,
+    pub held_pico: i64,
+    pub unposted_pico: i64,
+}
+
+/// The settlement stream, read by the ledger writer through a consumer group.
+pub struct SettlementStream {
+    pool: RedisPool,
+    key: String,
+    group: String,
+}
+
+pub struct StreamEntry {
+    pub id: String,
+    pub payload: String,
+}
+
+impl SettlementStream {
+    pub fn new(pool: RedisPool, keys: &HotKeys) -> Self {
+        Self {
+            pool,
+            key: keys.settlements(),
+            group: "ledger-writer".to_string(),
+        }
+    }
+
+    pub async fn ensure_group(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        let res: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut *conn)
+            .await;
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// New entries for this consumer, waiting up to `block_ms`.
+    pub async fn read(
+        &self,
+        consumer: &str,
+        count: usize,
+        block_ms: usize,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let opts = redis::streams::StreamReadOptions::default()
+            .group(&self.group, consumer)
+            .count(count)
+            .block(block_ms);
+        let reply: Option<redis::streams::StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut *conn, &[&self.key], &[">"], &opts).await?;
+        Ok(reply
+            .map(|r| collect_entries(r.keys.into_iter().flat_map(|k| k.ids)))
+            .unwrap_or_default())
+    }
+
+    /// Claims entries another consumer took but did not acknowledge within `min_idle_ms`.
+    pub async fn claim_stale(
+        &self,
+        consumer: &str,
+        min_idle_ms: usize,
+        count: usize,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let reply: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(consumer)
+            .arg(min_idle_ms)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(collect_entries(reply.claimed.into_iter()))
+    }
+
+    pub async fn ack(&self, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("XACK")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(ids)
+            .query_async(&mut *conn)
+            .await?;
+        let _: i64 = redis::cmd("XDEL")
+            .arg(&self.key)
+            .arg(ids)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Entries queued but not yet acknowledged by the ledger writer.
+    pub async fn backlog(&self) -> Result<i64, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(redis::cmd("XLEN")
+            .arg(&self.key)
+            .query_async(&mut *conn)
+            .await?)
+    }
+}
+
+fn collect_entries(ids: impl Iterator<Item = redis::streams::StreamId>) -> Vec<StreamEntry> {
+    ids.filter_map(|sid| {
+        let payload = sid
+            .map
+            .get("p")
+            .and_then(|v| redis::from_redis_value::<String>(v).ok())?;
+        Some(StreamEntry {
+            id: sid.id,
+            payload,
+        })
+    })
+    .collect()
+}

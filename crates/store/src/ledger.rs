@@ -1,0 +1,204 @@
+//! Double-entry ledger rows. Posting rules (which books move by how much) live in billing;
+//! this module writes balanced transactions atomically and idempotently.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use sqlx::{FromRow, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// Well-known platform books created by the first migration.
+pub mod platform {
+    use uuid::Uuid;
+    pub const STRIPE_CLEARING: Uuid = Uuid::from_u128(1);
+    pub const USAGE_REVENUE: Uuid = Uuid::from_u128(2);
+    pub const TOPUP_FEE_REVENUE: Uuid = Uuid::from_u128(3);
+    pub const EXPIRED_CREDITS: Uuid = Uuid::from_u128(4);
+    pub const GRANTS: Uuid = Uuid::from_u128(5);
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTransaction {
+    pub id: Uuid,
+    pub external_id: String,
+    pub kind: &'static str,
+    pub account_id: Option<Uuid>,
+    pub description: String,
+    pub metadata: serde_json::Value,
+    pub effective_at: chrono::DateTime<chrono::Utc>,
+    /// (ledger account, signed amount: positive debit, negative credit). Must sum to zero.
+    pub entries: Vec<(Uuid, Decimal)>,
+}
+
+/// A book's balance after a batch was posted, with the version that batch gave it.
+#[derive(Debug, Clone, FromRow)]
+pub struct BookBalance {
+    pub ledger_account_id: Uuid,
+    pub account_id: Option<Uuid>,
+    pub balance: Decimal,
+    pub version: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct PostedBatch {
+    /// External ids that were newly posted by this batch.
+    pub posted: Vec<String>,
+    /// External ids that had already been posted earlier (idempotent replays).
+    pub duplicates: Vec<String>,
+    pub balances: Vec<BookBalance>,
+}
+
+/// Looks up a tenant's credits book.
+pub async fn credits_book(pool: &PgPool, account_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE account_id = $1 AND kind = 'credits'",
+    )
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Balance (normal side) and version of a tenant's credits book.
+pub async fn tenant_balance(
+    pool: &PgPool,
+    account_id: Uuid,
+) -> Result<Option<(Decimal, i64)>, StoreError> {
+    Ok(sqlx::query_as::<_, (Decimal, i64)>(
+        "SELECT balance, version FROM ledger_accounts WHERE account_id = $1 AND kind = 'credits'",
+    )
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Posts transactions inside the caller's database transaction. Transactions whose external id
+/// already exists are skipped. Balance rows are updated once per book, in a fixed order, so
+/// concurrent writers never deadlock on each other.
+pub async fn post_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[NewTransaction],
+) -> Result<PostedBatch, StoreError> {
+    let mut out = PostedBatch::default();
+    let mut deltas: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for t in batch {
+        let sum: Decimal = t.entries.iter().map(|(_, a)| *a).sum();
+        if sum != Decimal::ZERO || t.entries.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "transaction {} does not balance",
+                t.external_id
+            )));
+        }
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO ledger_transactions (id, external_id, kind, account_id, description, metadata, effective_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (external_id) DO NOTHING RETURNING id",
+        )
+        .bind(t.id)
+        .bind(&t.external_id)
+        .bind(t.kind)
+        .bind(t.account_id)
+        .bind(&t.description)
+        .bind(&t.metadata)
+        .bind(t.effective_at)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if inserted.is_none() {
+            out.duplicates.push(t.external_id.clone());
+            continue;
+        }
+        let (books, amounts): (Vec<Uuid>, Vec<Decimal>) = t.entries.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount, created_at) \
+             SELECT $1, book, amount, $4 FROM UNNEST($2::uuid[], $3::numeric[]) AS e(book, amount)",
+        )
+        .bind(t.id)
+        .bind(&books)
+        .bind(&amounts)
+        .bind(t.effective_at)
+        .execute(&mut **tx)
+        .await?;
+        for (book, amount) in &t.entries {
+            *deltas.entry(*book).or_default() += *amount;
+        }
+        out.posted.push(t.external_id.clone());
+    }
+    for (book, debit_delta) in deltas {
+        let row = sqlx::query_as::<_, BookBalance>(
+            "UPDATE ledger_accounts \
+             SET balance = balance + CASE normal_side WHEN 'debit' THEN $2 ELSE -$2 END, version = version + 1 \
+             WHERE id = $1 RETURNING id AS ledger_account_id, account_id, balance, version",
+        )
+        .bind(book)
+        .bind(debit_delta)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("ledger account {book}")))?;
+        out.balances.push(row);
+    }
+    Ok(out)
+}
+
+/// Posts one transaction in its own database transaction.
+pub async fn post_one(pool: &PgPool, t: NewTransaction) -> Result<PostedBatch, StoreError> {
+    let mut tx = pool.begin().await?;
+    let out = post_batch(&mut tx, std::slice::from_ref(&t)).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Sums of what a tenant has been credited and charged, from its credits book entries.
+#[derive(Debug, Clone, FromRow)]
+pub struct TenantTotals {
+    pub credited: Decimal,
+    pub debited: Decimal,
+    pub balance: Decimal,
+}
+
+pub async fn tenant_totals(
+    pool: &PgPool,
+    account_id: Uuid,
+) -> Result<Option<TenantTotals>, StoreError> {
+    Ok(sqlx::query_as::<_, TenantTotals>(
+        "SELECT coalesce(sum(-e.amount) FILTER (WHERE e.amount < 0), 0) AS credited, \
+                coalesce(sum(e.amount) FILTER (WHERE e.amount > 0), 0) AS debited, \
+                la.balance \
+         FROM ledger_accounts la LEFT JOIN ledger_entries e ON e.ledger_account_id = la.id \
+         WHERE la.account_id = $1 AND la.kind = 'credits' GROUP BY la.id, la.balance",
+    )
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Ledger invariants, each as a count of violations.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct LedgerCheck {
+    pub unbalanced_transactions: i64,
+    pub books_not_matching_entries: i64,
+    pub tenants_below_zero: i64,
+    pub charged_requests_without_transaction: i64,
+    pub usage_transactions_without_request: i64,
+}
+
+pub async fn verify(pool: &PgPool) -> Result<LedgerCheck, StoreError> {
+    Ok(sqlx::query_as::<_, LedgerCheck>(
+        "SELECT \
+          (SELECT count(*) FROM (SELECT transaction_id FROM ledger_entries GROUP BY transaction_id \
+                                 HAVING sum(amount) <> 0) u) AS unbalanced_transactions, \
+          (SELECT count(*) FROM ledger_accounts la WHERE la.balance <> \
+              (SELECT coalesce(sum(CASE la.normal_side WHEN 'debit' THEN e.amount ELSE -e.amount END), 0) \
+               FROM ledger_entries e WHERE e.ledger_account_id = la.id)) AS books_not_matching_entries, \
+          (SELECT count(*) FROM ledger_accounts la WHERE la.kind = 'credits' AND la.balance < 0 \
+              AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.account_id = la.account_id \
+                              AND t.kind IN ('refund', 'dispute'))) AS tenants_below_zero, \
+          (SELECT count(*) FROM request_logs r WHERE r.cost > 0 AND NOT EXISTS \
+              (SELECT 1 FROM ledger_transactions t WHERE t.external_id = 'request:' || r.id::text)) \
+              AS charged_requests_without_transaction, \
+          (SELECT count(*) FROM ledger_transactions t WHERE t.kind = 'usage' AND NOT EXISTS \
+              (SELECT 1 FROM request_logs r WHERE 'request:' || r.id::text = t.external_id AND r.cost > 0)) \
+              AS usage_transactions_without_request",
+    )
+    .fetch_one(pool)
+    .await?)
+}

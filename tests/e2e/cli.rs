@@ -1,0 +1,125 @@
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn infron(app_db: &str, prefix: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_infron"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", app_db)
+        .env("REDIS_URL", redis_url())
+        .env("INFRON_KEY_SECRET", "cli-test-secret-0123456789abcdef0123")
+        .env("INFRON_REDIS_PREFIX", prefix)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("infron runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_cli_creates_accounts_keys_and_grants() {
+    let db = fresh_database().await;
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let (ok, out, err) = infron(&db, &prefix, &["migrate"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("migrations applied"));
+
+    let (ok, out, err) = infron(&db, &prefix, &["accounts", "create", "--name", "Acme"]);
+    assert!(ok, "{err}");
+    let account = out.trim().to_string();
+    uuid::Uuid::parse_str(&account).unwrap();
+
+    let (ok, out, err) = infron(
+        &db,
+        &prefix,
+        &["keys", "create", "--account", &account, "--name", "ci"],
+    );
+    assert!(ok, "{err}");
+    let key = out.trim();
+    assert!(
+        infron_api::api_keys::ApiKey::parse(key).is_some(),
+        "printed a valid key: {key}"
+    );
+
+    let (ok, out, err) = infron(
+        &db,
+        &prefix,
+        &[
+            "credits",
+            "grant",
+            "--account",
+            &account,
+            "--amount",
+            "12.50",
+            "--reason",
+            "welcome",
+            "--idempotency-key",
+            "w1",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("balance $12.5"), "{out}");
+    let (ok, out, _) = infron(
+        &db,
+        &prefix,
+        &[
+            "credits",
+            "grant",
+            "--account",
+            &account,
+            "--amount",
+            "12.50",
+            "--reason",
+            "welcome",
+            "--idempotency-key",
+            "w1",
+        ],
+    );
+    assert!(ok && out.contains("already posted"), "{out}");
+
+    let (ok, out, err) = infron(&db, &prefix, &["accounts", "show", &account]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("balance  $12.5") && out.contains("Acme") && out.contains("keys     1"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&key[12..30]),
+        "the secret is never shown again"
+    );
+
+    let (ok, out, _) = infron(&db, &prefix, &["ledger", "verify"]);
+    assert!(ok, "{out}");
+
+    // Clear errors and non-zero exits.
+    let (ok, _, err) = infron(
+        &db,
+        &prefix,
+        &[
+            "credits",
+            "grant",
+            "--account",
+            &account,
+            "--amount",
+            "ten",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(!ok && err.contains("--amount"), "{err}");
+    let (ok, _, err) = infron(
+        &db,
+        &prefix,
+        &["accounts", "show", "00000000-0000-0000-0000-000000000009"],
+    );
+    assert!(!ok && err.contains("no account"), "{err}");
+    let (ok, _, err) = infron("", &prefix, &["migrate"]);
+    assert!(!ok && err.contains("DATABASE_URL"), "{err}");
+    let (ok, out, _) = infron(&db, &prefix, &["keys", "--help"]);
+    assert!(ok && out.contains("create"));
+}

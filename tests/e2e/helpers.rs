@@ -1,0 +1,354 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use infron_api::api_keys::ApiKey;
+use infron_api::{Application, Settings};
+use infron_billing::Usd;
+use infron_mock_provider::MockProvider;
+use infron_router::Catalog;
+use infron_store::hot::HotBalance;
+use infron_store::PgPool;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub const PROVIDER_KEY: &str = "mock-provider-secret-key";
+
+/// Test catalog. Prices are per token. `test/chat` is served by mock-a (cheaper) and mock-b;
+/// `test/private` only by a provider that trains on prompts.
+pub fn catalog_toml(base: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "mock-a"
+wire = "openai"
+base_url = "{base}/v1"
+api_key_env = "MOCK_KEY"
+[[providers]]
+name = "mock-b"
+wire = "openai"
+base_url = "{base}/v1"
+api_key_env = "MOCK_KEY"
+max_tokens_field = "max_completion_tokens"
+[[providers]]
+name = "mock-trainer"
+wire = "openai"
+base_url = "{base}/v1"
+api_key_env = "MOCK_KEY"
+data_policy = {{ training = true }}
+[[providers]]
+name = "mock-unconfigured"
+wire = "openai"
+base_url = "{base}/v1"
+api_key_env = "MOCK_KEY_THAT_IS_NOT_SET"
+
+[[models]]
+id = "test/chat"
+name = "Test Chat"
+aliases = ["chat-alias"]
+context_length = 8000
+max_output_tokens = 1000
+[[models.endpoints]]
+provider = "mock-b"
+upstream_model = "up-b"
+pricing = {{ prompt = "0.000002", completion = "0.000004" }}
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "up-a"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005" }}
+
+[[models]]
+id = "test/private"
+name = "Trains on prompts"
+context_length = 8000
+max_output_tokens = 1000
+[[models.endpoints]]
+provider = "mock-trainer"
+upstream_model = "up-trainer"
+pricing = {{ prompt = "0.000001", completion = "0.000001" }}
+
+[[models]]
+id = "test/backup"
+name = "Backup"
+context_length = 8000
+max_output_tokens = 1000
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "up-backup"
+pricing = {{ prompt = "0.000003", completion = "0.000003" }}
+
+[[models]]
+id = "test/unconfigured"
+name = "No key"
+context_length = 8000
+max_output_tokens = 1000
+[[models.endpoints]]
+provider = "mock-unconfigured"
+upstream_model = "up-x"
+pricing = {{ prompt = "0.000001", completion = "0.000001" }}
+"#
+    )
+}
+
+pub fn admin_database_url() -> String {
+    std::env::var("INFRON_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("INFRON_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pg: PgPool,
+    pub hot: Arc<HotBalance>,
+    pub mock: MockProvider,
+    pub key_secret: String,
+}
+
+/// A fresh database named with its creation time, so old ones can be dropped by later runs.
+pub async fn fresh_database() -> String {
+    let admin = infron_store::connect_postgres(&admin_database_url(), 2)
+        .await
+        .expect("Postgres reachable");
+    let now = chrono::Utc::now().timestamp();
+    // Drop databases left by runs more than two hours old.
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'infron_test_%'")
+            .fetch_all(&admin)
+            .await
+            .unwrap_or_default();
+    for name in stale {
+        let ts = name
+            .split('_')
+            .nth(2)
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(now);
+        if now - ts > 7200 {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&admin)
+                .await;
+        }
+    }
+    let name = format!("infron_test_{now}_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let base = admin_database_url();
+    let root = base
+        .rsplit_once('/')
+        .map(|(r, _)| r.to_string())
+        .unwrap_or(base);
+    format!("{root}/{name}")
+}
+
+pub fn settings(
+    database_url: &str,
+    prefix: &str,
+    key_secret: &str,
+    catalog_path: &str,
+) -> Settings {
+    let owned: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", database_url.to_string()),
+        ("REDIS_URL", redis_url()),
+        ("INFRON_KEY_SECRET", key_secret.to_string()),
+        ("INFRON_BIND", "127.0.0.1:0".to_string()),
+        ("INFRON_REDIS_PREFIX", prefix.to_string()),
+        ("INFRON_CATALOG", catalog_path.to_string()),
+        ("INFRON_MAX_BODY_BYTES", (256 * 1024).to_string()),
+        ("INFRON_WORKERS", "2".to_string()),
+        ("INFRON_FIRST_BYTE_TIMEOUT_SECS", "5".to_string()),
+        ("INFRON_STREAM_IDLE_TIMEOUT_SECS", "5".to_string()),
+    ];
+    Settings::from_env(&|k| owned.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .expect("test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let mock = MockProvider::start_with(
+        "127.0.0.1:0",
+        infron_mock_provider::MockConfig {
+            expected_api_key: Some(PROVIDER_KEY.to_string()),
+        },
+    )
+    .await
+    .expect("mock provider starts");
+    let database_url = fresh_database().await;
+    let prefix = format!("t{}", Uuid::new_v4().simple());
+    let key_secret = format!("test-secret-{}", Uuid::new_v4().simple());
+    let settings = settings(&database_url, &prefix, &key_secret, "unused.toml");
+    let catalog = Catalog::parse(&catalog_toml(&mock.base_url()), "test-catalog.toml", &|k| {
+        (k == "MOCK_KEY").then(|| PROVIDER_KEY.to_string())
+    })
+    .expect("test catalog is valid");
+    let app = Application::build_with_catalog(settings, catalog)
+        .await
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let pg = app.state.pg.clone();
+    let hot = app.state.hot.clone();
+    tokio::spawn(app.run_until_stopped(false));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        pg,
+        hot,
+        mock,
+        key_secret,
+    }
+}
+
+pub struct Tenant {
+    pub account: Uuid,
+    pub key: String,
+    pub key_id: Uuid,
+}
+
+impl TestApp {
+    /// An account with one key and `credits` USD granted.
+    pub async fn tenant(&self, credits: &str) -> Tenant {
+        let account = infron_store::accounts::create(&self.pg, Uuid::now_v7(), "test tenant")
+            .await
+            .unwrap()
+            .id;
+        let (key, key_id) = self.new_key(account).await;
+        if credits != "0" {
+            let amount: Usd = credits.parse().unwrap();
+            infron_billing::grants::grant(
+                &self.pg,
+                &self.hot,
+                account,
+                amount,
+                "test",
+                format!("grant:{}", Uuid::new_v4()),
+            )
+            .await
+            .unwrap();
+        }
+        Tenant {
+            account,
+            key,
+            key_id,
+        }
+    }
+
+    pub async fn new_key(&self, account: Uuid) -> (String, Uuid) {
+        let key = ApiKey::generate();
+        let hash = key.hash(&secrecy::SecretString::from(self.key_secret.clone()));
+        let row = infron_store::keys::insert(
+            &self.pg,
+            infron_store::keys::NewApiKey {
+                id: Uuid::now_v7(),
+                account_id: account,
+                name: "test",
+                key_hash: &hash,
+                key_hint: &key.hint(),
+            },
+        )
+        .await
+        .unwrap();
+        (key.expose().to_string(), row.id)
+    }
+
+    pub async fn post_chat(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/chat/completions", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn balance(&self, account: Uuid) -> Decimal {
+        infron_store::ledger::tenant_balance(&self.pg, account)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+    }
+
+    /// Waits until the ledger writer has posted every queued settlement.
+    pub async fn settled(&self) {
+        for _ in 0..200 {
+            let stream =
+                infron_store::hot::SettlementStream::new(self.hot.pool().clone(), self.hot.keys());
+            if stream.backlog().await.unwrap() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("settlements were not posted within 5 seconds");
+    }
+
+    /// The request log row of a public request id, once posted.
+    pub async fn log_row(&self, public_id: &str) -> infron_store::request_logs::RequestLogRow {
+        let id = Uuid::parse_str(public_id.trim_start_matches("gen-"))
+            .expect("request id is gen-<uuid>");
+        for _ in 0..200 {
+            let row: Option<infron_store::request_logs::RequestLogRow> =
+                sqlx::query_as("SELECT * FROM request_logs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pg)
+                    .await
+                    .unwrap();
+            if let Some(r) = row {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no request log for {public_id}");
+    }
+
+    pub async fn ledger_clean(&self) {
+        let check = infron_store::ledger::verify(&self.pg).await.unwrap();
+        assert_eq!(check.unbalanced_transactions, 0, "{check:?}");
+        assert_eq!(check.books_not_matching_entries, 0, "{check:?}");
+        assert_eq!(check.tenants_below_zero, 0, "{check:?}");
+        assert_eq!(check.charged_requests_without_transaction, 0, "{check:?}");
+        assert_eq!(check.usage_transactions_without_request, 0, "{check:?}");
+    }
+
+    /// The hot copy agrees with Postgres and holds nothing.
+    pub async fn hot_matches_ledger(&self, account: Uuid) {
+        let Some(snap) = self.hot.snapshot(account).await.unwrap() else {
+            return; // never loaded: nothing is held or cached
+        };
+        assert_eq!(snap.open_holds, 0, "open holds left: {snap:?}");
+        assert_eq!(snap.unposted_pico, 0, "unposted costs left: {snap:?}");
+        let pg = Usd::new(self.balance(account).await)
+            .unwrap()
+            .to_pico()
+            .unwrap();
+        assert_eq!(snap.avail_pico, pg, "hot balance differs from ledger");
+    }
+}
+
+pub fn chat_body(model: &str, directive: Option<Value>) -> Value {
+    let text = match directive {
+        Some(d) => format!("Say hello [[mock:{d}]]"),
+        None => "Say hello".to_string(),
+    };
+    serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": text }], "max_tokens": 100 })
+}
+
+/// Parses an SSE body into its `data:` payloads.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            let lines: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            (!lines.is_empty()).then(|| lines.join("\n"))
+        })
+        .collect()
+}
+
+pub fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real server on port 0, real Postgres (a fresh database per test),
+//! real Redis (a unique key prefix per test), and the mock provider speaking OpenAI's wire format.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod helpers;
+
+mod auth;
+mod chat;
+mod cli;
+mod credits;
+mod errors;
+mod models;
