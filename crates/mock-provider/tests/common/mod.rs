@@ -79,8 +79,15 @@ impl Sse {
 /// Splits an SSE body on `separator` (`"\n\n"` or `"\r\n\r\n"`), asserting
 /// that the body ends with a complete frame.
 pub fn parse_sse(body: &str, separator: &str) -> Vec<Sse> {
-    assert!(body.ends_with(separator), "stream must end with {separator:?}: {body:?}");
-    let line_end = if separator == "\r\n\r\n" { "\r\n" } else { "\n" };
+    assert!(
+        body.ends_with(separator),
+        "stream must end with {separator:?}: {body:?}"
+    );
+    let line_end = if separator == "\r\n\r\n" {
+        "\r\n"
+    } else {
+        "\n"
+    };
     body[..body.len() - separator.len()]
         .split(separator)
         .map(|frame| {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One command to a working gateway on this machine: starts PostgreSQL and Redis (installing
+# them if needed), the mock provider (answers like OpenAI, Anthropic and Gemini without
+# internet), migrates a local database, creates an account with $10 of credits and an API
+# key, and serves Infron on http://127.0.0.1:8080 until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
+scripts/ensure-services.sh
+
+cargo build --quiet --bin infron --bin infron-mock-provider
+BIN="$CARGO_TARGET_DIR/debug"
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/infron_dev}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export INFRON_REDIS_PREFIX="${INFRON_REDIS_PREFIX:-infron-dev}"
+export INFRON_BIND="${INFRON_BIND:-127.0.0.1:8080}"
+export INFRON_CATALOG="${INFRON_CATALOG:-config/catalog.mock.toml}"
+export MOCK_BIND="${MOCK_BIND:-127.0.0.1:9090}"
+export MOCK_BASE_URL="http://$MOCK_BIND"
+export MOCK_PROVIDER_KEY="${MOCK_PROVIDER_KEY:-mock-provider-key}"
+mkdir -p .dev
+if [ -z "${INFRON_KEY_SECRET:-}" ]; then
+  [ -f .dev/key-secret ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > .dev/key-secret
+  INFRON_KEY_SECRET=$(cat .dev/key-secret)
+  export INFRON_KEY_SECRET
+fi
+
+db=${DATABASE_URL##*/}
+admin=${DATABASE_URL%/*}/postgres
+if ! psql "$admin" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null
+fi
+
+"$BIN/infron-mock-provider" --bind "$MOCK_BIND" --expected-api-key "$MOCK_PROVIDER_KEY" 2>.dev/mock.log &
+mock_pid=$!
+trap 'kill $mock_pid 2>/dev/null || true' EXIT
+
+"$BIN/infron" migrate >/dev/null
+account=$("$BIN/infron" accounts create --name "demo")
+key=$("$BIN/infron" keys create --account "$account" --name "demo" 2>/dev/null)
+"$BIN/infron" credits grant --account "$account" --amount 10 --reason "quick start" >/dev/null
+
+cat <<MSG
+
+  Infron is starting on http://$INFRON_BIND with the mock provider behind it.
+  Account $account has \$10 of credits. Its API key (shown once):
+
+    $key
+
+  Try:
+    curl http://$INFRON_BIND/v1/chat/completions \\
+      -H "Authorization: Bearer $key" -H "Content-Type: application/json" \\
+      -d '{"model": "mock/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "usage": {"include": true}}'
+
+MSG
+"$BIN/infron" serve

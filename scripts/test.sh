@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit and end-to-end tests of every crate, then the official
+# OpenAI Python SDK against the gateway. Needs nothing but Rust: starts (and if needed
+# installs) PostgreSQL and Redis first. Each test uses its own database and Redis prefix,
+# so running it twice in a row on one server is fine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
+scripts/ensure-services.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+if [ -x scripts/sdk-tests.sh ]; then
+  scripts/sdk-tests.sh
+fi
