@@ -250,8 +250,7 @@ async fn failing_endpoint_falls_back_and_only_the_answering_one_is_charged() {
         .mock
         .requests()
         .into_iter()
-        .filter(|r| r.body["model"] == "up-b")
-        .last()
+        .rfind(|r| r.body["model"] == "up-b")
         .unwrap();
     assert_eq!(sent.body["max_completion_tokens"], 100);
     assert!(sent.body.get("max_tokens").is_none());

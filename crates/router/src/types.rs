@@ -263,6 +263,10 @@ pub struct ResponseMessage {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// OpenRouter's structured reasoning (`reasoning.text` with a signature,
+    /// `reasoning.encrypted`), which clients send back so multi-turn thinking verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<Value>>,
     #[serde(flatten)]
@@ -317,6 +321,10 @@ pub struct Delta {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// OpenRouter's structured reasoning (`reasoning.text` with a signature,
+    /// `reasoning.encrypted`), which clients send back so multi-turn thinking verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<Value>>,
     #[serde(flatten)]

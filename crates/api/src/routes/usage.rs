@@ -64,7 +64,7 @@ impl UsageOut {
                 reasoning_tokens: usage.reasoning_tokens,
             },
             cost: include_cost.then_some(UsdNumber(cost.total)),
-            cost_details: include_cost.then(|| CostDetailsOut {
+            cost_details: include_cost.then_some(CostDetailsOut {
                 prompt: UsdNumber(cost.prompt),
                 completion: UsdNumber(cost.completion),
                 cache_read: UsdNumber(cost.cache_read),
