@@ -86,6 +86,104 @@ max_output_tokens = 1000
 provider = "mock-unconfigured"
 upstream_model = "up-x"
 pricing = {{ prompt = "0.000001", completion = "0.000001" }}
+
+# Routing: `test/routing` has three endpoints with different capabilities and data policies
+# (prices per million tokens, prompt + completion: mock-c 1, mock-a 2, mock-b 4).
+# `test/flaky` starts with an endpoint nothing listens on.
+[[providers]]
+name = "mock-c"
+display_name = "Mock C (retains prompts)"
+wire = "openai"
+base_url = "{base}/v1"
+api_key_env = "MOCK_KEY"
+data_policy = {{ retains_prompts = true, retention_days = 30 }}
+[[providers]]
+name = "mock-down"
+wire = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "MOCK_KEY"
+
+[[models]]
+id = "test/routing"
+name = "Routing"
+context_length = 8000
+max_output_tokens = 1000
+supported_parameters = ["tools", "tool_choice", "temperature", "max_tokens", "response_format", "structured_outputs", "reasoning"]
+input_modalities = ["text", "image"]
+[[models.endpoints]]
+provider = "mock-c"
+upstream_model = "rt-c"
+supported_parameters = ["temperature", "max_tokens"]
+input_modalities = ["text"]
+pricing = {{ prompt = "0.0000005", completion = "0.0000005" }}
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "rt-a"
+pricing = {{ prompt = "0.000001", completion = "0.000001" }}
+[[models.endpoints]]
+provider = "mock-b"
+upstream_model = "rt-b"
+supported_parameters = ["tools", "tool_choice", "temperature", "max_tokens", "response_format"]
+pricing = {{ prompt = "0.000002", completion = "0.000002" }}
+
+[[models]]
+id = "test/flaky"
+name = "First endpoint down"
+context_length = 8000
+max_output_tokens = 1000
+[[models.endpoints]]
+provider = "mock-down"
+upstream_model = "fl-down"
+pricing = {{ prompt = "0.0000005", completion = "0.0000005" }}
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "fl-a"
+pricing = {{ prompt = "0.000001", completion = "0.000001" }}
+
+# Conformance: one model per wire format, all on the mock, with the same prices.
+[[providers]]
+name = "mock-anthropic"
+wire = "anthropic"
+base_url = "{base}"
+api_key_env = "MOCK_KEY"
+[[providers]]
+name = "mock-gemini"
+wire = "gemini"
+base_url = "{base}"
+api_key_env = "MOCK_KEY"
+
+[[models]]
+id = "conf/openai"
+name = "Conformance (OpenAI wire)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "conf-openai"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
+[[models]]
+id = "conf/anthropic"
+name = "Conformance (Anthropic wire)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-anthropic"
+upstream_model = "conf-claude"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
+[[models]]
+id = "conf/gemini"
+name = "Conformance (Gemini wire)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-gemini"
+upstream_model = "conf-gemini"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
 "#
     )
 }
@@ -146,13 +244,16 @@ pub async fn fresh_database() -> String {
     format!("{root}/{name}")
 }
 
-pub fn settings(
+/// Test settings with `extra` variables added (or overriding the defaults).
+pub fn settings_with(
     database_url: &str,
     prefix: &str,
     key_secret: &str,
     catalog_path: &str,
+    extra: &[(&str, String)],
 ) -> Settings {
-    let owned: Vec<(&str, String)> = vec![
+    let mut owned: Vec<(&str, String)> = extra.to_vec();
+    owned.extend(vec![
         ("DATABASE_URL", database_url.to_string()),
         ("REDIS_URL", redis_url()),
         ("INFRON_KEY_SECRET", key_secret.to_string()),
@@ -163,12 +264,28 @@ pub fn settings(
         ("INFRON_WORKERS", "2".to_string()),
         ("INFRON_FIRST_BYTE_TIMEOUT_SECS", "5".to_string()),
         ("INFRON_STREAM_IDLE_TIMEOUT_SECS", "5".to_string()),
-    ];
+        // Deterministic defaults for tests of other features: the cheapest endpoint first and
+        // every request reaching a provider. Routing and cache tests switch back to the product
+        // defaults (`weighted`, `on`) through `extra`.
+        ("INFRON_DEFAULT_PROVIDER_SORT", "price".to_string()),
+        ("INFRON_RESPONSE_CACHE", "off".to_string()),
+    ]);
     Settings::from_env(&|k| owned.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("test settings")
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like `spawn_app`, with extra environment settings (e.g. Stripe's).
+pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
+    spawn_app_with_catalog(extra, "").await
+}
+
+/// Like `spawn_app_with`, with `extra_toml` appended to the test catalog (`{base}` in it is the
+/// mock provider's URL).
+pub async fn spawn_app_with_catalog(extra: &[(&str, String)], extra_toml: &str) -> TestApp {
     let mock = MockProvider::start_with(
         "127.0.0.1:0",
         infron_mock_provider::MockConfig {
@@ -180,12 +297,11 @@ pub async fn spawn_app() -> TestApp {
     let database_url = fresh_database().await;
     let prefix = format!("t{}", Uuid::new_v4().simple());
     let key_secret = format!("test-secret-{}", Uuid::new_v4().simple());
-    let settings = settings(&database_url, &prefix, &key_secret, "unused.toml");
-    let catalog = Catalog::parse(&catalog_toml(&mock.base_url()), "test-catalog.toml", &|k| {
-        (k == "MOCK_KEY").then(|| PROVIDER_KEY.to_string())
-    })
-    .expect("test catalog is valid");
-    let app = Application::build_with_catalog(settings, catalog)
+    let settings = settings_with(&database_url, &prefix, &key_secret, "unused.toml", extra);
+    let toml = catalog_toml(&mock.base_url()) + &extra_toml.replace("{base}", &mock.base_url());
+    let catalog =
+        Catalog::parse(&toml, "test-catalog.toml", &catalog_env).expect("test catalog is valid");
+    let app = Application::build_with_catalog_env(settings, catalog, Arc::new(catalog_env))
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -200,6 +316,52 @@ pub async fn spawn_app() -> TestApp {
         mock,
         key_secret,
     }
+}
+
+/// The environment test catalogs are loaded (and reloaded) with.
+pub fn catalog_env(k: &str) -> Option<String> {
+    (k == "MOCK_KEY").then(|| PROVIDER_KEY.to_string())
+}
+
+/// Product defaults for routing and the cache, which `spawn_app` pins for other tests.
+pub fn product_defaults() -> Vec<(&'static str, String)> {
+    vec![
+        ("INFRON_DEFAULT_PROVIDER_SORT", "weighted".to_string()),
+        ("INFRON_RESPONSE_CACHE", "on".to_string()),
+    ]
+}
+
+/// Another gateway instance on the same database, Redis prefix and mock provider as `app`, as a
+/// second replica behind a load balancer would be. Returns its base URL.
+pub async fn spawn_replica(app: &TestApp, extra: &[(&str, String)]) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pg)
+        .await
+        .unwrap();
+    let admin = admin_database_url();
+    let root = admin
+        .rsplit_once('/')
+        .map(|(r, _)| r.to_string())
+        .unwrap_or(admin);
+    let settings = settings_with(
+        &format!("{root}/{name}"),
+        app.hot.keys().prefix(),
+        &app.key_secret,
+        "unused.toml",
+        extra,
+    );
+    let catalog = Catalog::parse(
+        &catalog_toml(&app.mock.base_url()),
+        "test-catalog.toml",
+        &catalog_env,
+    )
+    .expect("test catalog is valid");
+    let replica = Application::build_with_catalog_env(settings, catalog, Arc::new(catalog_env))
+        .await
+        .expect("replica builds");
+    let base = format!("http://127.0.0.1:{}", replica.port());
+    tokio::spawn(replica.run_until_stopped(false));
+    base
 }
 
 pub struct Tenant {
@@ -311,6 +473,7 @@ impl TestApp {
         assert_eq!(check.tenants_below_zero, 0, "{check:?}");
         assert_eq!(check.charged_requests_without_transaction, 0, "{check:?}");
         assert_eq!(check.usage_transactions_without_request, 0, "{check:?}");
+        assert_eq!(check.paid_sessions_not_credited_once, 0, "{check:?}");
     }
 
     /// The hot copy agrees with Postgres and holds nothing.

@@ -2,11 +2,20 @@
 //! real Redis (a unique key prefix per test), and the mock provider speaking OpenAI's wire format.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod fake_stripe;
 mod helpers;
 
 mod auth;
+mod cache;
 mod chat;
 mod cli;
+mod conformance;
 mod credits;
 mod errors;
+mod limits;
+mod lots;
+mod money;
+mod finance;
 mod models;
+mod routing;
+mod stripe;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authenticator, KeyCache};
 use crate::settings::Settings;
-use crate::state::AppState;
+use crate::state::{AppState, CatalogEnv};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,6 +28,8 @@ pub enum StartError {
     Bind(String, std::io::Error),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("cannot set up Stripe: {0}")]
+    Stripe(infron_billing::topups::TopupError),
 }
 
 pub struct Application {
@@ -49,6 +51,17 @@ impl Application {
     pub async fn build_with_catalog(
         settings: Settings,
         catalog: Catalog,
+    ) -> Result<Application, StartError> {
+        Self::build_with_catalog_env(settings, catalog, Arc::new(|k: &str| std::env::var(k).ok()))
+            .await
+    }
+
+    /// As `build_with_catalog`, with the environment a reloaded catalog reads `${VAR}`s and
+    /// provider keys from.
+    pub async fn build_with_catalog_env(
+        settings: Settings,
+        catalog: Catalog,
+        catalog_env: CatalogEnv,
     ) -> Result<Application, StartError> {
         let pg =
             infron_store::connect_postgres(settings.database_url(), settings.db_max_connections)
@@ -84,7 +97,13 @@ impl Application {
             .map_err(|e| StartError::Bind(settings.bind.clone(), e))?
             .port();
         let workers = settings.workers.max(1);
-        let state = Arc::new(AppState::new(settings, pg, hot, auth, providers, catalog));
+        let (checkout, webhook) =
+            crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
+        let state = Arc::new(
+            AppState::new(settings, pg, hot, auth, providers, catalog)
+                .with_stripe(checkout, webhook)
+                .with_catalog_env(catalog_env),
+        );
 
         let stop = CancellationToken::new();
         let consumer = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
@@ -95,6 +114,7 @@ impl Application {
             state.pg.clone(),
             stop.clone(),
         )));
+        background.push(tokio::spawn(refresh_health(state.clone(), stop.clone())));
 
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
@@ -126,6 +146,7 @@ impl Application {
     pub async fn run_until_stopped(self, handle_signals: bool) -> std::io::Result<()> {
         let handle = self.server.handle();
         if handle_signals {
+            tokio::spawn(reload_on_hangup(self.state.clone()));
             tokio::spawn(async move {
                 shutdown_signal().await;
                 tracing::info!("shutting down: finishing in-flight requests");
@@ -154,6 +175,40 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `kill -HUP` reloads the catalog; an invalid file is logged and the catalog in effect stays.
+async fn reload_on_hangup(state: Arc<AppState>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            match state.reload_catalog() {
+                Ok(c) => tracing::info!(models = c.models.len(), "catalog reloaded (SIGHUP)"),
+                Err(e) => tracing::error!(error = %e, "catalog reload failed; keeping the catalog in effect"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}
+
+/// Keeps the in-process health snapshot close to Redis, where every instance records outcomes.
+async fn refresh_health(state: Arc<AppState>, stop: CancellationToken) {
+    let every = state.settings.routing.health_refresh;
+    loop {
+        let keys = state.catalog().endpoint_keys();
+        if let Err(e) = state.health.refresh(&keys).await {
+            tracing::warn!(error = %e, "could not refresh endpoint health");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 fn hostname() -> String {

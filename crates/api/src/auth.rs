@@ -11,6 +11,8 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
+use infron_billing::limits::{KeyLimit, LimitReset};
+use infron_billing::Usd;
 use crate::error::ApiError;
 use infron_store::PgPool;
 
@@ -21,6 +23,8 @@ pub struct Caller {
     pub account_id: Uuid,
     pub key_name: String,
     pub allow_training: bool,
+    /// The key's spending limit, if it has one.
+    pub limit: Option<KeyLimit>,
 }
 
 #[derive(Clone)]
@@ -128,11 +132,20 @@ impl Authenticator {
         let account = infron_store::accounts::get(&self.pg, row.account_id)
             .await?
             .ok_or_else(|| ApiError::Internal(format!("key {} has no account", row.id)))?;
+        let limit = match row.credit_limit {
+            Some(l) => Some(KeyLimit {
+                key_id: row.id,
+                limit: Usd::new(l).map_err(|e| ApiError::Internal(e.to_string()))?,
+                reset: row.limit_reset.as_deref().and_then(LimitReset::parse),
+            }),
+            None => None,
+        };
         Ok(Cached::Valid(Caller {
             key_id: row.id,
             account_id: row.account_id,
             key_name: row.name,
             allow_training: account.allow_training,
+            limit,
         }))
     }
 }

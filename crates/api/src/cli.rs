@@ -11,6 +11,7 @@ use infron_store::hot::{HotBalance, HotKeys};
 use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
+use infron_billing::limits::{period_start, LimitReset};
 use crate::settings::Settings;
 
 #[derive(Parser)]
@@ -66,6 +67,25 @@ pub enum KeysCommand {
         account: Uuid,
         #[arg(long, default_value = "")]
         name: String,
+        /// Spending limit in USD (per period when --limit-reset is given).
+        #[arg(long)]
+        limit: Option<String>,
+        /// daily, weekly or monthly (UTC calendar periods).
+        #[arg(long)]
+        limit_reset: Option<String>,
+        /// RFC 3339 time after which the key stops working.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// Change a key's spending limit, reset period or expiry ("none" clears a value).
+    SetLimit {
+        id: Uuid,
+        #[arg(long)]
+        limit: String,
+        #[arg(long)]
+        limit_reset: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
     },
     /// Disable a key (takes effect everywhere within INFRON_KEY_CACHE_TTL_SECS).
     Disable { id: Uuid },
@@ -182,6 +202,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     "usage transactions without a charged request",
                     check.usage_transactions_without_request,
                 ),
+                (
+                    "paid Stripe sessions not credited exactly once",
+                    check.paid_sessions_not_credited_once,
+                ),
                 ("holds left open past their deadline", overdue),
             ];
             let mut bad = 0;
@@ -277,10 +301,17 @@ async fn accounts(settings: &Settings, c: AccountsCommand) -> anyhow::Result<Exi
 async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
     let pg = pg(settings).await?;
     match c {
-        KeysCommand::Create { account, name } => {
+        KeysCommand::Create {
+            account,
+            name,
+            limit,
+            limit_reset,
+            expires_at,
+        } => {
             if infron_store::accounts::get(&pg, account).await?.is_none() {
                 bail!("no account {account}");
             }
+            let limits = KeyLimitArgs::parse(limit.as_deref(), limit_reset.as_deref(), expires_at.as_deref())?;
             let key = ApiKey::generate();
             let hash = key.hash(&settings.key_secret);
             let row = infron_store::keys::insert(
@@ -294,11 +325,47 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
                 },
             )
             .await?;
+            if limits.is_set() {
+                infron_store::keys::set_limit(&pg, row.id, limits.limit, limits.reset, limits.expires_at).await?;
+            }
             eprintln!(
                 "key id {} created; the secret below is shown only once",
                 row.id
             );
             println!("{}", key.expose());
+        }
+        KeysCommand::SetLimit {
+            id,
+            limit,
+            limit_reset,
+            expires_at,
+        } => {
+            let Some(before) = infron_store::keys::get(&pg, id).await? else {
+                bail!("no key {id}");
+            };
+            let limits = KeyLimitArgs::parse(Some(&limit), limit_reset.as_deref(), expires_at.as_deref())?;
+            let after = infron_store::keys::set_limit(&pg, id, limits.limit, limits.reset, limits.expires_at)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no key {id}"))?;
+            // Keep the hot copy of the current period in step with the new limit.
+            if let (Some(old), Some(new)) = (before.credit_limit, after.credit_limit) {
+                if before.limit_reset == after.limit_reset {
+                    let reset = after.limit_reset.as_deref().and_then(LimitReset::parse);
+                    let scope = infron_store::hot::KeyScope {
+                        key_id: id,
+                        period_start: period_start(reset, chrono::Utc::now()).timestamp(),
+                    };
+                    let delta = Usd::new(new - old)?.to_pico()?;
+                    hot(settings)?.adjust_key(&scope, delta).await?;
+                }
+            }
+            println!(
+                "key {} limit {} reset {} expires {}",
+                after.id,
+                after.credit_limit.map_or("none".to_string(), |l| format!("${}", Usd::rounded(l))),
+                after.limit_reset.as_deref().unwrap_or("never"),
+                after.expires_at.map_or("never".to_string(), |t| t.to_rfc3339())
+            );
         }
         KeysCommand::Disable { id } => match infron_store::keys::set_disabled(&pg, id, true).await?
         {
@@ -307,4 +374,49 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
         },
     }
     Ok(ExitCode::SUCCESS)
+}
+
+struct KeyLimitArgs {
+    limit: Option<rust_decimal::Decimal>,
+    reset: Option<&'static str>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl KeyLimitArgs {
+    fn parse(limit: Option<&str>, reset: Option<&str>, expires_at: Option<&str>) -> anyhow::Result<KeyLimitArgs> {
+        let limit = match limit {
+            None | Some("none") => None,
+            Some(l) => {
+                let usd: Usd = l.parse().map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+                if usd.is_negative() {
+                    bail!("--limit must not be negative");
+                }
+                Some(usd.decimal())
+            }
+        };
+        let reset = match reset {
+            None | Some("none") => None,
+            Some(r) => Some(
+                LimitReset::parse(r)
+                    .ok_or_else(|| anyhow::anyhow!("--limit-reset must be daily, weekly, monthly or none"))?
+                    .as_str(),
+            ),
+        };
+        if reset.is_some() && limit.is_none() {
+            bail!("--limit-reset needs --limit");
+        }
+        let expires_at = match expires_at {
+            None | Some("none") => None,
+            Some(t) => Some(
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| anyhow::anyhow!("--expires-at: '{t}' is not an RFC 3339 time: {e}"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+        };
+        Ok(KeyLimitArgs { limit, reset, expires_at })
+    }
+
+    fn is_set(&self) -> bool {
+        self.limit.is_some() || self.expires_at.is_some()
+    }
 }

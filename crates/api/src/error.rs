@@ -18,6 +18,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("insufficient credits: this request may cost up to ${needed}, and ${available} is available")]
     InsufficientCredits { needed: Usd, available: Usd },
+    #[error("this key's spending limit is reached: this request may cost up to ${needed}, and ${remaining} of the limit remains")]
+    KeyLimitReached { needed: Usd, remaining: Usd },
     #[error("{0}")]
     NotFound(String),
     #[error("no endpoint of model '{model}' can serve this request ({availability})")]
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::InsufficientCredits { .. } => "insufficient_credits",
+            ApiError::KeyLimitReached { .. } => "key_limit_reached",
             ApiError::NotFound(_) => "not_found",
             ApiError::NoEligibleEndpoint { .. } => "no_eligible_endpoint",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -70,7 +73,7 @@ impl ApiError {
             | ApiError::ProviderRejected(_)
             | ApiError::PayloadTooLarge { .. } => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
-            ApiError::InsufficientCredits { .. } => "insufficient_quota",
+            ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => "insufficient_quota",
             ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
             ApiError::Timeout => "timeout_error",
             ApiError::AllProvidersFailed(_) => "upstream_error",
@@ -91,6 +94,9 @@ impl ApiError {
         match self {
             ApiError::InsufficientCredits { needed, available } => json!({
                 "required": needed.to_string(), "available": available.to_string(),
+            }),
+            ApiError::KeyLimitReached { needed, remaining } => json!({
+                "required": needed.to_string(), "limit_remaining": remaining.to_string(),
             }),
             ApiError::NoEligibleEndpoint { availability, .. } => {
                 json!({ "availability": availability })
@@ -121,7 +127,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -144,6 +150,9 @@ impl From<BillingError> for ApiError {
         match e {
             BillingError::InsufficientCredits { needed, available } => {
                 ApiError::InsufficientCredits { needed, available }
+            }
+            BillingError::KeyLimitReached { needed, remaining } => {
+                ApiError::KeyLimitReached { needed, remaining }
             }
             BillingError::AmountOutOfRange(m) => {
                 ApiError::invalid("max_tokens", format!("request cost out of range: {m}"))

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use infron_billing::fees::FeeSchedule;
+use infron_billing::topups::{CheckoutConfig, TopupLimits};
+use infron_billing::Usd;
+use infron_router::health::HealthConfig;
+use infron_router::preferences::Sort;
 use infron_router::Timeouts;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -32,7 +36,17 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// How long a resolved API key is trusted from the in-process cache.
     pub key_cache_ttl: Duration,
+    /// Bearer token of the admin routes (`/api/v1/admin/...`); unset: those routes do not exist.
+    pub admin_token: Option<SecretString>,
+    /// Endpoint selection, health and the response cache.
+    pub routing: RoutingSettings,
     pub fees: FeeSchedule,
+    /// Days until newly granted or bought credits expire; None: never.
+    pub credit_expiry_days: Option<i32>,
+    /// How often the expiry job runs.
+    pub credit_expiry_interval: Duration,
+    /// Stripe top-ups (docs/stripe.md); the endpoints answer 503 while unconfigured.
+    pub stripe: StripeSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -80,6 +94,97 @@ fn secs(env: Env, name: &'static str, default: u64) -> Result<Duration, SettingE
         });
     }
     Ok(Duration::from_secs(v))
+}
+
+/// Whether a response-cache hit is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheHitBilling {
+    /// Like a miss: the cached usage at the answering endpoint's current prices.
+    Full,
+    /// Not charged (still logged and settled at zero).
+    Free,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingSettings {
+    /// Sort applied when a request asks for none (`None`: the 1/price² weighted draw).
+    pub default_sort: Option<Sort>,
+    pub health: HealthConfig,
+    /// How often the in-process health snapshot is reloaded from Redis.
+    pub health_refresh: Duration,
+    pub response_cache: bool,
+    pub response_cache_ttl: Duration,
+    pub cache_hit_billing: CacheHitBilling,
+}
+
+impl RoutingSettings {
+    fn from_env(env: Env) -> Result<Self, SettingError> {
+        let default_sort = match env("INFRON_DEFAULT_PROVIDER_SORT")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .as_deref()
+        {
+            None | Some("weighted") => None,
+            Some(other) => Some(other.parse::<Sort>().map_err(|reason| SettingError {
+                name: "INFRON_DEFAULT_PROVIDER_SORT",
+                reason: format!("{reason} (or weighted, the default)"),
+            })?),
+        };
+        let threshold: u32 = parsed(env, "INFRON_CIRCUIT_FAILURE_THRESHOLD", 5)?;
+        if threshold == 0 {
+            return Err(SettingError {
+                name: "INFRON_CIRCUIT_FAILURE_THRESHOLD",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let refresh_ms: u64 = parsed(env, "INFRON_HEALTH_REFRESH_MS", 1000)?;
+        if refresh_ms < 50 {
+            return Err(SettingError {
+                name: "INFRON_HEALTH_REFRESH_MS",
+                reason: "must be at least 50".into(),
+            });
+        }
+        let response_cache = match env("INFRON_RESPONSE_CACHE")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .as_deref()
+        {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(SettingError {
+                    name: "INFRON_RESPONSE_CACHE",
+                    reason: format!("'{other}' is not on or off"),
+                })
+            }
+        };
+        let cache_hit_billing = match env("INFRON_CACHE_HIT_BILLING")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .as_deref()
+        {
+            None | Some("full") => CacheHitBilling::Full,
+            Some("free") => CacheHitBilling::Free,
+            Some(other) => {
+                return Err(SettingError {
+                    name: "INFRON_CACHE_HIT_BILLING",
+                    reason: format!("'{other}' is not full or free"),
+                })
+            }
+        };
+        Ok(Self {
+            default_sort,
+            health: HealthConfig {
+                failure_window: secs(env, "INFRON_HEALTH_FAILURE_WINDOW_SECS", 30)?,
+                circuit_threshold: threshold,
+                cooldown: secs(env, "INFRON_CIRCUIT_COOLDOWN_SECS", 30)?,
+            },
+            health_refresh: Duration::from_millis(refresh_ms),
+            response_cache,
+            response_cache_ttl: secs(env, "INFRON_RESPONSE_CACHE_TTL_SECS", 300)?,
+            cache_hit_billing,
+        })
+    }
 }
 
 impl Settings {
@@ -160,7 +265,31 @@ impl Settings {
             },
             request_timeout: secs(env, "INFRON_REQUEST_TIMEOUT_SECS", 600)?,
             key_cache_ttl: secs(env, "INFRON_KEY_CACHE_TTL_SECS", 30)?,
+            admin_token: match env("INFRON_ADMIN_TOKEN").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(t) if t.trim().len() < 16 => {
+                    return Err(SettingError {
+                        name: "INFRON_ADMIN_TOKEN",
+                        reason: "must be at least 16 characters (or unset to disable the admin routes)"
+                            .into(),
+                    })
+                }
+                Some(t) => Some(SecretString::from(t.trim().to_string())),
+            },
+            routing: RoutingSettings::from_env(env)?,
             fees,
+            credit_expiry_days: match parsed::<i32>(env, "INFRON_CREDIT_EXPIRY_DAYS", 365)? {
+                0 => None,
+                d if d > 0 => Some(d),
+                _ => {
+                    return Err(SettingError {
+                        name: "INFRON_CREDIT_EXPIRY_DAYS",
+                        reason: "must be 0 (never) or a positive number of days".into(),
+                    })
+                }
+            },
+            credit_expiry_interval: secs(env, "INFRON_CREDIT_EXPIRY_INTERVAL_SECS", 3600)?,
+            stripe: StripeSettings::from_env(env)?,
         })
     }
 
@@ -170,6 +299,137 @@ impl Settings {
 
     pub fn redis_url(&self) -> &str {
         self.redis_url.expose_secret()
+    }
+}
+
+/// Stripe top-ups. Everything is optional: without `STRIPE_SECRET_KEY` the checkout endpoint
+/// answers 503, without `STRIPE_WEBHOOK_SECRETS` the webhook does.
+#[derive(Clone)]
+pub struct StripeSettings {
+    pub secret_key: Option<SecretString>,
+    /// Stripe's API root, ending in '/'; requests go to `{api_base}v1/...`.
+    pub api_base: String,
+    pub request_timeout: Duration,
+    /// Endpoint signing secrets (`whsec_...`); several during a rotation.
+    pub webhook_secrets: Vec<SecretString>,
+    pub webhook_tolerance: Duration,
+    pub topup_limits: TopupLimits,
+    /// Set whenever `secret_key` is.
+    pub checkout: Option<CheckoutConfig>,
+}
+
+impl StripeSettings {
+    fn from_env(env: Env) -> Result<StripeSettings, SettingError> {
+        let present = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let secret_key = present("STRIPE_SECRET_KEY").map(|v| v.trim().to_string());
+        if let Some(k) = &secret_key {
+            if !(k.starts_with("sk_") || k.starts_with("rk_")) {
+                return Err(SettingError {
+                    name: "STRIPE_SECRET_KEY",
+                    reason: "must be a Stripe secret or restricted key (sk_... or rk_...)".into(),
+                });
+            }
+        }
+        let api_base = present("STRIPE_API_BASE")
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "https://api.stripe.com".into());
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            return Err(SettingError {
+                name: "STRIPE_API_BASE",
+                reason: format!("'{api_base}' is not an http(s):// URL"),
+            });
+        }
+        let api_base = format!("{}/", api_base.trim_end_matches('/'));
+        let webhook_secrets: Vec<SecretString> = present("STRIPE_WEBHOOK_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.starts_with("whsec_") {
+                    Ok(SecretString::from(s.to_string()))
+                } else {
+                    Err(SettingError {
+                        name: "STRIPE_WEBHOOK_SECRETS",
+                        reason: "each secret must be an endpoint signing secret (whsec_...)".into(),
+                    })
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let usd = |name: &'static str, default: &str| -> Result<Usd, SettingError> {
+            let v = present(name).unwrap_or_else(|| default.to_string());
+            let amount: Usd = v.parse().map_err(|e| SettingError {
+                name,
+                reason: format!("'{v}': {e}"),
+            })?;
+            if amount.is_negative()
+                || amount.is_zero()
+                || infron_billing::topups::to_cents(amount).is_err()
+            {
+                return Err(SettingError {
+                    name,
+                    reason: format!("'{v}' must be a positive amount of whole cents"),
+                });
+            }
+            Ok(amount)
+        };
+        let topup_limits = TopupLimits {
+            min: usd("INFRON_TOPUP_MIN_USD", "5")?,
+            max: usd("INFRON_TOPUP_MAX_USD", "10000")?,
+        };
+        if topup_limits.min > topup_limits.max {
+            return Err(SettingError {
+                name: "INFRON_TOPUP_MIN_USD",
+                reason: "must not exceed INFRON_TOPUP_MAX_USD".into(),
+            });
+        }
+        if infron_billing::topups::to_cents(topup_limits.max)
+            .is_ok_and(|c| c > infron_billing::topups::STRIPE_MAX_CENTS)
+        {
+            return Err(SettingError {
+                name: "INFRON_TOPUP_MAX_USD",
+                reason: "must be below Stripe's limit of 999999.99 for one payment".into(),
+            });
+        }
+        let payment_methods = infron_billing::topups::checkout::parse_payment_methods(
+            &present("INFRON_TOPUP_PAYMENT_METHODS").unwrap_or_else(|| "card".into()),
+        )
+        .map_err(|reason| SettingError {
+            name: "INFRON_TOPUP_PAYMENT_METHODS",
+            reason,
+        })?;
+        let url = |name: &'static str| -> Result<String, SettingError> {
+            match present(name) {
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                    Ok(u.trim().to_string())
+                }
+                Some(u) => Err(SettingError {
+                    name,
+                    reason: format!("'{u}' is not an http(s):// URL"),
+                }),
+                None => Err(SettingError {
+                    name,
+                    reason: "is required when STRIPE_SECRET_KEY is set".into(),
+                }),
+            }
+        };
+        let checkout = match secret_key {
+            Some(_) => Some(CheckoutConfig {
+                payment_methods,
+                success_url: url("INFRON_CHECKOUT_SUCCESS_URL")?,
+                cancel_url: url("INFRON_CHECKOUT_CANCEL_URL")?,
+            }),
+            None => None,
+        };
+        Ok(StripeSettings {
+            secret_key: secret_key.map(SecretString::from),
+            api_base,
+            request_timeout: secs(env, "STRIPE_REQUEST_TIMEOUT_SECS", 30)?,
+            webhook_secrets,
+            webhook_tolerance: secs(env, "STRIPE_WEBHOOK_TOLERANCE_SECS", 300)?,
+            topup_limits,
+            checkout,
+        })
     }
 }
 
@@ -192,6 +452,38 @@ mod tests {
         let s = Settings::from_env(&base).unwrap();
         assert_eq!(s.bind, "127.0.0.1:8080");
         assert_eq!(s.catalog_path, PathBuf::from("config/catalog.toml"));
+    }
+
+    #[test]
+    fn routing_defaults_and_errors() {
+        let s = Settings::from_env(&base).unwrap();
+        let r = &s.routing;
+        assert!(r.response_cache, "the response cache is on by default");
+        assert_eq!(r.response_cache_ttl, Duration::from_secs(300));
+        assert_eq!(r.cache_hit_billing, CacheHitBilling::Full);
+        assert_eq!(r.default_sort, None);
+        assert_eq!(r.health.failure_window, Duration::from_secs(30));
+        assert_eq!(r.health.circuit_threshold, 5);
+        assert!(s.admin_token.is_none());
+        let with = |name: &'static str, value: &'static str| {
+            move |k: &str| if k == name { Some(value.to_string()) } else { base(k) }
+        };
+        let s = Settings::from_env(&with("INFRON_RESPONSE_CACHE", "off")).unwrap();
+        assert!(!s.routing.response_cache);
+        let s = Settings::from_env(&with("INFRON_CACHE_HIT_BILLING", "free")).unwrap();
+        assert_eq!(s.routing.cache_hit_billing, CacheHitBilling::Free);
+        let s = Settings::from_env(&with("INFRON_DEFAULT_PROVIDER_SORT", "price")).unwrap();
+        assert_eq!(s.routing.default_sort, Some(Sort::Price));
+        for (name, value) in [
+            ("INFRON_RESPONSE_CACHE", "sometimes"),
+            ("INFRON_CACHE_HIT_BILLING", "double"),
+            ("INFRON_DEFAULT_PROVIDER_SORT", "random"),
+            ("INFRON_CIRCUIT_FAILURE_THRESHOLD", "0"),
+            ("INFRON_ADMIN_TOKEN", "short"),
+            ("INFRON_RESPONSE_CACHE_TTL_SECS", "0"),
+        ] {
+            assert_eq!(Settings::from_env(&with(name, value)).unwrap_err().name, name);
+        }
     }
 
     #[test]
@@ -226,5 +518,82 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().starts_with("setting INFRON_WORKERS:"), "{e}");
+    }
+
+    #[test]
+    fn stripe_is_optional_and_its_settings_are_checked() {
+        let s = Settings::from_env(&base).unwrap();
+        assert!(s.stripe.secret_key.is_none() && s.stripe.checkout.is_none());
+        assert!(s.stripe.webhook_secrets.is_empty());
+        assert_eq!(s.stripe.api_base, "https://api.stripe.com/");
+        assert_eq!(s.stripe.topup_limits, TopupLimits::default());
+
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            Settings::from_env(&move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+                    .or_else(|| base(k))
+            })
+        };
+        let s = with(&[
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:9/"),
+            ("STRIPE_WEBHOOK_SECRETS", "whsec_a, whsec_b"),
+            ("INFRON_CHECKOUT_SUCCESS_URL", "https://x.example/ok"),
+            ("INFRON_CHECKOUT_CANCEL_URL", "https://x.example/no"),
+            ("INFRON_TOPUP_PAYMENT_METHODS", "card,wechat_pay"),
+        ])
+        .unwrap();
+        assert_eq!(s.stripe.webhook_secrets.len(), 2);
+        assert_eq!(s.stripe.api_base, "http://127.0.0.1:9/");
+        let checkout = s.stripe.checkout.unwrap();
+        assert_eq!(checkout.payment_methods, vec!["card", "wechat_pay"]);
+
+        for (pairs, name) in [
+            (
+                &[("STRIPE_SECRET_KEY", "sk_test_x")][..],
+                "INFRON_CHECKOUT_SUCCESS_URL",
+            ),
+            (
+                &[("STRIPE_SECRET_KEY", "pk_test_x")][..],
+                "STRIPE_SECRET_KEY",
+            ),
+            (
+                &[("STRIPE_WEBHOOK_SECRETS", "sk_test_x")][..],
+                "STRIPE_WEBHOOK_SECRETS",
+            ),
+            (
+                &[("STRIPE_API_BASE", "api.stripe.com")][..],
+                "STRIPE_API_BASE",
+            ),
+            (&[("INFRON_TOPUP_MIN_USD", "0")][..], "INFRON_TOPUP_MIN_USD"),
+            (
+                &[("INFRON_TOPUP_MIN_USD", "5.001")][..],
+                "INFRON_TOPUP_MIN_USD",
+            ),
+            (
+                &[
+                    ("INFRON_TOPUP_MIN_USD", "50"),
+                    ("INFRON_TOPUP_MAX_USD", "20"),
+                ][..],
+                "INFRON_TOPUP_MIN_USD",
+            ),
+            (
+                &[("INFRON_TOPUP_MAX_USD", "1000000")][..],
+                "INFRON_TOPUP_MAX_USD",
+            ),
+            (
+                &[("INFRON_TOPUP_PAYMENT_METHODS", "card,cash")][..],
+                "INFRON_TOPUP_PAYMENT_METHODS",
+            ),
+            (
+                &[("STRIPE_WEBHOOK_TOLERANCE_SECS", "0")][..],
+                "STRIPE_WEBHOOK_TOLERANCE_SECS",
+            ),
+        ] {
+            assert_eq!(with(pairs).unwrap_err().name, name, "{pairs:?}");
+        }
     }
 }

@@ -2,7 +2,10 @@ use std::sync::{Arc, RwLock};
 
 use infron_billing::reservation::Reservations;
 use infron_billing::settlement::Settler;
-use infron_router::{Catalog, ProviderClient};
+use infron_billing::topups::{StripeCheckout, WebhookVerifier};
+use infron_router::cache::ResponseCache;
+use infron_router::health::HealthBoard;
+use infron_router::{Catalog, CatalogError, ProviderClient};
 use infron_store::hot::HotBalance;
 use infron_store::PgPool;
 
@@ -18,8 +21,20 @@ pub struct AppState {
     pub settler: Settler,
     pub auth: Authenticator,
     pub providers: ProviderClient,
+    /// Stripe top-ups; each part is None while unconfigured, and its endpoint answers 503.
+    pub stripe_checkout: Option<StripeCheckout>,
+    pub stripe_webhook: Option<WebhookVerifier>,
+    /// Endpoint health shared with the other instances through Redis.
+    pub health: Arc<HealthBoard>,
+    /// None when `INFRON_RESPONSE_CACHE=off`.
+    pub response_cache: Option<Arc<ResponseCache>>,
     catalog: RwLock<Arc<Catalog>>,
+    /// Where `${VAR}` in the catalog and provider keys are read from when it is reloaded.
+    catalog_env: CatalogEnv,
 }
+
+/// The environment a catalog is loaded with.
+pub type CatalogEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl AppState {
     pub fn new(
@@ -30,6 +45,18 @@ impl AppState {
         providers: ProviderClient,
         catalog: Catalog,
     ) -> Self {
+        let health = Arc::new(HealthBoard::new(
+            hot.pool().clone(),
+            &settings.redis_prefix,
+            settings.routing.health.clone(),
+        ));
+        let response_cache = settings.routing.response_cache.then(|| {
+            Arc::new(ResponseCache::new(
+                hot.pool().clone(),
+                &settings.redis_prefix,
+                settings.routing.response_cache_ttl,
+            ))
+        });
         Self {
             reservations: Reservations::new(pg.clone(), hot.clone()),
             settler: Settler::new(pg.clone(), hot.clone()),
@@ -38,8 +65,23 @@ impl AppState {
             hot,
             auth,
             providers,
+            stripe_checkout: None,
+            stripe_webhook: None,
+            health,
+            response_cache,
             catalog: RwLock::new(Arc::new(catalog)),
+            catalog_env: Arc::new(|k: &str| std::env::var(k).ok()),
         }
+    }
+
+    pub fn with_stripe(
+        mut self,
+        checkout: Option<StripeCheckout>,
+        webhook: Option<WebhookVerifier>,
+    ) -> Self {
+        self.stripe_checkout = checkout;
+        self.stripe_webhook = webhook;
+        self
     }
 
     /// The catalog in effect; a request keeps the one it started with.
@@ -55,5 +97,20 @@ impl AppState {
             Ok(mut c) => *c = Arc::new(catalog),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
         }
+    }
+
+    /// Uses `env` instead of the process environment when the catalog is reloaded.
+    pub fn with_catalog_env(mut self, env: CatalogEnv) -> Self {
+        self.catalog_env = env;
+        self
+    }
+
+    /// Reloads the catalog file (`INFRON_CATALOG`). An invalid file changes nothing: the
+    /// catalog in effect stays, and the error says what is wrong.
+    pub fn reload_catalog(&self) -> Result<Arc<Catalog>, CatalogError> {
+        let env = self.catalog_env.clone();
+        let fresh = Catalog::load(&self.settings.catalog_path, &move |k| env(k))?;
+        self.replace_catalog(fresh);
+        Ok(self.catalog())
     }
 }

@@ -6,6 +6,8 @@ use crate::Usd;
 pub enum BillingError {
     #[error("insufficient credits: this request may cost up to ${needed}, and ${available} is available")]
     InsufficientCredits { needed: Usd, available: Usd },
+    #[error("this key's spending limit is reached: this request may cost up to ${needed}, and ${remaining} of the limit remains")]
+    KeyLimitReached { needed: Usd, remaining: Usd },
     #[error("amount out of range: {0}")]
     AmountOutOfRange(String),
     #[error("unknown account {0}")]

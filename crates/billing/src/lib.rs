@@ -4,11 +4,14 @@
 
 pub mod error;
 pub mod fees;
+pub mod expiry;
 pub mod grants;
+pub mod limits;
 pub mod money;
 pub mod pricing;
 pub mod reservation;
 pub mod settlement;
+pub mod topups;
 pub mod writer;
 
 pub use error::BillingError;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infron_store::hot::{HotBalance, SettlementStream};
+use infron_store::hot::{HotBalance, KeyScope, SettlementStream};
 use infron_store::ledger::{self, platform, NewTransaction};
 use infron_store::request_logs::{self, RequestLogRow};
 use infron_store::PgPool;
@@ -67,9 +67,13 @@ pub async fn write_records(
         });
     }
 
+    // A fixed order keeps concurrent writers from locking the same lots in opposite orders.
+    txns.sort_by_key(|t| t.account_id);
+
     let mut tx = pg.begin().await.map_err(infron_store::StoreError::from)?;
     request_logs::insert_batch(&mut tx, &records).await?;
     let posted = ledger::post_batch(&mut tx, &txns).await?;
+    let key_versions = key_period_versions(&mut tx, &records).await?;
     tx.commit().await.map_err(infron_store::StoreError::from)?;
 
     let versions: HashMap<Uuid, i64> = posted
@@ -79,21 +83,58 @@ pub async fn write_records(
         .collect();
     let newly: std::collections::HashSet<&String> = posted.posted.iter().collect();
     for r in records.iter().filter(|r| !r.cost.is_zero()) {
-        let ext = usage_external_id(r.id);
-        let result = if newly.contains(&ext) {
-            let version = versions.get(&r.account_id).copied().unwrap_or(i64::MAX);
-            let delta = Usd::new(-r.cost)?.to_pico()?;
-            hot.posted(r.account_id, Some(r.id), version, delta).await
+        let marker = r.id.to_string();
+        let fresh = newly.contains(&usage_external_id(r.id));
+        let delta = Usd::new(-r.cost)?.to_pico()?;
+        // A replayed record only drops its unposted markers.
+        let (version, delta) = if fresh {
+            (versions.get(&r.account_id).copied().unwrap_or(i64::MAX), delta)
         } else {
-            // Replayed: only drop the unposted marker.
-            hot.posted(r.account_id, Some(r.id), 0, 0).await
+            (0, 0)
         };
+        let mut result = hot.posted(r.account_id, Some(&marker), version, delta).await;
+        if let Some((scope, key_version)) = key_versions.get(&r.id) {
+            let key_version = if fresh { *key_version } else { 0 };
+            let key_result = hot.posted_key(scope, Some(&marker), key_version, delta).await;
+            result = result.and(key_result);
+        }
         if let Err(e) = result {
             // The hot copy stays conservative (the marker only flags); reconciliation fixes it.
             tracing::warn!(request_id = %r.id, error = %e, "could not reconcile hot balance after posting");
         }
     }
     Ok(())
+}
+
+/// For each charged request made with a limited key: the key's limit period its cost was
+/// counted in (by the ledger trigger) and that period row's version after this batch.
+async fn key_period_versions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    records: &[RequestLogRow],
+) -> Result<HashMap<Uuid, (KeyScope, i64)>, BillingError> {
+    let charged: Vec<&RequestLogRow> = records.iter().filter(|r| !r.cost.is_zero() && r.api_key_id.is_some()).collect();
+    if charged.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<Uuid> = charged.iter().map(|r| r.id).collect();
+    let keys: Vec<Uuid> = charged.iter().filter_map(|r| r.api_key_id).collect();
+    let at: Vec<chrono::DateTime<chrono::Utc>> = charged.iter().map(|r| r.completed_at).collect();
+    let rows: Vec<(Uuid, Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT r.req, u.api_key_id, extract(epoch FROM u.period_start)::bigint, u.version \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[]) AS r(req, key, at) \
+         JOIN api_keys k ON k.id = r.key \
+         JOIN api_key_usage u ON u.api_key_id = r.key AND u.period_start = infron_limit_period(k.limit_reset, r.at)",
+    )
+    .bind(&ids)
+    .bind(&keys)
+    .bind(&at)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(infron_store::StoreError::from)?;
+    Ok(rows
+        .into_iter()
+        .map(|(req, key_id, period_start, version)| (req, (KeyScope { key_id, period_start }, version)))
+        .collect())
 }
 
 pub struct LedgerWriter {

@@ -82,9 +82,9 @@ struct ModelEntry {
     context_length: u64,
     max_output_tokens: u64,
     #[serde(default)]
-    input_modalities: Vec<String>,
+    input_modalities: Option<Vec<String>>,
     #[serde(default)]
-    supported_parameters: Vec<String>,
+    supported_parameters: Option<Vec<String>>,
     #[serde(default)]
     kind: ModelKind,
     endpoints: Vec<EndpointEntry>,
@@ -99,6 +99,11 @@ struct EndpointEntry {
     context_length: Option<u64>,
     #[serde(default)]
     max_output_tokens: Option<u64>,
+    /// Overrides the model's list for this endpoint (a provider may lack tools or JSON schema).
+    #[serde(default)]
+    supported_parameters: Option<Vec<String>>,
+    #[serde(default)]
+    input_modalities: Option<Vec<String>>,
     pricing: Prices,
 }
 
@@ -140,6 +145,30 @@ pub struct Endpoint {
     pub context_length: u64,
     pub max_output_tokens: u64,
     pub prices: Prices,
+    /// Request parameters this endpoint honours (the endpoint's list, else the model's). `None`
+    /// when neither declares one: such an endpoint is not filtered by parameters.
+    pub supported_parameters: Option<HashSet<String>>,
+    /// Input modalities (`text`, `image`, `file`, `audio`), declared the same way.
+    pub input_modalities: Option<HashSet<String>>,
+    /// `provider/upstream_model`: the name health is kept under, shared by every model that
+    /// routes to the same upstream deployment.
+    pub key: String,
+}
+
+impl Endpoint {
+    pub fn supports_parameter(&self, name: &str) -> bool {
+        self.supported_parameters
+            .as_ref()
+            .is_none_or(|p| p.contains(name))
+    }
+
+    pub fn accepts_modality(&self, modality: &str) -> bool {
+        modality == "text"
+            || self
+                .input_modalities
+                .as_ref()
+                .is_none_or(|m| m.contains(modality))
+    }
 }
 
 #[derive(Debug)]
@@ -274,11 +303,9 @@ impl Catalog {
                         .into(),
                 ));
             }
-            for modality in &m.input_modalities {
-                if !["text", "image", "file", "audio"].contains(&modality.as_str()) {
-                    return Err(err(entry, format!("unknown input modality '{modality}'")));
-                }
-            }
+            check_modalities(m.input_modalities.as_deref()).map_err(|r| err(entry.clone(), r))?;
+            check_parameters(m.supported_parameters.as_deref())
+                .map_err(|r| err(entry.clone(), r))?;
             let mut endpoints = Vec::new();
             for (i, e) in m.endpoints.into_iter().enumerate() {
                 let entry = format!("model '{}' endpoint {} ({})", m.id, i + 1, e.provider);
@@ -291,12 +318,35 @@ impl Catalog {
                 if e.upstream_model.trim().is_empty() {
                     return Err(err(entry, "upstream_model is empty".into()));
                 }
+                check_modalities(e.input_modalities.as_deref())
+                    .map_err(|r| err(entry.clone(), r))?;
+                check_parameters(e.supported_parameters.as_deref())
+                    .map_err(|r| err(entry.clone(), r))?;
+                if e.context_length == Some(0) || e.max_output_tokens == Some(0) {
+                    return Err(err(
+                        entry,
+                        "context_length and max_output_tokens overrides must be positive".into(),
+                    ));
+                }
+                let key = format!("{}/{}", provider.name, e.upstream_model);
+                if endpoints.iter().any(|x: &Arc<Endpoint>| x.key == key) {
+                    return Err(err(entry, format!("endpoint '{key}' is listed twice")));
+                }
                 endpoints.push(Arc::new(Endpoint {
                     provider: provider.clone(),
-                    upstream_model: e.upstream_model,
                     context_length: e.context_length.unwrap_or(m.context_length),
                     max_output_tokens: e.max_output_tokens.unwrap_or(m.max_output_tokens),
                     prices: e.pricing,
+                    supported_parameters: e
+                        .supported_parameters
+                        .or_else(|| m.supported_parameters.clone())
+                        .map(|p| p.into_iter().collect()),
+                    input_modalities: e
+                        .input_modalities
+                        .or_else(|| m.input_modalities.clone())
+                        .map(|p| p.into_iter().collect()),
+                    upstream_model: e.upstream_model,
+                    key,
                 }));
             }
             let model = Arc::new(Model {
@@ -305,12 +355,11 @@ impl Catalog {
                 aliases: m.aliases,
                 context_length: m.context_length,
                 max_output_tokens: m.max_output_tokens,
-                input_modalities: if m.input_modalities.is_empty() {
-                    vec!["text".into()]
-                } else {
-                    m.input_modalities
+                input_modalities: match m.input_modalities {
+                    Some(list) if !list.is_empty() => list,
+                    _ => vec!["text".into()],
                 },
-                supported_parameters: m.supported_parameters,
+                supported_parameters: m.supported_parameters.unwrap_or_default(),
                 kind: m.kind,
                 endpoints,
             });
@@ -332,6 +381,40 @@ impl Catalog {
     pub fn model(&self, name: &str) -> Option<&Arc<Model>> {
         self.by_name.get(name).map(|&i| &self.models[i])
     }
+
+    /// The health key of every endpoint, each once, in catalog order.
+    pub fn endpoint_keys(&self) -> Vec<String> {
+        let mut seen = HashSet::new();
+        self.models
+            .iter()
+            .flat_map(|m| m.endpoints.iter())
+            .filter(|e| seen.insert(e.key.as_str()))
+            .map(|e| e.key.clone())
+            .collect()
+    }
+}
+
+fn check_modalities(list: Option<&[String]>) -> Result<(), String> {
+    for modality in list.unwrap_or_default() {
+        if !["text", "image", "file", "audio"].contains(&modality.as_str()) {
+            return Err(format!("unknown input modality '{modality}'"));
+        }
+    }
+    Ok(())
+}
+
+fn check_parameters(list: Option<&[String]>) -> Result<(), String> {
+    for p in list.unwrap_or_default() {
+        let ok = !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(format!(
+                "supported parameter '{p}' must be a lowercase parameter name"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn span_note(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -413,6 +496,44 @@ pricing = { prompt = "0.000001", completion = "0.000002" }
         let e = &c.model("a/m").unwrap().endpoints[0];
         assert_eq!(e.provider.base_url, "http://localhost:9/v1");
         assert!(e.provider.api_key.is_some());
+    }
+
+    #[test]
+    fn endpoints_inherit_or_override_capabilities() {
+        let with_lists = GOOD.replace(
+            "max_output_tokens = 100\n",
+            "max_output_tokens = 100\nsupported_parameters = [\"tools\", \"max_tokens\"]\ninput_modalities = [\"text\", \"image\"]\n",
+        ) + r#"
+[[models.endpoints]]
+provider = "p1"
+upstream_model = "m-other"
+supported_parameters = ["max_tokens"]
+input_modalities = ["text"]
+context_length = 500
+pricing = { prompt = "0.000001", completion = "0.000002", discount = "0.1" }
+"#;
+        let c = Catalog::parse(&with_lists, "t.toml", &env).unwrap();
+        let m = c.model("a/m").unwrap();
+        let (inherits, overrides) = (&m.endpoints[0], &m.endpoints[1]);
+        assert!(inherits.supports_parameter("tools") && inherits.accepts_modality("image"));
+        assert!(!overrides.supports_parameter("tools") && !overrides.accepts_modality("image"));
+        assert!(overrides.accepts_modality("text"));
+        assert_eq!((overrides.context_length, inherits.context_length), (500, 1000));
+        assert_eq!(overrides.key, "p1/m-other");
+
+        // Nothing declared: nothing is filtered.
+        let plain = Catalog::parse(GOOD, "t.toml", &env).unwrap();
+        let e = &plain.model("a/m").unwrap().endpoints[0];
+        assert!(e.supports_parameter("tools") && e.accepts_modality("audio"));
+
+        let bad = with_lists.replace("input_modalities = [\"text\"]\ncontext", "input_modalities = [\"smell\"]\ncontext");
+        let err = Catalog::parse(&bad, "t.toml", &env).unwrap_err();
+        assert!(err.entry.contains("endpoint 2") && err.reason.contains("smell"), "{err}");
+        let twice = with_lists.replace("m-other", "m-up");
+        assert!(Catalog::parse(&twice, "t.toml", &env)
+            .unwrap_err()
+            .reason
+            .contains("listed twice"));
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Routing: the catalog of models and provider endpoints, the internal request/response model,
-//! provider adapters, and the choice of endpoints for a request.
+//! provider adapters, the choice of endpoints for a request, endpoint health and the response
+//! cache.
 
+pub mod cache;
 pub mod catalog;
+pub mod health;
+pub mod legacy;
+pub mod preferences;
 pub mod providers;
 pub mod selection;
 pub mod sse;

@@ -39,8 +39,14 @@ impl HotKeys {
     pub fn settlements(&self) -> String {
         format!("{}:settlements", self.prefix)
     }
-    pub fn hold_member(account: Uuid, request: Uuid) -> String {
-        format!("{account}:{request}")
+    pub fn key_limit(&self, scope: &KeyScope) -> String {
+        format!("{}:key:{}:{}", self.prefix, scope.key_id, scope.period_start)
+    }
+    pub fn hold_member(account: Uuid, request: Uuid, scope: Option<&KeyScope>) -> String {
+        match scope {
+            Some(k) => format!("{account}:{request}:{}:{}", k.key_id, k.period_start),
+            None => format!("{account}:{request}"),
+        }
     }
 }
 
@@ -49,21 +55,42 @@ impl HotKeys {
 pub enum ReserveOutcome {
     Reserved,
     /// Not enough available: carries the available amount in pico-USD.
-    Insufficient {
-        available_pico: i64,
-    },
+    Insufficient { available_pico: i64 },
+    /// The key's spending limit for its period is reached: what is left of it, in pico-USD.
+    KeyLimitReached { remaining_pico: i64 },
     /// The account has no hot copy yet; load it from Postgres and retry.
     NotLoaded,
+    /// The key's limit period has no hot copy yet; load it and retry.
+    KeyNotLoaded,
+}
+
+/// A key's spending limit for one period, as it is named in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyScope {
+    pub key_id: Uuid,
+    /// Unix seconds of the period's start.
+    pub period_start: i64,
 }
 
 static RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '0'} end
+local limited = #KEYS == 3
+if limited and redis.call('EXISTS', KEYS[3]) == 0 then return {-2, '0'} end
 local left = redis.call('HINCRBY', KEYS[1], 'avail', '-' .. ARGV[2])
 if left < 0 then
   redis.call('HINCRBY', KEYS[1], 'avail', ARGV[2])
   return {0, redis.call('HGET', KEYS[1], 'avail')}
+end
+if limited then
+  local kleft = redis.call('HINCRBY', KEYS[3], 'avail', '-' .. ARGV[2])
+  if kleft < 0 then
+    redis.call('HINCRBY', KEYS[3], 'avail', ARGV[2])
+    redis.call('HINCRBY', KEYS[1], 'avail', ARGV[2])
+    return {2, redis.call('HGET', KEYS[3], 'avail')}
+  end
+  redis.call('HSET', KEYS[3], 'h:' .. ARGV[1], ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
@@ -72,12 +99,13 @@ return {1, '0'}
     )
 });
 
-/// Loads a hot copy from a Postgres balance unless one exists already.
+/// Loads a hot copy from a Postgres balance unless one exists already; ARGV[3] > 0 sets a TTL (ms).
 static LOAD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('HSETNX', KEYS[1], 'avail', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'ver', ARGV[2])
+  if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
   return 1
 end
 return 0
@@ -85,32 +113,35 @@ return 0
     )
 });
 
-/// Closes a hold: gives the hold back, takes the actual cost, queues the settlement record.
-/// A hold that is gone (expired and swept, or lost with the hot copy) is not given back twice.
+/// Closes a hold on the account (and the key's period, if limited): gives the hold back, takes
+/// the actual cost, marks it unposted, and queues the settlement record. A hold that is gone
+/// (swept after its deadline, or lost with the hot copy) is not given back twice.
 static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local k = KEYS[1]
-if redis.call('EXISTS', k) == 1 and redis.call('HEXISTS', k, 'u:' .. ARGV[1]) == 0 then
-  local hold = redis.call('HGET', k, 'h:' .. ARGV[1])
+local function close(k, req, cost)
+  if redis.call('EXISTS', k) == 0 or redis.call('HEXISTS', k, 'u:' .. req) == 1 then return end
+  local hold = redis.call('HGET', k, 'h:' .. req)
   if hold then
-    redis.call('HDEL', k, 'h:' .. ARGV[1])
+    redis.call('HDEL', k, 'h:' .. req)
     redis.call('HINCRBY', k, 'avail', hold)
   end
-  if ARGV[2] ~= '0' then
-    redis.call('HINCRBY', k, 'avail', '-' .. ARGV[2])
-    redis.call('HSET', k, 'u:' .. ARGV[1], ARGV[2])
+  if cost ~= '0' then
+    redis.call('HINCRBY', k, 'avail', '-' .. cost)
+    redis.call('HSET', k, 'u:' .. req, cost)
   end
 end
+close(KEYS[1], ARGV[1], ARGV[2])
+if #KEYS == 4 then close(KEYS[4], ARGV[1], ARGV[2]) end
 redis.call('ZREM', KEYS[2], ARGV[3])
 return redis.call('XADD', KEYS[3], '*', 'p', ARGV[4])
 ",
     )
 });
 
-/// After Postgres posted a batch touching this account at ledger version `ver`:
-/// drop the unposted marker if this instance's settle applied the cost already; otherwise
-/// apply the delta only if the hot copy was built from an older version than this posting.
+/// After Postgres posted a change at version `ver`: drop the unposted marker if this change was
+/// already applied to the hot copy; otherwise apply the delta only if the hot copy was built
+/// from an older version than this posting.
 static POSTED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -126,23 +157,51 @@ return 0
     )
 });
 
-/// Releases holds past their deadline (crashed instance, stuck request).
+/// Takes up to ARGV[2] from the available balance for an expiry, never below zero, and marks
+/// what it took as unposted. Returns what was taken, or -1 when there is no hot copy.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return '-1' end
+local prev = redis.call('HGET', k, 'u:' .. ARGV[1])
+if prev then return prev end
+local left = redis.call('HINCRBY', k, 'avail', '-' .. ARGV[2])
+if left >= 0 then
+  redis.call('HSET', k, 'u:' .. ARGV[1], ARGV[2])
+  return ARGV[2]
+end
+redis.call('HINCRBY', k, 'avail', ARGV[2])
+local avail = redis.call('HGET', k, 'avail')
+if tonumber(avail) <= 0 then return '0' end
+redis.call('HSET', k, 'avail', '0')
+redis.call('HSET', k, 'u:' .. ARGV[1], avail)
+return avail
+",
+    )
+});
+
+/// Releases holds past their deadline (crashed instance, stuck request). Members are
+/// `{account}:{request}` or `{account}:{request}:{key}:{period}`.
 static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local n = 0
-for _, m in ipairs(expired) do
-  local sep = string.find(m, ':', 1, true)
-  local acct = string.sub(m, 1, sep - 1)
-  local req = string.sub(m, sep + 1)
-  local k = ARGV[2] .. ':acct:' .. acct
+local function release(k, req)
   local hold = redis.call('HGET', k, 'h:' .. req)
   if hold then
     redis.call('HDEL', k, 'h:' .. req)
     redis.call('HINCRBY', k, 'avail', hold)
-    n = n + 1
+    return 1
   end
+  return 0
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local n = 0
+for _, m in ipairs(expired) do
+  local parts = {}
+  for p in string.gmatch(m, '[^:]+') do table.insert(parts, p) end
+  n = n + release(ARGV[2] .. ':acct:' .. parts[1], parts[2])
+  if parts[4] then release(ARGV[2] .. ':key:' .. parts[3] .. ':' .. parts[4], parts[2]) end
   redis.call('ZREM', KEYS[1], m)
 end
 return n
@@ -172,45 +231,87 @@ impl HotBalance {
         &self,
         account: Uuid,
         request: Uuid,
+        scope: Option<&KeyScope>,
         amount_pico: i64,
         deadline_ms: i64,
     ) -> Result<ReserveOutcome, StoreError> {
         let mut conn = self.pool.get().await?;
-        let (code, available): (i64, String) = RESERVE
-            .key(self.keys.account(account))
-            .key(self.keys.holds())
+        let mut invocation = RESERVE.key(self.keys.account(account));
+        invocation.key(self.keys.holds());
+        if let Some(k) = scope {
+            invocation.key(self.keys.key_limit(k));
+        }
+        let (code, amount): (i64, String) = invocation
             .arg(request.to_string())
             .arg(amount_pico.to_string())
             .arg(deadline_ms)
-            .arg(HotKeys::hold_member(account, request))
+            .arg(HotKeys::hold_member(account, request, scope))
             .invoke_async(&mut *conn)
             .await?;
+        let parse = |what: &str| -> Result<i64, StoreError> {
+            amount
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("{what} of {account}")))
+        };
         Ok(match code {
             1 => ReserveOutcome::Reserved,
             -1 => ReserveOutcome::NotLoaded,
+            -2 => ReserveOutcome::KeyNotLoaded,
+            2 => ReserveOutcome::KeyLimitReached {
+                remaining_pico: parse("key limit")?,
+            },
             _ => ReserveOutcome::Insufficient {
-                available_pico: available
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("avail of {account}")))?,
+                available_pico: parse("avail")?,
             },
         })
     }
 
     /// Installs the hot copy from a Postgres balance; returns false if one already existed.
-    pub async fn load(
-        &self,
-        account: Uuid,
-        avail_pico: i64,
-        version: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn load(&self, account: Uuid, avail_pico: i64, version: i64) -> Result<bool, StoreError> {
+        self.load_hash(self.keys.account(account), avail_pico, version, 0).await
+    }
+
+    /// Installs a key's limit period from Postgres (limit minus used); it expires after `ttl_ms`.
+    pub async fn load_key(&self, scope: &KeyScope, avail_pico: i64, version: i64, ttl_ms: i64) -> Result<bool, StoreError> {
+        self.load_hash(self.keys.key_limit(scope), avail_pico, version, ttl_ms).await
+    }
+
+    async fn load_hash(&self, key: String, avail_pico: i64, version: i64, ttl_ms: i64) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await?;
         let set: i64 = LOAD
-            .key(self.keys.account(account))
+            .key(key)
             .arg(avail_pico.to_string())
             .arg(version)
+            .arg(ttl_ms)
             .invoke_async(&mut *conn)
             .await?;
         Ok(set == 1)
+    }
+
+    /// Changes a loaded hot copy of a key's period by `delta_pico` (its limit changed).
+    pub async fn adjust_key(&self, scope: &KeyScope, delta_pico: i64) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        let key = self.keys.key_limit(scope);
+        let exists: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut *conn).await?;
+        if exists {
+            let _: i64 = redis::cmd("HINCRBY").arg(&key).arg("avail").arg(delta_pico).query_async(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes up to `amount_pico` for an expiry (never below zero). None: no hot copy.
+    pub async fn take_for_expiry(&self, account: Uuid, marker: &str, amount_pico: i64) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let taken: String = TAKE
+            .key(self.keys.account(account))
+            .arg(marker)
+            .arg(amount_pico.to_string())
+            .invoke_async(&mut *conn)
+            .await?;
+        let taken: i64 = taken
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("expiry take of {account}")))?;
+        Ok((taken >= 0).then_some(taken))
     }
 
     /// Returns the stream entry id of the queued settlement.
@@ -218,17 +319,20 @@ impl HotBalance {
         &self,
         account: Uuid,
         request: Uuid,
+        scope: Option<&KeyScope>,
         cost_pico: i64,
         payload: &str,
     ) -> Result<String, StoreError> {
         let mut conn = self.pool.get().await?;
-        Ok(SETTLE
-            .key(self.keys.account(account))
-            .key(self.keys.holds())
-            .key(self.keys.settlements())
+        let mut invocation = SETTLE.key(self.keys.account(account));
+        invocation.key(self.keys.holds()).key(self.keys.settlements());
+        if let Some(k) = scope {
+            invocation.key(self.keys.key_limit(k));
+        }
+        Ok(invocation
             .arg(request.to_string())
             .arg(cost_pico.to_string())
-            .arg(HotKeys::hold_member(account, request))
+            .arg(HotKeys::hold_member(account, request, scope))
             .arg(payload)
             .invoke_async(&mut *conn)
             .await?)
@@ -246,19 +350,23 @@ impl HotBalance {
             .await?)
     }
 
-    /// Reconciles the hot copy after a posting. `request` names a usage posting (empty for
-    /// grants and top-ups); `delta_pico` is the change to the available balance.
-    pub async fn posted(
-        &self,
-        account: Uuid,
-        request: Option<Uuid>,
-        version: i64,
-        delta_pico: i64,
-    ) -> Result<(), StoreError> {
+    /// Reconciles the hot copy after a posting. `marker` names a change already applied to
+    /// the hot copy (a request id for usage, `exp-{lot}` for expiry; None for grants and
+    /// top-ups); `delta_pico` is the change to the available balance.
+    pub async fn posted(&self, account: Uuid, marker: Option<&str>, version: i64, delta_pico: i64) -> Result<(), StoreError> {
+        self.posted_hash(self.keys.account(account), marker, version, delta_pico).await
+    }
+
+    /// The same reconciliation for a key's limit period.
+    pub async fn posted_key(&self, scope: &KeyScope, marker: Option<&str>, version: i64, delta_pico: i64) -> Result<(), StoreError> {
+        self.posted_hash(self.keys.key_limit(scope), marker, version, delta_pico).await
+    }
+
+    async fn posted_hash(&self, key: String, marker: Option<&str>, version: i64, delta_pico: i64) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
         let _: i64 = POSTED
-            .key(self.keys.account(account))
-            .arg(request.map(|r| r.to_string()).unwrap_or_default())
+            .key(key)
+            .arg(marker.unwrap_or_default())
             .arg(version)
             .arg(delta_pico.to_string())
             .invoke_async(&mut *conn)
@@ -279,11 +387,17 @@ impl HotBalance {
 
     /// Available amount and number of open holds of an account's hot copy, if loaded.
     pub async fn snapshot(&self, account: Uuid) -> Result<Option<HotSnapshot>, StoreError> {
+        self.snapshot_hash(self.keys.account(account), account).await
+    }
+
+    /// The same for a key's limit period.
+    pub async fn key_snapshot(&self, scope: &KeyScope) -> Result<Option<HotSnapshot>, StoreError> {
+        self.snapshot_hash(self.keys.key_limit(scope), scope.key_id).await
+    }
+
+    async fn snapshot_hash(&self, key: String, account: Uuid) -> Result<Option<HotSnapshot>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.keys.account(account))
-            .query_async(&mut *conn)
-            .await?;
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query_async(&mut *conn).await?;
         if fields.is_empty() {
             return Ok(None);
         }

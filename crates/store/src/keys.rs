@@ -89,3 +89,63 @@ pub async fn set_disabled(
     .fetch_optional(pool)
     .await?)
 }
+
+/// Sets or clears a key's spending limit, its reset period and its expiry.
+pub async fn set_limit(
+    pool: &PgPool,
+    id: Uuid,
+    credit_limit: Option<Decimal>,
+    limit_reset: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiKeyRow>(&format!(
+        "UPDATE api_keys SET credit_limit = $2, limit_reset = $3, expires_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(credit_limit)
+    .bind(limit_reset)
+    .bind(expires_at)
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiKeyRow>(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// What a key spent in the limit period starting at `period_start`, and the row's version.
+pub async fn period_usage(pool: &PgPool, id: Uuid, period_start: DateTime<Utc>) -> Result<(Decimal, i64), StoreError> {
+    Ok(sqlx::query_as::<_, (Decimal, i64)>(
+        "SELECT used, version FROM api_key_usage WHERE api_key_id = $1 AND period_start = $2",
+    )
+    .bind(id)
+    .bind(period_start)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or((Decimal::ZERO, 0)))
+}
+
+/// Total, daily, weekly and monthly (UTC calendar periods) cost charged to a key.
+#[derive(Debug, Clone, FromRow)]
+pub struct KeySpend {
+    pub total: Decimal,
+    pub daily: Decimal,
+    pub weekly: Decimal,
+    pub monthly: Decimal,
+}
+
+pub async fn spend(pool: &PgPool, id: Uuid) -> Result<KeySpend, StoreError> {
+    Ok(sqlx::query_as::<_, KeySpend>(
+        "SELECT coalesce(sum(cost), 0) AS total, \
+           coalesce(sum(cost) FILTER (WHERE created_at >= infron_limit_period('daily', now())), 0) AS daily, \
+           coalesce(sum(cost) FILTER (WHERE created_at >= infron_limit_period('weekly', now())), 0) AS weekly, \
+           coalesce(sum(cost) FILTER (WHERE created_at >= infron_limit_period('monthly', now())), 0) AS monthly \
+         FROM request_logs WHERE api_key_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?)
+}

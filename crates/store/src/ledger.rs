@@ -179,6 +179,9 @@ pub struct LedgerCheck {
     pub tenants_below_zero: i64,
     pub charged_requests_without_transaction: i64,
     pub usage_transactions_without_request: i64,
+    /// Paid Stripe sessions without their one top-up transaction, plus top-up transactions
+    /// without a paid session.
+    pub paid_sessions_not_credited_once: i64,
 }
 
 pub async fn verify(pool: &PgPool) -> Result<LedgerCheck, StoreError> {
@@ -197,7 +200,14 @@ pub async fn verify(pool: &PgPool) -> Result<LedgerCheck, StoreError> {
               AS charged_requests_without_transaction, \
           (SELECT count(*) FROM ledger_transactions t WHERE t.kind = 'usage' AND NOT EXISTS \
               (SELECT 1 FROM request_logs r WHERE 'request:' || r.id::text = t.external_id AND r.cost > 0)) \
-              AS usage_transactions_without_request",
+              AS usage_transactions_without_request, \
+          ((SELECT count(*) FROM topup_sessions s WHERE s.status = 'paid' AND 1 <> \
+              (SELECT count(*) FROM ledger_transactions t WHERE t.external_id = 'topup:' || s.id \
+                                                            AND t.kind = 'topup')) \
+           + (SELECT count(*) FROM ledger_transactions t WHERE t.kind = 'topup' AND NOT EXISTS \
+              (SELECT 1 FROM topup_sessions s WHERE 'topup:' || s.id = t.external_id \
+                                                AND s.status = 'paid'))) \
+              AS paid_sessions_not_credited_once",
     )
     .fetch_one(pool)
     .await?)

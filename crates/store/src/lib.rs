@@ -10,7 +10,9 @@ pub mod error;
 pub mod hot;
 pub mod keys;
 pub mod ledger;
+pub mod lots;
 pub mod request_logs;
+pub mod topups;
 
 pub use db::{connect_postgres, connect_redis, migrate, RedisPool};
 pub use error::StoreError;

@@ -10,15 +10,20 @@ use infron_billing::reservation::Hold;
 use infron_billing::{CostBreakdown, Usage};
 use infron_router::providers::Reply;
 use infron_router::types::ChatRequest;
-use infron_router::{selection, Attempt, Endpoint, FailureKind, Model};
+use infron_router::cache::CachedAnswer;
+use infron_router::health;
+use infron_router::preferences::{self, ModelNameError, Needs, ProviderPreferences, Variant};
+use infron_router::selection::{self, Route};
+use infron_router::{Attempt, Endpoint, FailureKind, Model};
 use infron_store::request_logs::RequestLogRow;
 use uuid::Uuid;
 
 use super::body;
-use super::stream::{self, StreamJob};
+use super::stream::{self, StreamHealth, StreamJob};
 use super::usage::{UsageOut, WithUsage};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::response_cache::{self, CacheUse, Hit};
 use crate::state::AppState;
 
 /// Public form of a request id, as returned in `id` and `x-request-id`.
@@ -133,7 +138,11 @@ pub async fn chat_completions(
     };
     draft.requested_model = request.model.clone().unwrap_or_default();
     draft.streamed = request.stream;
-    run(state, draft, request).await
+    let cache_directive = match response_cache::Directive::of(&req) {
+        Ok(d) => d,
+        Err(e) => return Err(fail(&state, draft, e).await),
+    };
+    run(state, draft, request, cache_directive).await
 }
 
 /// Records a failed request and returns its error.
@@ -212,8 +221,12 @@ fn validate(r: &ChatRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The models to try, in order: `model`, then `models` / `fallback_models`.
-fn model_chain(state: &AppState, r: &ChatRequest) -> Result<Vec<Arc<Model>>, ApiError> {
+/// The models to try, in order: `model`, then `models` / `fallback_models`, each with its
+/// `:floor` / `:nitro` variant.
+fn model_chain(
+    state: &AppState,
+    r: &ChatRequest,
+) -> Result<Vec<(Arc<Model>, Option<Variant>)>, ApiError> {
     let catalog = state.catalog();
     let mut names: Vec<&str> = Vec::new();
     if let Some(m) = r.model.as_deref() {
@@ -231,20 +244,26 @@ fn model_chain(state: &AppState, r: &ChatRequest) -> Result<Vec<Arc<Model>>, Api
     }
     let mut chain = Vec::new();
     for name in names {
-        let base = name.split_once(':').map_or(name, |(b, _)| b);
-        match catalog.model(name).or_else(|| catalog.model(base)) {
-            Some(m) => chain.push(m.clone()),
-            None if chain.is_empty() && r.model.as_deref() == Some(name) => {
+        let field = if r.model.as_deref() == Some(name) { "model" } else { "models" };
+        match preferences::resolve_model(&catalog, name) {
+            Ok(m) => chain.push(m),
+            Err(ModelNameError::UnknownVariant(v)) => {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("unknown model variant ':{v}' in '{name}'; supported variants are :floor and :nitro"),
+                ))
+            }
+            Err(ModelNameError::Unknown) if chain.is_empty() && r.model.as_deref() == Some(name) => {
                 return Err(ApiError::NotFound(format!("model '{name}' is not available on this gateway; GET /v1/models lists the models")))
             }
-            None => {
+            Err(ModelNameError::Unknown) => {
                 return Err(ApiError::NotFound(format!("model '{name}' (in models) is not available on this gateway")))
             }
         }
     }
     if chain
         .iter()
-        .any(|m| m.kind != infron_router::catalog::ModelKind::Chat)
+        .any(|(m, _)| m.kind != infron_router::catalog::ModelKind::Chat)
     {
         return Err(ApiError::invalid(
             "model",
@@ -258,65 +277,65 @@ async fn run(
     state: Arc<AppState>,
     mut draft: Draft,
     request: ChatRequest,
+    cache_directive: response_cache::Directive,
 ) -> Result<HttpResponse, ApiError> {
     let chain = match model_chain(&state, &request) {
         Ok(c) => c,
         Err(e) => return Err(fail(&state, draft, e).await),
     };
-    let mut plan: Vec<(Arc<Model>, Vec<Arc<Endpoint>>)> = Vec::new();
-    let mut first_unavailable = None;
-    for m in &chain {
-        match selection::candidates(m, draft.caller.allow_training) {
-            Ok(c) => plan.push((m.clone(), c)),
-            Err(why) => {
-                first_unavailable.get_or_insert((m.id.clone(), why));
-            }
-        }
-    }
-    if plan.is_empty() {
-        let (model, why) = first_unavailable.unwrap_or_else(|| {
-            (
-                draft.requested_model.clone(),
-                selection::Unavailable::NoEndpoints,
-            )
-        });
-        return Err(fail(
-            &state,
-            draft,
-            ApiError::NoEligibleEndpoint {
-                model,
-                availability: why.as_str(),
-            },
-        )
-        .await);
-    }
+    let plan = match routing_plan(&state, &draft, &request, &chain).await {
+        Ok(p) => p,
+        Err(e) => return Err(fail(&state, draft, e).await),
+    };
 
-    let all: Vec<Arc<Endpoint>> = plan.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+    let account = draft.caller.account_id.to_string();
+    let (mut hit, cache) =
+        match response_cache::lookup(&state, &account, &request, cache_directive).await {
+            Ok(found) => found,
+            Err(e) => return Err(fail(&state, draft, e).await),
+        };
+    // A hit that costs nothing holds nothing.
+    if let Some(free) = hit.take_if(|h| h.cost.total.is_zero()) {
+        return answer_from_cache(state, draft, &request, free, cache).await;
+    }
+    let all: Vec<Arc<Endpoint>> = plan
+        .iter()
+        .flat_map(|r| r.endpoints.iter().cloned())
+        .collect();
     let bound = request.prompt_token_bound();
-    let amount = match selection::max_cost(&all, bound, request.max_output(), request.image_count())
-    {
+    let amount = match &hit {
+        Some(h) => Ok(h.cost.total),
+        None => selection::max_cost(&all, bound, request.max_output(), request.image_count()),
+    };
+    let amount = match amount {
         Ok(a) => a,
         Err(e) => return Err(fail(&state, draft, e.into()).await),
     };
     let deadline = Utc::now() + state.settings.request_timeout + chrono::Duration::seconds(60);
     match state
         .reservations
-        .reserve(draft.caller.account_id, draft.id, amount, deadline)
+        .reserve(draft.caller.account_id, draft.id, draft.caller.limit.as_ref(), amount, deadline)
         .await
     {
         Ok(hold) => draft.hold = Some(hold),
         Err(e) => return Err(fail(&state, draft, e.into()).await),
     }
+    if let Some(hit) = hit {
+        return answer_from_cache(state, draft, &request, hit, cache).await;
+    }
 
     let overall = tokio::time::Instant::now() + state.settings.request_timeout;
     let include_cost = request.gateway.usage.as_ref().is_some_and(|u| u.include);
-    for (model, endpoints) in &plan {
+    for Route { model, endpoints } in &plan {
         for endpoint in endpoints {
             let attempt_started = Instant::now();
             let result =
                 tokio::time::timeout_at(overall, state.providers.chat(endpoint, &request)).await;
             let result = match result {
-                Err(_) => return Err(fail(&state, draft, ApiError::Timeout).await),
+                Err(_) => {
+                    state.health.record(endpoint, health::Outcome::Failure);
+                    return Err(fail(&state, draft, ApiError::Timeout).await);
+                }
                 Ok(r) => r,
             };
             let mut attempt = Attempt {
@@ -329,6 +348,14 @@ async fn run(
             };
             match result {
                 Ok(Reply::Complete { response, usage }) => {
+                    state.health.record(
+                        endpoint,
+                        health::Outcome::Success {
+                            latency_ms: attempt.latency_ms,
+                            tokens: usage.map_or(0, |u| u.completion_tokens),
+                            generation_ms: attempt.latency_ms,
+                        },
+                    );
                     draft.attempts.push(attempt);
                     return complete(
                         &state,
@@ -339,10 +366,15 @@ async fn run(
                         response,
                         usage,
                         include_cost,
+                        cache,
                     )
                     .await;
                 }
                 Ok(Reply::Stream { head, rest }) => {
+                    let health = Some(StreamHealth {
+                        latency_ms: attempt.latency_ms,
+                        first_content_at: Instant::now(),
+                    });
                     draft.attempts.push(attempt);
                     let job = StreamJob {
                         state: state.clone(),
@@ -350,21 +382,20 @@ async fn run(
                         model: model.clone(),
                         endpoint: endpoint.clone(),
                         prompt_estimate: request.prompt_token_estimate(),
-                        include_usage: include_cost
-                            || request
-                                .stream_options
-                                .as_ref()
-                                .and_then(|o| o.get("include_usage"))
-                                .and_then(serde_json::Value::as_bool)
-                                .unwrap_or(false),
+                        include_usage: include_usage(&request, include_cost),
                         include_cost,
                         deadline: overall,
+                        cache,
+                        health,
                     };
                     return Ok(stream::respond(job, head, rest));
                 }
                 Err(e) => {
                     tracing::info!(request_id = %draft.id, provider = %e.provider, kind = e.kind.as_str(), "provider attempt failed");
                     let kind = e.kind;
+                    if health::counts_against_endpoint(kind) {
+                        state.health.record(endpoint, health::Outcome::Failure);
+                    }
                     attempt.error = Some(e.clone());
                     draft.attempts.push(attempt);
                     if !kind.is_retryable() {
@@ -391,6 +422,7 @@ async fn complete(
     mut response: infron_router::types::ChatResponse,
     usage: Option<Usage>,
     include_cost: bool,
+    cache: CacheUse,
 ) -> Result<HttpResponse, ApiError> {
     let (usage, source) = match usage {
         Some(u) => (u, "provider"),
@@ -417,7 +449,12 @@ async fn complete(
             )
         }
     };
-    let cost = endpoint.prices.cost(&usage).map_err(ApiError::from)?;
+    let source = if cache.is_hit() { "cache" } else { source };
+    let cost = if cache.is_free_hit() {
+        CostBreakdown::default()
+    } else {
+        endpoint.prices.cost(&usage).map_err(ApiError::from)?
+    };
     let id = draft.id;
     response.id = public_id(id);
     response.model = model.id.clone();
@@ -431,7 +468,7 @@ async fn complete(
         .choices
         .first()
         .and_then(|c| c.finish_reason.clone());
-    let (hold, row) = draft.into_log(Outcome {
+    let (hold, mut row) = draft.into_log(Outcome {
         status: 200,
         error_class: None,
         served: Some((model, endpoint)),
@@ -442,12 +479,108 @@ async fn complete(
         cancelled: false,
         first_token_ms: None,
     });
+    row.cache_hit = cache.is_hit();
     settle(state, hold, row).await;
+    cache.store(
+        state,
+        CachedAnswer::from_response(
+            &response,
+            usage,
+            &model.id,
+            &endpoint.provider.name,
+            &endpoint.upstream_model,
+        ),
+    );
     let body = WithUsage {
         inner: &response,
         usage: Some(UsageOut::new(&usage, &cost, include_cost)),
     };
-    Ok(HttpResponse::Ok()
-        .insert_header(("x-request-id", public_id(id)))
-        .json(body))
+    let mut reply = HttpResponse::Ok();
+    reply.insert_header(("x-request-id", public_id(id)));
+    if let Some(h) = cache.header() {
+        reply.insert_header((response_cache::HEADER, h));
+    }
+    Ok(reply.json(body))
+}
+
+/// Parses the `provider` object and orders the eligible endpoints of each model in the chain.
+async fn routing_plan(
+    state: &AppState,
+    draft: &Draft,
+    request: &ChatRequest,
+    chain: &[(Arc<Model>, Option<Variant>)],
+) -> Result<Vec<Route>, ApiError> {
+    let catalog = state.catalog();
+    let preferences = ProviderPreferences::parse(request.gateway.provider.as_ref(), &catalog)
+        .map_err(|e| ApiError::invalid(e.field.clone(), e.to_string()))?;
+    let needs = Needs::of(request);
+    let constraints = selection::Constraints {
+        preferences: &preferences,
+        needs: &needs,
+        allow_training: draft.caller.allow_training,
+    };
+    selection::plan(
+        chain,
+        &constraints,
+        state.settings.routing.default_sort,
+        &state.health,
+    )
+    .await
+    .map_err(|(model, why)| ApiError::NoEligibleEndpoint {
+        model,
+        availability: why.as_str(),
+    })
+}
+
+/// Whether a stream ends with a usage chunk.
+fn include_usage(request: &ChatRequest, include_cost: bool) -> bool {
+    include_cost
+        || request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.get("include_usage"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+}
+
+/// Answers from the response cache, as JSON or replayed as SSE, and settles like any answer.
+async fn answer_from_cache(
+    state: Arc<AppState>,
+    draft: Draft,
+    request: &ChatRequest,
+    hit: Hit,
+    cache: CacheUse,
+) -> Result<HttpResponse, ApiError> {
+    let include_cost = request.gateway.usage.as_ref().is_some_and(|u| u.include);
+    if request.stream {
+        let job = StreamJob {
+            state: state.clone(),
+            draft,
+            model: hit.model,
+            endpoint: hit.endpoint,
+            prompt_estimate: request.prompt_token_estimate(),
+            include_usage: include_usage(request, include_cost),
+            include_cost,
+            deadline: tokio::time::Instant::now() + state.settings.request_timeout,
+            cache,
+            health: None,
+        };
+        return Ok(stream::respond(
+            job,
+            hit.answer.to_events(),
+            Box::pin(futures_util::stream::empty()),
+        ));
+    }
+    complete(
+        &state,
+        draft,
+        request,
+        &hit.model,
+        &hit.endpoint,
+        hit.answer.to_response(),
+        Some(hit.answer.usage),
+        include_cost,
+        cache,
+    )
+    .await
 }

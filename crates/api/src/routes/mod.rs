@@ -1,24 +1,46 @@
+pub mod account;
+pub mod admin;
 pub mod body;
 pub mod chat;
+pub mod endpoints;
 pub mod models;
 pub mod stream;
+pub mod stripe;
 pub mod usage;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, Scope};
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Routes shared by `/v1` and `/api/v1` (OpenAI-compatible).
+fn openai_compatible(scope: Scope) -> Scope {
+    scope
+        .route("/chat/completions", web::post().to(chat::chat_completions))
+        .route("/models", web::get().to(models::list))
+        .route("/models/{author}/{slug}", web::get().to(models::get))
+        .route(
+            "/models/{author}/{slug}/endpoints",
+            web::get().to(endpoints::list),
+        )
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for prefix in ["/v1", "/api/v1"] {
-        cfg.service(
-            web::scope(prefix)
-                .route("/chat/completions", web::post().to(chat::chat_completions))
-                .route("/models", web::get().to(models::list))
-                .route("/models/{author}/{slug}", web::get().to(models::get)),
-        );
-    }
+    cfg.service(openai_compatible(web::scope("/v1")));
+    // actix serves a path from the first scope whose prefix matches, so every `/api/v1` route
+    // must be added to this one scope.
+    cfg.service(
+        openai_compatible(web::scope("/api/v1"))
+            .route("/credits", web::get().to(account::credits))
+            .route("/key", web::get().to(account::key))
+            .route("/generation", web::get().to(account::generation))
+            .route(
+                "/admin/catalog/reload",
+                web::post().to(admin::reload_catalog),
+            )
+            .configure(stripe::configure),
+    );
     cfg.route("/health", web::get().to(health));
 }
 

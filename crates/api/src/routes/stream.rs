@@ -3,12 +3,14 @@
 //! exactly once however the stream ends.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use infron_billing::{CostBreakdown, Usage};
+use infron_router::cache::StreamRecorder;
+use infron_router::health;
 use infron_router::providers::{EventStream, StreamEvent};
 use infron_router::types::ChatChunk;
 use infron_router::{Endpoint, Model};
@@ -17,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::chat::{public_id, settle, Draft, Outcome};
 use super::usage::{UsageOut, WithUsage};
+use crate::response_cache::{self, CacheUse};
 use crate::state::AppState;
 
 pub struct StreamJob {
@@ -28,6 +31,17 @@ pub struct StreamJob {
     pub include_usage: bool,
     pub include_cost: bool,
     pub deadline: tokio::time::Instant,
+    /// Whether this answer comes from the response cache or may be stored in it.
+    pub cache: CacheUse,
+    /// Set when a provider streams the answer: its outcome is recorded to endpoint health.
+    pub health: Option<StreamHealth>,
+}
+
+/// What endpoint health needs to know of a provider stream.
+pub struct StreamHealth {
+    /// Time from the attempt's start to its first content.
+    pub latency_ms: u64,
+    pub first_content_at: Instant,
 }
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -35,18 +49,23 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub fn respond(job: StreamJob, head: Vec<StreamEvent>, rest: EventStream) -> HttpResponse {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
     let id = public_id(job.draft.id);
+    let cache_header = job.cache.header();
     tokio::spawn(run(job, head, rest, tx));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
             .map(|b| (Ok::<Bytes, actix_web::Error>(b), rx))
     });
-    HttpResponse::Ok()
+    let mut reply = HttpResponse::Ok();
+    reply
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .insert_header(("x-request-id", id))
-        .streaming(body)
+        .insert_header(("x-request-id", id));
+    if let Some(h) = cache_header {
+        reply.insert_header((response_cache::HEADER, h));
+    }
+    reply.streaming(body)
 }
 
 enum End {
@@ -61,6 +80,7 @@ struct Progress {
     usage: Option<Usage>,
     finish_reason: Option<String>,
     first_token_ms: Option<i32>,
+    recorder: StreamRecorder,
 }
 
 async fn run(
@@ -78,6 +98,8 @@ async fn run(
         include_usage,
         include_cost,
         deadline,
+        cache,
+        health,
     } = job;
     let id = public_id(draft.id);
     let created = draft.created_at.timestamp();
@@ -87,6 +109,7 @@ async fn run(
         usage: None,
         finish_reason: None,
         first_token_ms: None,
+        recorder: StreamRecorder::default(),
     };
     let started = draft.started;
 
@@ -101,6 +124,7 @@ async fn run(
                     progress.first_token_ms = i32::try_from(started.elapsed().as_millis()).ok();
                 }
                 progress.content_bytes += chunk.content_bytes();
+                progress.recorder.observe(&chunk);
                 if let Some(f) = chunk.choices.iter().find_map(|c| c.finish_reason.clone()) {
                     progress.finish_reason = Some(f);
                 }
@@ -170,7 +194,13 @@ async fn run(
             "estimated",
         ),
     };
-    let cost = match endpoint.prices.cost(&usage) {
+    let source = if cache.is_hit() { "cache" } else { source };
+    let priced = if cache.is_free_hit() {
+        Ok(CostBreakdown::default())
+    } else {
+        endpoint.prices.cost(&usage)
+    };
+    let cost = match priced {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(request_id = %draft.id, error = %e, "cost out of range; charging the hold amount");
@@ -234,7 +264,36 @@ async fn run(
         }
     }
 
-    let (hold, row) = draft.into_log(Outcome {
+    if let Some(h) = &health {
+        let outcome = match &end {
+            End::Done => Some(health::Outcome::Success {
+                latency_ms: h.latency_ms,
+                tokens: usage.completion_tokens,
+                generation_ms: u64::try_from(h.first_content_at.elapsed().as_millis())
+                    .unwrap_or(u64::MAX),
+            }),
+            End::Failed(_) | End::TimedOut => Some(health::Outcome::Failure),
+            // A client that went away says nothing about the endpoint.
+            End::ClientGone => None,
+        };
+        if let Some(o) = outcome {
+            state.health.record(&endpoint, o);
+        }
+    }
+    if matches!(end, End::Done) {
+        cache.store(
+            &state,
+            progress.recorder.finish(
+                usage,
+                &model.id,
+                &provider,
+                &endpoint.upstream_model,
+                created,
+            ),
+        );
+    }
+
+    let (hold, mut row) = draft.into_log(Outcome {
         status: 200,
         error_class,
         served: Some((&model, &endpoint)),
@@ -245,6 +304,7 @@ async fn run(
         cancelled,
         first_token_ms: progress.first_token_ms,
     });
+    row.cache_hit = cache.is_hit();
     settle(&state, hold, row).await;
 }
 

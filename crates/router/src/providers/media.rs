@@ -58,10 +58,7 @@ pub fn parse_audio(audio: &Value) -> Result<Media, String> {
         .get("data")
         .and_then(Value::as_str)
         .ok_or_else(|| "input_audio needs data (base64)".to_string())?;
-    let format = audio
-        .get("format")
-        .and_then(Value::as_str)
-        .unwrap_or("wav");
+    let format = audio.get("format").and_then(Value::as_str).unwrap_or("wav");
     let media_type = match format {
         "mp3" | "mpeg" => "audio/mp3",
         "wav" => "audio/wav",

@@ -1,7 +1,16 @@
 //! Calling provider endpoints: one module per wire format, a shared failure model, and the
 //! attempt loop that walks the candidate endpoints until one answers.
 
+pub mod anthropic;
+pub mod anthropic_stream;
+pub mod embeddings;
+pub mod gemini;
+pub mod gemini_schema;
+pub mod gemini_stream;
+pub mod http;
+pub mod media;
 pub mod openai;
+pub mod translate;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -172,15 +181,8 @@ impl ProviderClient {
         }
         let reply = match endpoint.provider.wire {
             Wire::Openai => openai::chat(self, endpoint, request).await?,
-            Wire::Anthropic | Wire::Gemini => {
-                return Err(ProviderError {
-                    provider: endpoint.provider.name.clone(),
-                    kind: FailureKind::NotConfigured,
-                    status: None,
-                    message: "this provider's wire format is not enabled on this gateway".into(),
-                    retry_after: None,
-                })
-            }
+            Wire::Anthropic => anthropic::chat(self, endpoint, request).await?,
+            Wire::Gemini => gemini::chat(self, endpoint, request).await?,
         };
         match reply {
             Reply::Stream { head, rest } => {
@@ -229,6 +231,17 @@ impl ProviderClient {
     }
 }
 
+/// Whether `endpoint`'s adapter can translate `request` faithfully, checked without calling
+/// anything, so endpoint selection can skip an endpoint whose wire cannot honour a part or a
+/// parameter. `Err` names the field, as the 400 the adapter itself would answer with.
+pub fn check_translatable(endpoint: &Endpoint, request: &ChatRequest) -> Result<(), String> {
+    match endpoint.provider.wire {
+        Wire::Openai => Ok(()),
+        Wire::Anthropic => anthropic::prepare(endpoint, request).map(drop),
+        Wire::Gemini => gemini::prepare(endpoint, request).map(drop),
+    }
+}
+
 pub(crate) fn timeout_error(provider: &str, what: &str) -> ProviderError {
     ProviderError {
         provider: provider.to_string(),
@@ -267,7 +280,8 @@ pub(crate) fn status_error(
                 || lower.contains("context_length")
                 || lower.contains("maximum context")
                 || lower.contains("too many tokens")
-                || lower.contains("prompt is too long") =>
+                || lower.contains("prompt is too long")
+                || lower.contains("exceeds the maximum number of tokens") =>
         {
             (FailureKind::ContextLength, redact(endpoint, message))
         }

@@ -1,0 +1,108 @@
+//! `GET /api/v1/models/{author}/{slug}/endpoints`: every provider endpoint of a model with its
+//! prices, limits, capabilities and measured health, in OpenRouter's shape.
+
+use actix_web::{web, HttpResponse};
+use futures_util::future::join_all;
+use infron_billing::TokenPrice;
+use infron_router::health::{now_ms, EndpointHealth, WindowStats};
+use infron_router::{Endpoint, Model};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn price(p: TokenPrice) -> String {
+    p.decimal().normalize().to_string()
+}
+
+fn sorted(set: Option<&std::collections::HashSet<String>>, fallback: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = match set {
+        Some(s) => s.iter().cloned().collect(),
+        None => fallback.to_vec(),
+    };
+    v.sort();
+    v
+}
+
+fn endpoint_json(
+    model: &Model,
+    e: &Endpoint,
+    health: &EndpointHealth,
+    stats: &WindowStats,
+    status: &str,
+) -> Value {
+    let p = &e.prices;
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    json!({
+        "name": format!("{} | {}", e.provider.display_name, model.id),
+        "model_name": model.name,
+        "provider_name": e.provider.display_name,
+        "tag": e.provider.name,
+        "upstream_model": e.upstream_model,
+        "context_length": e.context_length,
+        "max_completion_tokens": e.max_output_tokens,
+        "pricing": {
+            "prompt": price(p.prompt),
+            "completion": price(p.completion),
+            "request": price(p.request),
+            "image": price(p.image),
+            "input_cache_read": price(p.input_cache_read.unwrap_or(p.prompt)),
+            "input_cache_write": price(p.input_cache_write.unwrap_or(p.prompt)),
+            "discount": p.discount.normalize().to_string(),
+        },
+        "supported_parameters": sorted(e.supported_parameters.as_ref(), &model.supported_parameters),
+        "input_modalities": sorted(e.input_modalities.as_ref(), &model.input_modalities),
+        "data_policy": e.provider.data_policy,
+        "status": status,
+        "uptime_last_30m": stats.uptime_percent.map(round),
+        "requests_last_30m": stats.requests,
+        "latency_last_30m": stats.latency_p50_ms.map(|p50| json!({
+            "p50": round(p50),
+            "p90": stats.latency_p90_ms.map(round),
+        })),
+        "throughput_last_30m": stats.throughput.map(round),
+        "circuit": {
+            "consecutive_failures": health.consecutive_failures,
+            "open_until": (health.open_until_ms > now_ms()).then_some(health.open_until_ms),
+        },
+    })
+}
+
+pub async fn list(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (author, slug) = path.into_inner();
+    let id = format!("{author}/{slug}");
+    let catalog = state.catalog();
+    let model = catalog.model(&id).ok_or_else(|| {
+        ApiError::NotFound(format!("model '{id}' is not available on this gateway"))
+    })?;
+    let reports = join_all(model.endpoints.iter().map(|e| state.health.report(&e.key))).await;
+    let now = now_ms();
+    let config = &state.health.config;
+    let endpoints: Vec<Value> = model
+        .endpoints
+        .iter()
+        .zip(reports)
+        .map(|(e, report)| {
+            let (health, stats) = report.unwrap_or_else(|err| {
+                tracing::warn!(error = %err, endpoint = %e.key, "health report unavailable");
+                (state.health.get(&e.key), WindowStats::default())
+            });
+            let status = health.status(now, config);
+            endpoint_json(model, e, &health, &stats, status)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": {
+        "id": model.id,
+        "name": model.name,
+        "created": 0,
+        "description": "",
+        "architecture": {
+            "input_modalities": model.input_modalities,
+            "output_modalities": ["text"],
+        },
+        "endpoints": endpoints,
+    }})))
+}

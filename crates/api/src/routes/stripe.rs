@@ -1,0 +1,149 @@
+//! Stripe top-ups over HTTP: `POST /api/v1/credits/checkout` starts a Checkout Session for an
+//! API key's account; `POST /api/v1/stripe/webhook` takes Stripe's signed events.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use infron_billing::topups::{
+    self, webhook, CheckoutConfig, SignatureError, StripeCheckout, TopupError, WebhookVerifier,
+};
+use infron_store::topups::NewTopupSession;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::body;
+use super::usage::UsdNumber;
+use crate::error::ApiError;
+use crate::settings::StripeSettings;
+use crate::state::AppState;
+
+/// Routes of the `/api/v1` scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/credits/checkout", web::post().to(create_checkout))
+        .route("/stripe/webhook", web::post().to(receive_webhook));
+}
+
+/// Builds the Stripe client and the webhook verifier from settings; each is None while its
+/// settings are absent.
+pub fn build(
+    settings: &StripeSettings,
+) -> Result<(Option<StripeCheckout>, Option<WebhookVerifier>), TopupError> {
+    let checkout = match (&settings.secret_key, &settings.checkout) {
+        (Some(key), Some(config)) => Some(StripeCheckout::new(
+            key,
+            &settings.api_base,
+            settings.request_timeout,
+            CheckoutConfig::clone(config),
+        )?),
+        _ => None,
+    };
+    let webhook = (!settings.webhook_secrets.is_empty()).then(|| {
+        WebhookVerifier::new(settings.webhook_secrets.clone(), settings.webhook_tolerance)
+    });
+    Ok((checkout, webhook))
+}
+
+impl From<TopupError> for ApiError {
+    fn from(e: TopupError) -> Self {
+        match e {
+            TopupError::InvalidAmount(message) => ApiError::invalid("amount", message),
+            TopupError::Signature(s) => ApiError::invalid("Stripe-Signature", s.to_string()),
+            TopupError::Payload(m) => ApiError::invalid("body", m),
+            TopupError::Stripe(detail) => {
+                tracing::error!(detail = %detail, "Stripe checkout session failed");
+                ApiError::Unavailable(
+                    "the payment provider could not start a checkout; try again later".into(),
+                )
+            }
+            TopupError::Billing(infron_billing::BillingError::AmountOutOfRange(m)) => {
+                ApiError::invalid("amount", m)
+            }
+            TopupError::Billing(b) => b.into(),
+            TopupError::Store(s) => s.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckoutBody {
+    /// Kept as written so the amount is read exactly, from a number or a string.
+    amount: Option<Box<RawValue>>,
+}
+
+async fn create_checkout(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = state.auth.authenticate(&req).await?;
+    let checkout = state.stripe_checkout.as_ref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "top-ups are not configured on this server (STRIPE_SECRET_KEY is not set)".into(),
+        )
+    })?;
+    let bytes = body::read(&req, payload, state.settings.max_body_bytes).await?;
+    let parsed: CheckoutBody = body::parse_json(&bytes)?;
+    let raw = parsed
+        .amount
+        .ok_or_else(|| ApiError::invalid("amount", "amount (USD of credits to buy) is required"))?;
+    let amount = topups::parse_amount(raw.get())?;
+    let quote = topups::quote(
+        amount,
+        &state.settings.stripe.topup_limits,
+        &state.settings.fees,
+    )?;
+    let session = checkout.create_session(caller.account_id, &quote).await?;
+    infron_store::topups::insert_session(
+        &state.pg,
+        &NewTopupSession {
+            id: &session.id,
+            account_id: caller.account_id,
+            credits_cents: quote.credits_cents,
+            fee_cents: quote.fee_cents,
+        },
+    )
+    .await?;
+    tracing::info!(account = %caller.account_id, session = %session.id, credits_cents = quote.credits_cents, "checkout session created");
+    Ok(HttpResponse::Ok().json(json!({
+        "id": session.id,
+        "url": session.url,
+        "credits": UsdNumber(quote.credits),
+        "fee": UsdNumber(quote.fee),
+        "total": UsdNumber(quote.total),
+        "currency": "usd",
+    })))
+}
+
+async fn receive_webhook(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let verifier = state.stripe_webhook.as_ref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "Stripe webhooks are not configured on this server (STRIPE_WEBHOOK_SECRETS is not set)"
+                .into(),
+        )
+    })?;
+    let bytes = body::read(&req, payload, state.settings.max_body_bytes).await?;
+    let header = match req.headers().get("stripe-signature") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| TopupError::Signature(SignatureError::Malformed))?,
+        ),
+        None => None,
+    };
+    verifier
+        .verify(header, &bytes, chrono::Utc::now().timestamp())
+        .map_err(TopupError::Signature)?;
+    let outcome = webhook::process(&state.pg, &state.hot, &bytes).await?;
+    if !outcome.posted.is_empty() {
+        tracing::info!(event = %outcome.event_id, posted = ?outcome.posted, "Stripe event posted");
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "received": true,
+        "event": outcome.event_id,
+        "duplicate": outcome.duplicate,
+        "ignored": outcome.ignored,
+        "posted": outcome.posted,
+    })))
+}

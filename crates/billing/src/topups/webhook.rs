@@ -1,0 +1,368 @@
+//! Applying a verified Stripe event to the ledger exactly once.
+//!
+//! One database transaction per event: take a lock on the payment the event concerns, record
+//! the event id (a replay stops here), record what Stripe reported (session paid, a charge's
+//! cumulative refund, a dispute's funds withdrawn or reinstated), then bring the ledger in line
+//! with everything recorded for that payment so far. Facts that arrive before the payment is
+//! credited (a refund seen before the checkout completion) wait in their tables and are posted
+//! when the completion arrives, so any delivery order ends in the same ledger state.
+//! After commit, the hot balance in Redis is moved by the same amount.
+
+use chrono::{DateTime, Utc};
+use infron_store::hot::HotBalance;
+use infron_store::ledger::{self, NewTransaction};
+use infron_store::topups::{
+    self as store, DisputeFunds, NewTopupSession, StripeEventRow, TopupSessionRow,
+};
+use infron_store::{PgPool, StoreError};
+use rust_decimal::Decimal;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::events::{self, SessionObject, TopupEvent};
+use super::posting::{self, PaidTopup};
+use super::TopupError;
+use crate::Usd;
+
+/// What processing an event did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookOutcome {
+    pub event_id: String,
+    /// The event id was processed before; nothing changed.
+    pub duplicate: bool,
+    /// An event type top-ups do not act on, or about an object that is not ours.
+    pub ignored: bool,
+    /// External ids of the ledger transactions this event posted.
+    pub posted: Vec<String>,
+}
+
+/// Ledger changes made inside the transaction, for the hot balance after commit.
+struct Posted {
+    account: Uuid,
+    external_ids: Vec<String>,
+    /// Change of the tenant's balance (positive: more credits).
+    tenant_delta: Decimal,
+    version: i64,
+}
+
+/// Processes one event whose signature was already verified.
+pub async fn process(
+    pg: &PgPool,
+    hot: &HotBalance,
+    body: &[u8],
+) -> Result<WebhookOutcome, TopupError> {
+    let event = events::parse_event(body)?;
+    let topup_event = TopupEvent::from_event(&event)?;
+    let mut outcome = WebhookOutcome {
+        event_id: event.id.clone(),
+        ..WebhookOutcome::default()
+    };
+    let Some(lock_key) = lock_key(&topup_event) else {
+        outcome.ignored = true;
+        return Ok(outcome);
+    };
+
+    let mut tx = pg.begin().await.map_err(StoreError::from)?;
+    store::lock_payment(&mut tx, &lock_key).await?;
+    let created_at = DateTime::<Utc>::from_timestamp(event.created, 0).unwrap_or_else(Utc::now);
+    let fresh = store::record_event(
+        &mut tx,
+        &StripeEventRow {
+            id: &event.id,
+            kind: &event.kind,
+            object_id: topup_event.object_id(),
+            livemode: event.livemode,
+            created_at,
+        },
+    )
+    .await?;
+    if !fresh {
+        tx.rollback().await.map_err(StoreError::from)?;
+        outcome.duplicate = true;
+        return Ok(outcome);
+    }
+    let session = record_fact(&mut tx, &topup_event).await?;
+    let posted = match session {
+        Some(s) if s.status == "paid" => Some(reconcile(&mut tx, &s).await?),
+        Some(_) => None,
+        None => {
+            outcome.ignored = true;
+            None
+        }
+    };
+    tx.commit().await.map_err(StoreError::from)?;
+
+    if let Some(p) = posted {
+        if !p.tenant_delta.is_zero() {
+            let delta = Usd::new(p.tenant_delta)?.to_pico()?;
+            if let Err(e) = hot.posted(p.account, None, p.version, delta).await {
+                // Postgres is the truth; the hot copy is rebuilt from it by reconciliation.
+                tracing::warn!(account = %p.account, error = %e, "could not update the hot balance after a Stripe posting");
+            }
+        }
+        outcome.posted = p.external_ids;
+    }
+    Ok(outcome)
+}
+
+/// Events about one payment are serialised on its payment intent (falling back to the
+/// session, charge or dispute id when Stripe sent none). `None` for events we ignore.
+fn lock_key(event: &TopupEvent) -> Option<String> {
+    Some(match event {
+        TopupEvent::SessionCompleted(s)
+        | TopupEvent::AsyncPaymentSucceeded(s)
+        | TopupEvent::AsyncPaymentFailed(s)
+        | TopupEvent::SessionExpired(s) => s.payment_intent.clone().unwrap_or_else(|| s.id.clone()),
+        TopupEvent::ChargeRefunded(c) => c.payment_intent.clone().unwrap_or_else(|| c.id.clone()),
+        TopupEvent::DisputeFundsWithdrawn(d) | TopupEvent::DisputeFundsReinstated(d) => {
+            d.payment_intent.clone().unwrap_or_else(|| d.charge.clone())
+        }
+        TopupEvent::Ignored => return None,
+    })
+}
+
+/// Records what the event says; returns our session (locked) when the ledger may need to move.
+async fn record_fact(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &TopupEvent,
+) -> Result<Option<TopupSessionRow>, TopupError> {
+    match event {
+        TopupEvent::SessionCompleted(s) | TopupEvent::AsyncPaymentSucceeded(s) => {
+            let Some(row) = own_session(tx, s).await? else {
+                return Ok(None);
+            };
+            if let Some(pi) = &s.payment_intent {
+                store::set_payment_intent(tx, &row.id, pi).await?;
+            }
+            let paid = matches!(event, TopupEvent::AsyncPaymentSucceeded(_))
+                || s.payment_status.as_deref() == Some("paid");
+            if paid {
+                check_amounts(&row, s);
+                store::close_session(tx, &row.id, "paid").await?;
+            }
+            Ok(store::session_for_update(tx, &row.id).await?)
+        }
+        TopupEvent::AsyncPaymentFailed(s) | TopupEvent::SessionExpired(s) => {
+            let status = if matches!(event, TopupEvent::SessionExpired(_)) {
+                "expired"
+            } else {
+                "failed"
+            };
+            match store::session_for_update(tx, &s.id).await? {
+                Some(row) => {
+                    store::close_session(tx, &row.id, status).await?;
+                    Ok(store::session_for_update(tx, &row.id).await?)
+                }
+                None => Ok(None),
+            }
+        }
+        TopupEvent::ChargeRefunded(c) => {
+            if !c.currency.eq_ignore_ascii_case("usd") {
+                return Ok(None);
+            }
+            store::record_charge_refund(
+                tx,
+                &c.id,
+                c.payment_intent.as_deref(),
+                c.amount,
+                c.amount_refunded,
+            )
+            .await?;
+            match &c.payment_intent {
+                Some(pi) => Ok(store::session_by_payment_intent_for_update(tx, pi).await?),
+                None => Ok(None),
+            }
+        }
+        TopupEvent::DisputeFundsWithdrawn(d) | TopupEvent::DisputeFundsReinstated(d) => {
+            if !d.currency.eq_ignore_ascii_case("usd") {
+                return Ok(None);
+            }
+            let funds = if matches!(event, TopupEvent::DisputeFundsWithdrawn(_)) {
+                DisputeFunds::Withdrawn
+            } else {
+                DisputeFunds::Reinstated
+            };
+            let pi = match &d.payment_intent {
+                Some(pi) => Some(pi.clone()),
+                None => store::charge_payment_intent(tx, &d.charge).await?,
+            };
+            store::record_dispute(tx, &d.id, &d.charge, pi.as_deref(), d.amount, funds).await?;
+            match pi {
+                Some(pi) => Ok(store::session_by_payment_intent_for_update(tx, &pi).await?),
+                None => Ok(None),
+            }
+        }
+        TopupEvent::Ignored => Ok(None),
+    }
+}
+
+/// Our row for a completed session. A session created by this server but whose row was lost
+/// (the insert failed after Stripe created it) is adopted from the metadata we gave Stripe;
+/// a session that is not ours at all is ignored.
+async fn own_session(
+    tx: &mut Transaction<'_, Postgres>,
+    s: &SessionObject,
+) -> Result<Option<TopupSessionRow>, TopupError> {
+    if let Some(row) = store::session_for_update(tx, &s.id).await? {
+        return Ok(Some(row));
+    }
+    let Some((account, credits_cents, fee_cents)) = metadata_amounts(s) else {
+        tracing::warn!(session = %s.id, "completed Checkout Session is not an Infron top-up; ignored");
+        return Ok(None);
+    };
+    if store::credits_book(tx, account).await?.is_none() {
+        tracing::error!(session = %s.id, %account, "completed top-up names an unknown account; ignored");
+        return Ok(None);
+    }
+    tracing::warn!(session = %s.id, %account, "adopting a paid Checkout Session this server has no row for");
+    store::adopt_session(
+        tx,
+        &NewTopupSession {
+            id: &s.id,
+            account_id: account,
+            credits_cents,
+            fee_cents,
+        },
+    )
+    .await?;
+    Ok(store::session_for_update(tx, &s.id).await?)
+}
+
+fn metadata_amounts(s: &SessionObject) -> Option<(Uuid, i64, i64)> {
+    let account = s.metadata.get("account_id")?.parse::<Uuid>().ok()?;
+    let credits = s.metadata.get("credits_cents")?.parse::<i64>().ok()?;
+    let fee = s.metadata.get("fee_cents")?.parse::<i64>().ok()?;
+    if credits <= 0 || fee < 0 {
+        return None;
+    }
+    let usd = s.currency.as_deref().is_none_or(|c| c == "usd");
+    if usd && s.amount_total.is_some_and(|t| t != credits + fee) {
+        return None;
+    }
+    Some((account, credits, fee))
+}
+
+/// The customer cannot change a session's amounts, so a difference means a Stripe-side
+/// feature (such as a presentment currency) changed what is shown; the quote is what we sold.
+fn check_amounts(row: &TopupSessionRow, s: &SessionObject) {
+    let usd = s.currency.as_deref().is_none_or(|c| c == "usd");
+    if usd && s.amount_total.is_some_and(|t| t != row.total_cents) {
+        tracing::warn!(session = %row.id, expected = row.total_cents, paid = ?s.amount_total,
+            "Checkout Session amount differs from the quote; crediting the quote");
+    }
+}
+
+/// Brings the ledger in line with what is recorded for a paid session: the payment once, then
+/// every refund and dispute movement not posted yet.
+async fn reconcile(
+    tx: &mut Transaction<'_, Postgres>,
+    session: &TopupSessionRow,
+) -> Result<Posted, TopupError> {
+    let account = session.account_id;
+    let book = store::credits_book(tx, account)
+        .await?
+        .ok_or(crate::BillingError::UnknownAccount(account))?;
+    let topup = PaidTopup {
+        credits_cents: session.credits_cents,
+        fee_cents: session.fee_cents,
+    };
+    let mut txns: Vec<NewTransaction> = Vec::new();
+    if session.credited_at.is_none() {
+        txns.push(posting::topup_transaction(
+            &session.id,
+            account,
+            book,
+            topup,
+            session.payment_intent.as_deref(),
+        ));
+    }
+    let mut position = session.reversed_cents;
+    if let Some(pi) = &session.payment_intent {
+        for charge in store::charges_for_payment(tx, pi).await? {
+            if charge.refunded_cents <= charge.applied_cents {
+                continue;
+            }
+            let to = position + (charge.refunded_cents - charge.applied_cents);
+            txns.extend(posting::reversal_transaction(
+                posting::refund_external_id(&charge.id, charge.refunded_cents),
+                "refund",
+                account,
+                book,
+                topup.delta(position, to),
+                serde_json::json!({
+                    "session_id": session.id, "charge_id": charge.id,
+                    "amount_refunded_cents": charge.refunded_cents,
+                }),
+            ));
+            position = to;
+            store::set_charge_applied(tx, &charge.id, charge.refunded_cents).await?;
+        }
+        for dispute in store::disputes_for_payment(tx, pi).await? {
+            let mut withdrawn_applied = dispute.withdrawn_applied;
+            let mut reinstated_applied = dispute.reinstated_applied;
+            let metadata = serde_json::json!({
+                "session_id": session.id, "dispute_id": dispute.id,
+                "charge_id": dispute.charge_id, "amount_cents": dispute.amount_cents,
+            });
+            if dispute.withdrawn && !withdrawn_applied {
+                let to = position + dispute.amount_cents;
+                txns.extend(posting::reversal_transaction(
+                    posting::dispute_external_id(&dispute.id, true),
+                    "dispute",
+                    account,
+                    book,
+                    topup.delta(position, to),
+                    metadata.clone(),
+                ));
+                position = to;
+                withdrawn_applied = true;
+            }
+            // Funds are only reinstated after they were withdrawn.
+            if dispute.reinstated && withdrawn_applied && !reinstated_applied {
+                let to = (position - dispute.amount_cents).max(0);
+                txns.extend(posting::reversal_transaction(
+                    posting::dispute_external_id(&dispute.id, false),
+                    "dispute_reinstated",
+                    account,
+                    book,
+                    topup.delta(position, to),
+                    metadata,
+                ));
+                position = to;
+                reinstated_applied = true;
+            }
+            if (withdrawn_applied, reinstated_applied)
+                != (dispute.withdrawn_applied, dispute.reinstated_applied)
+            {
+                store::set_dispute_applied(tx, &dispute.id, withdrawn_applied, reinstated_applied)
+                    .await?;
+            }
+        }
+    }
+    store::set_ledger_state(tx, &session.id, true, position).await?;
+
+    let batch = ledger::post_batch(tx, &txns).await?;
+    let mut tenant_delta = Decimal::ZERO;
+    for t in txns
+        .iter()
+        .filter(|t| batch.posted.contains(&t.external_id))
+    {
+        for (b, amount) in &t.entries {
+            if *b == book {
+                // Entries are debits; the credits book's balance is on the credit side.
+                tenant_delta -= *amount;
+            }
+        }
+    }
+    let version = batch
+        .balances
+        .iter()
+        .find(|b| b.ledger_account_id == book)
+        .map_or(0, |b| b.version);
+    Ok(Posted {
+        account,
+        external_ids: batch.posted,
+        tenant_delta,
+        version,
+    })
+}
