@@ -117,7 +117,8 @@ INSERT INTO request_logs (id, created_at, account_id, api_key_id, requested_mode
     upstream_model, endpoint_kind, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,
     reasoning_tokens, cost, cost_details, prices, usage_source, status, error_class, finish_reason,
     streamed, cancelled, cache_hit, attempts, latency_ms, first_token_ms, completed_at)
-SELECT bench_uuid7(g.created_at), g.created_at, a.id, k.id, 'vendor/model-' || g.m,
+SELECT (substr(g.h, 1, 8) || '-' || substr(g.h, 9, 4) || '-7' || substr(gen_random_uuid()::text, 16))::uuid,
+       g.created_at, a.id, k.id, 'vendor/model-' || g.m,
        CASE WHEN g.status = 400 THEN NULL ELSE 'vendor/model-' || g.m END,
        CASE WHEN g.status = 200 THEN 'provider-' || g.p END,
        CASE WHEN g.status = 200 THEN 'upstream-' || g.m END,
@@ -147,13 +148,14 @@ FROM (
                CASE WHEN r1.status = 200 AND r1.cr < 0.3 THEN r1.pt0 / 2 ELSE 0 END AS cached,
                CASE WHEN r1.status = 200 AND r1.m % 5 = 0 THEN r1.ct0 / 3 ELSE 0 END AS reasoning
         FROM (
-            SELECT r0.*, (m.m + 1) * 0.0000001 AS pp, (m.m + 1) * 0.0000004 AS pc, m.m,
+            SELECT r0.*, lpad(to_hex((extract(epoch FROM r0.created_at) * 1000)::bigint), 12, '0') AS h,
+                   (m.m + 1) * 0.0000001 AS pp, (m.m + 1) * 0.0000004 AS pc, m.m,
                    (m.m + (r0.pr < 0.3)::int) % $PROVIDERS AS p,
                    CASE WHEN r0.s < 0.95 THEN 200 WHEN r0.s < 0.97 THEN 502
                         WHEN r0.s < 0.99 THEN 429 ELSE 400 END AS status
             FROM (
-                -- Volatile target lists keep each level a separate subquery scan, so every
-                -- random() is drawn once per row.
+                -- OFFSET 0 keeps this level a separate subquery scan, so every random() is drawn
+                -- once per row however often the levels above refer to it.
                 SELECT day_start + (i + random()) * (interval '1 day' / n_rows) AS created_at,
                        floor($ACCOUNTS * power(random(), 3))::int AS n,
                        floor($KEYS_PER_ACCOUNT * power(random(), 2))::int AS k,
@@ -164,13 +166,17 @@ FROM (
                        random() < 0.6 AS streamed, random() < 0.01 AS cancelled,
                        200 + floor(20000 * power(random(), 2))::int AS latency
                 FROM generate_series(0, n_rows - 1) i
+                OFFSET 0
             ) r0
             -- Each tenant mostly uses its own favourite model and a few others; favourites
             -- follow a skewed popularity across the catalog.
             CROSS JOIN LATERAL (SELECT ((floor($MODELS * power(((r0.n * 7919) % 1000) / 1000.0, 2))::int
                                          + floor(4 * power(r0.mr, 3))::int) % $MODELS) AS m) m
+            OFFSET 0
         ) r1
+        OFFSET 0
     ) x
+    OFFSET 0
 ) g
 JOIN bench_accounts a ON a.n = g.n
 JOIN bench_keys k ON k.n = g.n AND k.k = g.k

@@ -184,6 +184,22 @@ input_modalities = ["text", "image", "file"]
 provider = "mock-gemini"
 upstream_model = "conf-gemini"
 pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
+# Embeddings: the OpenAI-compatible endpoint is cheaper than the Gemini one.
+[[models]]
+id = "test/embed"
+name = "Embeddings"
+kind = "embedding"
+context_length = 8000
+max_output_tokens = 0
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "emb-a"
+pricing = {{ prompt = "0.0000001", completion = "0" }}
+[[models.endpoints]]
+provider = "mock-gemini"
+upstream_model = "emb-g"
+pricing = {{ prompt = "0.0000002", completion = "0" }}
 "#
     )
 }

@@ -11,6 +11,7 @@ mod chat;
 mod cli;
 mod conformance;
 mod credits;
+mod embeddings;
 mod errors;
 mod limits;
 mod lots;

@@ -224,6 +224,9 @@ pub fn weighted_pick(group: &[Arc<Endpoint>], rng: &mut impl Rng) -> Option<usiz
     Some(group.len() - 1)
 }
 
+/// A model of the request's fallback chain (`model`, then `models`) with its variant.
+pub type ChainLink = (Arc<Model>, Option<Variant>);
+
 /// One model of the fallback chain and the endpoints to try for it, in order.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -234,7 +237,7 @@ pub struct Route {
 /// The ordered plan for a request: each model of the chain (with its variant) that has an
 /// eligible endpoint, or the first model's reason when none has.
 pub async fn plan(
-    chain: &[(Arc<Model>, Option<Variant>)],
+    chain: &[ChainLink],
     constraints: &Constraints<'_>,
     default_sort: Option<Sort>,
     health: &HealthBoard,

@@ -12,8 +12,8 @@ use infron_router::providers::Reply;
 use infron_router::types::ChatRequest;
 use infron_router::cache::CachedAnswer;
 use infron_router::health;
-use infron_router::preferences::{self, ModelNameError, Needs, ProviderPreferences, Variant};
-use infron_router::selection::{self, Route};
+use infron_router::preferences::{self, ModelNameError, Needs, ProviderPreferences};
+use infron_router::selection::{self, ChainLink, Route};
 use infron_router::{Attempt, Endpoint, FailureKind, Model};
 use infron_store::request_logs::RequestLogRow;
 use uuid::Uuid;
@@ -226,7 +226,7 @@ fn validate(r: &ChatRequest) -> Result<(), ApiError> {
 fn model_chain(
     state: &AppState,
     r: &ChatRequest,
-) -> Result<Vec<(Arc<Model>, Option<Variant>)>, ApiError> {
+) -> Result<Vec<ChainLink>, ApiError> {
     let catalog = state.catalog();
     let mut names: Vec<&str> = Vec::new();
     if let Some(m) = r.model.as_deref() {
@@ -508,7 +508,7 @@ async fn routing_plan(
     state: &AppState,
     draft: &Draft,
     request: &ChatRequest,
-    chain: &[(Arc<Model>, Option<Variant>)],
+    chain: &[ChainLink],
 ) -> Result<Vec<Route>, ApiError> {
     let catalog = state.catalog();
     let preferences = ProviderPreferences::parse(request.gateway.provider.as_ref(), &catalog)

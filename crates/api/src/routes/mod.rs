@@ -2,6 +2,7 @@ pub mod account;
 pub mod admin;
 pub mod body;
 pub mod chat;
+pub mod embeddings;
 pub mod endpoints;
 pub mod models;
 pub mod stream;
@@ -18,6 +19,7 @@ use crate::state::AppState;
 fn openai_compatible(scope: Scope) -> Scope {
     scope
         .route("/chat/completions", web::post().to(chat::chat_completions))
+        .route("/embeddings", web::post().to(embeddings::embeddings))
         .route("/models", web::get().to(models::list))
         .route("/models/{author}/{slug}", web::get().to(models::get))
         .route(

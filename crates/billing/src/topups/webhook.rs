@@ -86,7 +86,15 @@ pub async fn process(
         Some(s) if s.status == "paid" => Some(reconcile(&mut tx, &s).await?),
         Some(_) => None,
         None => {
-            outcome.ignored = true;
+            // A checkout event for a session that is not ours. Refund and dispute facts stay
+            // recorded even when no credited payment matches them yet.
+            outcome.ignored = matches!(
+                topup_event,
+                TopupEvent::SessionCompleted(_)
+                    | TopupEvent::AsyncPaymentSucceeded(_)
+                    | TopupEvent::AsyncPaymentFailed(_)
+                    | TopupEvent::SessionExpired(_)
+            );
             None
         }
     };
@@ -94,15 +102,27 @@ pub async fn process(
 
     if let Some(p) = posted {
         if !p.tenant_delta.is_zero() {
-            let delta = Usd::new(p.tenant_delta)?.to_pico()?;
-            if let Err(e) = hot.posted(p.account, None, p.version, delta).await {
-                // Postgres is the truth; the hot copy is rebuilt from it by reconciliation.
-                tracing::warn!(account = %p.account, error = %e, "could not update the hot balance after a Stripe posting");
-            }
+            update_hot(hot, &p).await;
         }
         outcome.posted = p.external_ids;
     }
     Ok(outcome)
+}
+
+/// Moves the hot balance by what was just committed. A failure here is logged, not returned:
+/// the ledger is already right, a retried event would be a no-op, and the hot copy is
+/// rebuilt from Postgres by reconciliation.
+async fn update_hot(hot: &HotBalance, p: &Posted) {
+    let result = match Usd::new(p.tenant_delta).and_then(Usd::to_pico) {
+        Ok(delta) => hot
+            .posted(p.account, None, p.version, delta)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = result {
+        tracing::warn!(account = %p.account, %error, "could not update the hot balance after a Stripe posting");
+    }
 }
 
 /// Events about one payment are serialised on its payment intent (falling back to the
