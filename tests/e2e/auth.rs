@@ -69,3 +69,23 @@ async fn only_a_keyed_hash_of_the_key_is_stored() {
         .unwrap();
     assert!(hint.ends_with(&t.key[t.key.len() - 4..]));
 }
+
+#[tokio::test]
+async fn disabling_a_key_takes_effect_at_once_on_running_gateways() {
+    let app = spawn_app().await;
+    let t = app.tenant("1").await;
+    // The key is now cached by the gateway.
+    assert_eq!(app.post_chat(&t.key, &chat_body("test/chat", None)).await.status(), 200);
+    infron_store::keys::set_disabled(&app.pg, t.key_id, true).await.unwrap();
+    infron_store::hot::announce_key_change(app.hot.pool(), app.hot.keys(), t.key_id).await.unwrap();
+    let mut status = 0;
+    for _ in 0..40 {
+        status = app.post_chat(&t.key, &chat_body("test/chat", None)).await.status().as_u16();
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // Well inside the 30 s cache TTL: the announcement, not expiry, did it.
+    assert_eq!(status, 401);
+}

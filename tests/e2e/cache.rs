@@ -57,8 +57,10 @@ async fn identical_request_is_answered_from_the_cache_and_charged_like_a_miss() 
     let t = app.tenant("1").await;
     app.mock.set_model_behaviour(
         "up-a",
-        Behaviour::from_json(json!({"reply": "cached words", "prompt_tokens": 10, "completion_tokens": 5}))
-            .unwrap(),
+        Behaviour::from_json(
+            json!({"reply": "cached words", "prompt_tokens": 10, "completion_tokens": 5}),
+        )
+        .unwrap(),
     );
     let b = body(&format!("Say hello {}", Uuid::new_v4()));
     let (first, miss, miss_id) = send(&app, &t.key, &b, None).await;
@@ -66,7 +68,7 @@ async fn identical_request_is_answered_from_the_cache_and_charged_like_a_miss() 
     let mut hit = None;
     let mut misses = 1;
     // The entry is written in the background; the next identical request finds it.
-    for _ in 0..50 {
+    for _ in 0..150 {
         let (h, v, id) = send(&app, &t.key, &b, None).await;
         if h == "hit" {
             hit = Some((v, id));
@@ -78,7 +80,11 @@ async fn identical_request_is_answered_from_the_cache_and_charged_like_a_miss() 
     }
     let (hit, hit_id) = hit.expect("a hit");
     let miss_row = app.log_row(&miss_id).await;
-    assert_eq!(provider_calls(&app), misses, "every miss called the provider, the hit did not");
+    assert_eq!(
+        provider_calls(&app),
+        misses,
+        "every miss called the provider, the hit did not"
+    );
     assert_eq!(hit["choices"][0]["message"]["content"], "cached words");
     assert_eq!(hit["model"], "test/chat");
     assert_eq!(hit["provider"], "mock-a");
@@ -96,15 +102,18 @@ async fn identical_request_is_answered_from_the_cache_and_charged_like_a_miss() 
     assert_eq!(row.usage_source.as_deref(), Some("cache"));
     assert_eq!(row.provider.as_deref(), Some("mock-a"));
     assert!(row.prices.is_some());
-    assert_eq!(row.attempts.as_array().unwrap().len(), 0, "no provider was called");
+    assert_eq!(
+        row.attempts.as_array().unwrap().len(),
+        0,
+        "no provider was called"
+    );
     app.settled().await;
-    let charged: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM request_logs WHERE account_id = $1 AND cost > 0",
-    )
-    .bind(t.account)
-    .fetch_one(&app.pg)
-    .await
-    .unwrap();
+    let charged: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM request_logs WHERE account_id = $1 AND cost > 0")
+            .bind(t.account)
+            .fetch_one(&app.pg)
+            .await
+            .unwrap();
     assert_eq!(
         app.balance(t.account).await,
         dec("1") - dec("0.00002") * rust_decimal::Decimal::from(charged)
@@ -115,7 +124,7 @@ async fn identical_request_is_answered_from_the_cache_and_charged_like_a_miss() 
 
 /// Sends `b` until the cache answers it, returning the response.
 async fn until_hit(app: &TestApp, key: &str, b: &Value) -> reqwest::Response {
-    for _ in 0..50 {
+    for _ in 0..150 {
         let res = app
             .client
             .post(format!("{}/v1/chat/completions", app.base))
@@ -124,7 +133,11 @@ async fn until_hit(app: &TestApp, key: &str, b: &Value) -> reqwest::Response {
             .send()
             .await
             .unwrap();
-        if res.headers().get("x-infron-cache").is_some_and(|h| h == "hit") {
+        if res
+            .headers()
+            .get("x-infron-cache")
+            .is_some_and(|h| h == "hit")
+        {
             return res;
         }
         let _ = res.bytes().await;
@@ -139,8 +152,10 @@ async fn streams_are_stored_and_replayed_as_sse() {
     let t = app.tenant("1").await;
     app.mock.set_model_behaviour(
         "up-a",
-        Behaviour::from_json(json!({"reply": "streamed and stored", "prompt_tokens": 8, "completion_tokens": 3}))
-            .unwrap(),
+        Behaviour::from_json(
+            json!({"reply": "streamed and stored", "prompt_tokens": 8, "completion_tokens": 3}),
+        )
+        .unwrap(),
     );
     let mut b = body(&format!("Stream please {}", Uuid::new_v4()));
     b["stream"] = json!(true);
@@ -173,7 +188,9 @@ async fn streams_are_stored_and_replayed_as_sse() {
         assert_eq!(c["model"], "test/chat");
         assert_eq!(c["provider"], "mock-a");
     }
-    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
     let last = chunks.last().unwrap();
     assert_eq!(last["usage"]["prompt_tokens"], 8);
     assert_eq!(last["usage"]["completion_tokens"], 3);
@@ -220,7 +237,11 @@ async fn the_bypass_header_skips_the_lookup() {
     let before = provider_calls(&app);
     let (h, _, id) = send(&app, &t.key, &b, Some("no-cache")).await;
     assert_eq!(h, "bypass");
-    assert_eq!(provider_calls(&app), before + 1, "no-cache asks the provider");
+    assert_eq!(
+        provider_calls(&app),
+        before + 1,
+        "no-cache asks the provider"
+    );
     assert!(!app.log_row(&id).await.cache_hit);
 
     // no-store neither reads nor writes.
@@ -289,8 +310,10 @@ async fn errors_tool_calls_and_broken_streams_are_never_stored() {
 
     // An error is not stored: the same request later reaches the provider and succeeds.
     let b = body(&format!("Errors {}", Uuid::new_v4()));
-    app.mock.push_behaviour("up-a", Behaviour::error(500, "down"));
-    app.mock.push_behaviour("up-b", Behaviour::error(500, "down"));
+    app.mock
+        .push_behaviour("up-a", Behaviour::error(500, "down"));
+    app.mock
+        .push_behaviour("up-b", Behaviour::error(500, "down"));
     let res = app.post_chat(&t.key, &b).await;
     assert_eq!(res.status(), 502);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -300,7 +323,8 @@ async fn errors_tool_calls_and_broken_streams_are_never_stored() {
 
     // A tool call is not stored.
     let mut tools = body(&format!("Call a tool {}", Uuid::new_v4()));
-    tools["tools"] = json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
+    tools["tools"] =
+        json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
     app.mock.set_model_behaviour(
         "up-a",
         Behaviour::from_json(json!({"tool_calls": [{"name": "lookup", "arguments": {"q": 1}}]}))
@@ -326,8 +350,10 @@ async fn errors_tool_calls_and_broken_streams_are_never_stored() {
     broken["provider"] = json!({"order": ["mock-a"]});
     app.mock.push_behaviour(
         "up-a",
-        Behaviour::from_json(json!({"reply": "one two three", "fault": "reset_after_chunks", "after_chunks": 1}))
-            .unwrap(),
+        Behaviour::from_json(
+            json!({"reply": "one two three", "fault": "reset_after_chunks", "after_chunks": 1}),
+        )
+        .unwrap(),
     );
     let text = app.post_chat(&t.key, &broken).await.text().await.unwrap();
     assert!(text.contains("\"finish_reason\":\"error\""), "{text}");

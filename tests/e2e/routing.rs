@@ -118,23 +118,77 @@ async fn every_retryable_failure_falls_back_to_the_next_endpoint() {
     let t = app.tenant("5").await;
     let json_b = |v: Value| Behaviour::from_json(v).unwrap();
     let cases: Vec<(&str, Behaviour, bool, &str)> = vec![
-        ("reset before headers", Behaviour::fault(Fault::ResetBeforeHeaders, None), false, "connect"),
-        ("no headers before the first-byte timeout", Behaviour::fault(Fault::StallBeforeHeaders, None), false, "timeout"),
+        (
+            "reset before headers",
+            Behaviour::fault(Fault::ResetBeforeHeaders, None),
+            false,
+            "connect",
+        ),
+        (
+            "no headers before the first-byte timeout",
+            Behaviour::fault(Fault::StallBeforeHeaders, None),
+            false,
+            "timeout",
+        ),
         ("408", Behaviour::error(408, "timeout"), false, "timeout"),
-        ("429", json_b(json!({"status": 429, "retry_after": 7})), false, "rate_limited"),
+        (
+            "429",
+            json_b(json!({"status": 429, "retry_after": 7})),
+            false,
+            "rate_limited",
+        ),
         ("500", Behaviour::error(500, "boom"), false, "unavailable"),
-        ("502", Behaviour::error(502, "bad gateway"), false, "unavailable"),
-        ("503", Behaviour::error(503, "overloaded"), false, "unavailable"),
-        ("stream: 503 before the stream", Behaviour::error(503, "overloaded"), true, "unavailable"),
-        ("stream: reset before content", Behaviour::fault(Fault::ResetAfterChunks, Some(0)), true, "stream_broken"),
-        ("stream: stall before content", Behaviour::fault(Fault::StallAfterChunks, Some(0)), true, "timeout"),
-        ("stream: error event before content", Behaviour::fault(Fault::ErrorAfterChunks, Some(0)), true, "stream_broken"),
-        ("stream: no headers", Behaviour::fault(Fault::StallBeforeHeaders, None), true, "timeout"),
+        (
+            "502",
+            Behaviour::error(502, "bad gateway"),
+            false,
+            "unavailable",
+        ),
+        (
+            "503",
+            Behaviour::error(503, "overloaded"),
+            false,
+            "unavailable",
+        ),
+        (
+            "stream: 503 before the stream",
+            Behaviour::error(503, "overloaded"),
+            true,
+            "unavailable",
+        ),
+        (
+            "stream: reset before content",
+            Behaviour::fault(Fault::ResetAfterChunks, Some(0)),
+            true,
+            "stream_broken",
+        ),
+        (
+            "stream: stall before content",
+            Behaviour::fault(Fault::StallAfterChunks, Some(0)),
+            true,
+            "timeout",
+        ),
+        (
+            "stream: error event before content",
+            Behaviour::fault(Fault::ErrorAfterChunks, Some(0)),
+            true,
+            "stream_broken",
+        ),
+        (
+            "stream: no headers",
+            Behaviour::fault(Fault::StallBeforeHeaders, None),
+            true,
+            "timeout",
+        ),
     ];
     for (name, behaviour, stream, kind) in cases {
         app.mock.push_behaviour("up-a", behaviour);
         let body = with(
-            with(unique("test/chat"), "provider", json!({"order": ["mock-a", "mock-b"]})),
+            with(
+                unique("test/chat"),
+                "provider",
+                json!({"order": ["mock-a", "mock-b"]}),
+            ),
             "stream",
             json!(stream),
         );
@@ -159,7 +213,11 @@ async fn every_retryable_failure_falls_back_to_the_next_endpoint() {
     // A client error is not a reason to try elsewhere.
     app.mock
         .push_behaviour("up-a", Behaviour::error(400, "Invalid 'temperature'"));
-    let body = with(unique("test/chat"), "provider", json!({"order": ["mock-a", "mock-b"]}));
+    let body = with(
+        unique("test/chat"),
+        "provider",
+        json!({"order": ["mock-a", "mock-b"]}),
+    );
     let v = error_body(app.post_chat(&t.key, &body).await, 400).await;
     assert_eq!(v["error"]["metadata"]["provider_name"], "mock-a");
 
@@ -249,7 +307,11 @@ async fn after_first_content_there_is_no_fallback_and_only_delivered_text_is_cha
             .unwrap(),
         );
         // Pinned: mock-a failed in the previous round, which would otherwise demote it.
-        let body = with(pinned_stream("test/chat"), "provider", json!({"order": ["mock-a", "mock-b"]}));
+        let body = with(
+            pinned_stream("test/chat"),
+            "provider",
+            json!({"order": ["mock-a", "mock-b"]}),
+        );
         let res = app.post_chat(&t.key, &body).await;
         assert_eq!(res.status(), 200);
         let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
@@ -307,28 +369,52 @@ async fn timeouts_idle_and_overall_end_the_request() {
     // Idle: content arrived, then silence longer than the idle timeout.
     app.mock.push_behaviour(
         "up-a",
-        Behaviour::from_json(json!({"reply": "a b c d", "fault": "stall_after_chunks", "after_chunks": 1}))
-            .unwrap(),
+        Behaviour::from_json(
+            json!({"reply": "a b c d", "fault": "stall_after_chunks", "after_chunks": 1}),
+        )
+        .unwrap(),
     );
-    let text = app.post_chat(&t.key, &pinned_stream("test/chat")).await.text().await.unwrap();
+    let text = app
+        .post_chat(&t.key, &pinned_stream("test/chat"))
+        .await
+        .text()
+        .await
+        .unwrap();
     let data = sse_data(&text);
     let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
     assert_eq!(err["error"]["code"], 502, "{text}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("idle"), "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("idle"),
+        "{err}"
+    );
 
     // Overall deadline, non-streaming: the provider is slower than the whole request may take.
-    app.mock.push_behaviour("up-a", Behaviour::from_json(json!({"latency_ms": 4000})).unwrap());
-    let body = with(unique("test/chat"), "provider", json!({"order": ["mock-a"]}));
+    app.mock.push_behaviour(
+        "up-a",
+        Behaviour::from_json(json!({"latency_ms": 4000})).unwrap(),
+    );
+    let body = with(
+        unique("test/chat"),
+        "provider",
+        json!({"order": ["mock-a"]}),
+    );
     let v = error_body(app.post_chat(&t.key, &body).await, 408).await;
     assert_eq!(v["error"]["type"], "timeout_error");
 
     // Overall deadline, streaming: the stream is cut with an error chunk.
     app.mock.push_behaviour(
         "up-a",
-        Behaviour::from_json(json!({"reply": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "chunk_delay_ms": 400}))
-            .unwrap(),
+        Behaviour::from_json(
+            json!({"reply": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "chunk_delay_ms": 400}),
+        )
+        .unwrap(),
     );
-    let text = app.post_chat(&t.key, &pinned_stream("test/chat")).await.text().await.unwrap();
+    let text = app
+        .post_chat(&t.key, &pinned_stream("test/chat"))
+        .await
+        .text()
+        .await
+        .unwrap();
     let data = sse_data(&text);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
     let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
@@ -343,8 +429,10 @@ async fn timeouts_idle_and_overall_end_the_request() {
 async fn models_list_is_tried_when_every_endpoint_fails() {
     let app = spawn_app().await;
     let t = app.tenant("1").await;
-    app.mock.push_behaviour("up-a", Behaviour::error(500, "down"));
-    app.mock.push_behaviour("up-b", Behaviour::error(503, "down"));
+    app.mock
+        .push_behaviour("up-a", Behaviour::error(500, "down"));
+    app.mock
+        .push_behaviour("up-b", Behaviour::error(503, "down"));
     app.mock.set_model_behaviour(
         "up-backup",
         Behaviour::from_json(json!({"prompt_tokens": 10, "completion_tokens": 10})).unwrap(),
@@ -361,8 +449,10 @@ async fn models_list_is_tried_when_every_endpoint_fails() {
         let row = app.log_row(v["id"].as_str().unwrap()).await;
         assert_eq!(row.model.as_deref(), Some("test/backup"));
         // Both endpoints of test/chat fail again in the second round.
-        app.mock.push_behaviour("up-a", Behaviour::error(500, "down"));
-        app.mock.push_behaviour("up-b", Behaviour::error(503, "down"));
+        app.mock
+            .push_behaviour("up-a", Behaviour::error(500, "down"));
+        app.mock
+            .push_behaviour("up-b", Behaviour::error(503, "down"));
     }
 
     // A context-length error skips the model's other endpoints.
@@ -379,7 +469,11 @@ async fn models_list_is_tried_when_every_endpoint_fails() {
     let attempts = row.attempts.as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(attempts[0]["error"]["kind"], "context_length");
-    assert!(app.mock.requests().iter().all(|r| r.body["model"] != "up-b"));
+    assert!(app
+        .mock
+        .requests()
+        .iter()
+        .all(|r| r.body["model"] != "up-b"));
 }
 
 #[tokio::test]
@@ -408,35 +502,57 @@ async fn provider_order_only_ignore_and_allow_fallbacks() {
     ] {
         for _ in 0..5 {
             let body = with(unique("test/chat"), "provider", provider.clone());
-            assert_eq!(answered_by(app.post_chat(&t.key, &body).await).await.0, "mock-b", "{provider}");
+            assert_eq!(
+                answered_by(app.post_chat(&t.key, &body).await).await.0,
+                "mock-b",
+                "{provider}"
+            );
         }
     }
     // `order` with fallbacks: the listed provider fails, the rest are tried.
-    app.mock.push_behaviour("up-b", Behaviour::error(500, "down"));
-    let body = with(unique("test/chat"), "provider", json!({"order": ["mock-b"]}));
-    assert_eq!(answered_by(app.post_chat(&t.key, &body).await).await.0, "mock-a");
+    app.mock
+        .push_behaviour("up-b", Behaviour::error(500, "down"));
+    let body = with(
+        unique("test/chat"),
+        "provider",
+        json!({"order": ["mock-b"]}),
+    );
+    assert_eq!(
+        answered_by(app.post_chat(&t.key, &body).await).await.0,
+        "mock-a"
+    );
 
     // Without fallbacks: only the listed providers.
-    app.mock.push_behaviour("up-b", Behaviour::error(500, "down"));
+    app.mock
+        .push_behaviour("up-b", Behaviour::error(500, "down"));
     let body = with(
         unique("test/chat"),
         "provider",
         json!({"order": ["mock-b"], "allow_fallbacks": false}),
     );
     let v = error_body(app.post_chat(&t.key, &body).await, 502).await;
-    let errors = v["error"]["metadata"]["provider_errors"].as_array().unwrap();
+    let errors = v["error"]["metadata"]["provider_errors"]
+        .as_array()
+        .unwrap();
     assert_eq!(errors.len(), 1, "{v}");
     assert_eq!(errors[0]["provider"], "mock-b");
 
     // Without fallbacks and without order: the one endpoint chosen first.
-    app.mock.push_behaviour("up-a", Behaviour::error(500, "down"));
+    app.mock
+        .push_behaviour("up-a", Behaviour::error(500, "down"));
     let body = with(
         unique("test/chat"),
         "provider",
         json!({"sort": "price", "allow_fallbacks": false}),
     );
     let v = error_body(app.post_chat(&t.key, &body).await, 502).await;
-    assert_eq!(v["error"]["metadata"]["provider_errors"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["error"]["metadata"]["provider_errors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Nothing left after only/ignore.
     let body = with(
@@ -453,10 +569,14 @@ async fn sort_and_variants_use_price_and_measured_speed() {
     let app = spawn_app_with(&product_defaults()).await;
     let t = app.tenant("5").await;
     // mock-a is cheaper but slow; mock-b is dearer and fast.
-    app.mock
-        .set_model_behaviour("up-a", Behaviour::from_json(json!({"latency_ms": 400})).unwrap());
-    app.mock
-        .set_model_behaviour("up-b", Behaviour::from_json(json!({"latency_ms": 20})).unwrap());
+    app.mock.set_model_behaviour(
+        "up-a",
+        Behaviour::from_json(json!({"latency_ms": 400})).unwrap(),
+    );
+    app.mock.set_model_behaviour(
+        "up-b",
+        Behaviour::from_json(json!({"latency_ms": 20})).unwrap(),
+    );
     for provider in ["mock-a", "mock-b"] {
         for _ in 0..2 {
             let body = with(unique("test/chat"), "provider", json!({"only": [provider]}));
@@ -485,7 +605,10 @@ async fn sort_and_variants_use_price_and_measured_speed() {
         .json()
         .await
         .unwrap();
-    assert_eq!(v["model"], "test/chat", "variants apply to aliases and are not part of the id");
+    assert_eq!(
+        v["model"], "test/chat",
+        "variants apply to aliases and are not part of the id"
+    );
 }
 
 #[tokio::test]
@@ -506,21 +629,38 @@ async fn capabilities_privacy_parameters_and_price_limits_filter_endpoints() {
     assert_eq!(ask(cheapest(vec![], price.clone())).await, "mock-c");
     // Tools, images, JSON schema and reasoning need an endpoint that supports them.
     let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
-    assert_eq!(ask(cheapest(vec![("tools", tools.clone())], price.clone())).await, "mock-a");
+    assert_eq!(
+        ask(cheapest(vec![("tools", tools.clone())], price.clone())).await,
+        "mock-a"
+    );
     let image = json!([{"role": "user", "content": [
         {"type": "text", "text": format!("what is this {}", Uuid::new_v4())},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]);
-    assert_eq!(ask(cheapest(vec![("messages", image)], price.clone())).await, "mock-a");
-    let schema = json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}});
-    let order = json!({"order": ["mock-b", "mock-c", "mock-a"]});
-    assert_eq!(ask(cheapest(vec![("response_format", schema)], order)).await, "mock-a");
     assert_eq!(
-        ask(cheapest(vec![("reasoning", json!({"effort": "low"}))], price.clone())).await,
+        ask(cheapest(vec![("messages", image)], price.clone())).await,
+        "mock-a"
+    );
+    let schema =
+        json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}});
+    let order = json!({"order": ["mock-b", "mock-c", "mock-a"]});
+    assert_eq!(
+        ask(cheapest(vec![("response_format", schema)], order)).await,
+        "mock-a"
+    );
+    assert_eq!(
+        ask(cheapest(
+            vec![("reasoning", json!({"effort": "low"}))],
+            price.clone()
+        ))
+        .await,
         "mock-a"
     );
     let v = error_body(
-        app.post_chat(&t.key, &cheapest(vec![("tools", tools)], json!({"only": ["mock-c"]})))
-            .await,
+        app.post_chat(
+            &t.key,
+            &cheapest(vec![("tools", tools)], json!({"only": ["mock-c"]})),
+        )
+        .await,
         404,
     )
     .await;
@@ -529,7 +669,11 @@ async fn capabilities_privacy_parameters_and_price_limits_filter_endpoints() {
     // require_parameters: a JSON-object response_format is only a hard need when asked.
     let object = json!({"type": "json_object"});
     assert_eq!(
-        ask(cheapest(vec![("response_format", object.clone())], price.clone())).await,
+        ask(cheapest(
+            vec![("response_format", object.clone())],
+            price.clone()
+        ))
+        .await,
         "mock-c"
     );
     assert_eq!(
@@ -543,18 +687,32 @@ async fn capabilities_privacy_parameters_and_price_limits_filter_endpoints() {
 
     // data_collection: deny (and zdr) leave out providers that retain prompts.
     assert_eq!(
-        ask(cheapest(vec![], json!({"sort": "price", "data_collection": "deny"}))).await,
+        ask(cheapest(
+            vec![],
+            json!({"sort": "price", "data_collection": "deny"})
+        ))
+        .await,
         "mock-a"
     );
-    assert_eq!(ask(cheapest(vec![], json!({"sort": "price", "zdr": true}))).await, "mock-a");
     assert_eq!(
-        ask(cheapest(vec![], json!({"sort": "price", "data_collection": "allow"}))).await,
+        ask(cheapest(vec![], json!({"sort": "price", "zdr": true}))).await,
+        "mock-a"
+    );
+    assert_eq!(
+        ask(cheapest(
+            vec![],
+            json!({"sort": "price", "data_collection": "allow"})
+        ))
+        .await,
         "mock-c"
     );
     let v = error_body(
         app.post_chat(
             &t.key,
-            &cheapest(vec![], json!({"only": ["mock-c"], "data_collection": "deny"})),
+            &cheapest(
+                vec![],
+                json!({"only": ["mock-c"], "data_collection": "deny"}),
+            ),
         )
         .await,
         404,
@@ -569,7 +727,11 @@ async fn capabilities_privacy_parameters_and_price_limits_filter_endpoints() {
         json!({"order": ["mock-b"], "max_price": {"prompt": 1.5, "completion": "3"}}),
     );
     assert_eq!(ask(body).await, "mock-a");
-    let body = with(unique("test/chat"), "provider", json!({"max_price": {"prompt": 0.5}}));
+    let body = with(
+        unique("test/chat"),
+        "provider",
+        json!({"max_price": {"prompt": 0.5}}),
+    );
     let v = error_body(app.post_chat(&t.key, &body).await, 404).await;
     assert_eq!(v["error"]["metadata"]["availability"], "price_exceeded");
     assert_eq!(v["error"]["code"], 404);
@@ -584,16 +746,31 @@ async fn invalid_provider_objects_and_variants_are_400_naming_the_field() {
         (json!({"sort": "cheapest"}), "provider.sort"),
         (json!({"order": ["nobody"]}), "provider.order[0]"),
         (json!({"only": ["mock-a", 3]}), "provider.only[1]"),
-        (json!({"allow_fallbacks": "yes"}), "provider.allow_fallbacks"),
-        (json!({"data_collection": "sometimes"}), "provider.data_collection"),
-        (json!({"max_price": {"prompt": -1}}), "provider.max_price.prompt"),
-        (json!({"max_price": {"tokens": 1}}), "provider.max_price.tokens"),
+        (
+            json!({"allow_fallbacks": "yes"}),
+            "provider.allow_fallbacks",
+        ),
+        (
+            json!({"data_collection": "sometimes"}),
+            "provider.data_collection",
+        ),
+        (
+            json!({"max_price": {"prompt": -1}}),
+            "provider.max_price.prompt",
+        ),
+        (
+            json!({"max_price": {"tokens": 1}}),
+            "provider.max_price.tokens",
+        ),
         (json!({"quantizations": ["fp8"]}), "provider.quantizations"),
     ] {
         let body = with(unique("test/chat"), "provider", provider.clone());
         let v = error_body(app.post_chat(&t.key, &body).await, 400).await;
         assert_eq!(v["error"]["param"], param, "{provider}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains(param), "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(param),
+            "{v}"
+        );
     }
     let v = error_body(app.post_chat(&t.key, &unique("test/chat:free")).await, 400).await;
     assert_eq!(v["error"]["param"], "model");
@@ -606,7 +783,7 @@ async fn invalid_provider_objects_and_variants_are_400_naming_the_field() {
 async fn two_instances_share_circuit_state_through_redis() {
     let settings = [
         ("INFRON_CIRCUIT_FAILURE_THRESHOLD", "2".to_string()),
-        ("INFRON_CIRCUIT_COOLDOWN_SECS", "2".to_string()),
+        ("INFRON_CIRCUIT_COOLDOWN_SECS", "3".to_string()),
         ("INFRON_HEALTH_REFRESH_MS", "100".to_string()),
     ];
     let app = spawn_app_with(&settings).await;
@@ -614,7 +791,8 @@ async fn two_instances_share_circuit_state_through_redis() {
     let t = app.tenant("5").await;
 
     // Instance one sees mock-a fail twice in a row: its circuit opens.
-    app.mock.set_model_behaviour("up-a", Behaviour::error(500, "down"));
+    app.mock
+        .set_model_behaviour("up-a", Behaviour::error(500, "down"));
     let pinned = json!({"order": ["mock-a"], "allow_fallbacks": false});
     for _ in 0..2 {
         let body = with(unique("test/chat"), "provider", pinned.clone());
@@ -634,16 +812,21 @@ async fn two_instances_share_circuit_state_through_redis() {
             answered_by(post(&app, &replica, &t.key, &unique("test/chat")).await).await;
         assert_eq!(provider, "mock-b");
     }
-    assert!(app.mock.requests().iter().all(|r| r.body["model"] != "up-a"));
+    assert!(app
+        .mock
+        .requests()
+        .iter()
+        .all(|r| r.body["model"] != "up-a"));
 
     // After the cool-down one probe goes through; its success closes the circuit for both.
     app.mock.set_model_behaviour("up-a", Behaviour::default());
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
     let (provider, _) = answered_by(post(&app, &replica, &t.key, &unique("test/chat")).await).await;
     assert_eq!(provider, "mock-a", "the half-open probe");
-    let endpoint =
-        wait_for_endpoint(&app, &app.base, "test/chat", "mock-a", |e| e["status"] != "open")
-            .await;
+    let endpoint = wait_for_endpoint(&app, &app.base, "test/chat", "mock-a", |e| {
+        e["status"] != "open"
+    })
+    .await;
     assert_eq!(endpoint["circuit"]["consecutive_failures"], 0);
     app.settled().await;
     app.ledger_clean().await;
@@ -654,13 +837,16 @@ async fn endpoints_page_shows_prices_status_latency_and_uptime() {
     let app = spawn_app().await;
     let t = app.tenant("1").await;
     let pinned = json!({"order": ["mock-a"], "allow_fallbacks": false});
-    app.mock
-        .set_model_behaviour("up-a", Behaviour::from_json(json!({"latency_ms": 30})).unwrap());
+    app.mock.set_model_behaviour(
+        "up-a",
+        Behaviour::from_json(json!({"latency_ms": 30})).unwrap(),
+    );
     for _ in 0..3 {
         let body = with(unique("test/chat"), "provider", pinned.clone());
         answered_by(app.post_chat(&t.key, &body).await).await;
     }
-    app.mock.push_behaviour("up-a", Behaviour::error(503, "down"));
+    app.mock
+        .push_behaviour("up-a", Behaviour::error(503, "down"));
     let body = with(unique("test/chat"), "provider", pinned.clone());
     error_body(app.post_chat(&t.key, &body).await, 502).await;
 
@@ -697,7 +883,10 @@ async fn endpoints_page_shows_prices_status_latency_and_uptime() {
     assert_eq!(endpoints.len(), 2);
     let b = endpoints.iter().find(|e| e["tag"] == "mock-b").unwrap();
     assert_eq!(b["status"], "ok");
-    assert!(b["uptime_last_30m"].is_null(), "no traffic, no uptime figure");
+    assert!(
+        b["uptime_last_30m"].is_null(),
+        "no traffic, no uptime figure"
+    );
     assert_eq!(b["pricing"]["prompt"], "0.000002");
 
     let res = app
@@ -729,7 +918,13 @@ async fn catalog_reload_keeps_serving_when_the_new_file_is_bad() {
         req.send()
     };
     assert_eq!(reload(None).await.unwrap().status(), 401);
-    assert_eq!(reload(Some("wrong-token-wrong-token".into())).await.unwrap().status(), 403);
+    assert_eq!(
+        reload(Some("wrong-token-wrong-token".into()))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 
     // The file is missing: an operator problem, 500, nothing changes.
     let v = error_body(reload(Some(token.clone())).await.unwrap(), 500).await;
@@ -737,20 +932,40 @@ async fn catalog_reload_keeps_serving_when_the_new_file_is_bad() {
 
     // A bad file: 400 naming the entry and reason; the old catalog keeps serving.
     let good = catalog_toml(&app.mock.base_url());
-    let bad = good.replace("provider = \"mock-b\"\nupstream_model = \"up-b\"", "provider = \"nobody\"\nupstream_model = \"up-b\"");
+    let bad = good.replace(
+        "provider = \"mock-b\"\nupstream_model = \"up-b\"",
+        "provider = \"nobody\"\nupstream_model = \"up-b\"",
+    );
     assert_ne!(bad, good);
     std::fs::write(&path, &bad).unwrap();
     let v = error_body(reload(Some(token.clone())).await.unwrap(), 400).await;
-    assert!(v["error"]["metadata"]["entry"].as_str().unwrap().contains("test/chat"), "{v}");
-    assert!(v["error"]["metadata"]["reason"].as_str().unwrap().contains("nobody"), "{v}");
+    assert!(
+        v["error"]["metadata"]["entry"]
+            .as_str()
+            .unwrap()
+            .contains("test/chat"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["metadata"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nobody"),
+        "{v}"
+    );
     let (provider, _) = answered_by(app.post_chat(&t.key, &unique("test/chat")).await).await;
     assert_eq!(provider, "mock-a");
     let body = with(unique("test/chat"), "provider", json!({"only": ["mock-b"]}));
-    assert_eq!(answered_by(app.post_chat(&t.key, &body).await).await.0, "mock-b");
+    assert_eq!(
+        answered_by(app.post_chat(&t.key, &body).await).await.0,
+        "mock-b"
+    );
 
     // A good file with a new model and a new price takes effect without a restart.
-    let newer = good.replace("prompt = \"0.000003\", completion = \"0.000003\"", "prompt = \"0.000005\", completion = \"0.000005\"")
-        + r#"
+    let newer = good.replace(
+        "prompt = \"0.000003\", completion = \"0.000003\"",
+        "prompt = \"0.000005\", completion = \"0.000005\"",
+    ) + r#"
 [[models]]
 id = "test/new"
 name = "Added by reload"

@@ -114,6 +114,7 @@ impl Application {
             state.pg.clone(),
             stop.clone(),
         )));
+        background.push(tokio::spawn(follow_key_changes(state.clone(), stop.clone())));
         background.push(tokio::spawn(refresh_health(state.clone(), stop.clone())));
 
         let data = web::Data::from(state.clone());
@@ -188,7 +189,9 @@ async fn reload_on_hangup(state: Arc<AppState>) {
         while hangup.recv().await.is_some() {
             match state.reload_catalog() {
                 Ok(c) => tracing::info!(models = c.models.len(), "catalog reloaded (SIGHUP)"),
-                Err(e) => tracing::error!(error = %e, "catalog reload failed; keeping the catalog in effect"),
+                Err(e) => {
+                    tracing::error!(error = %e, "catalog reload failed; keeping the catalog in effect")
+                }
             }
         }
     }
@@ -241,6 +244,37 @@ async fn maintain_partitions(pg: infron_store::PgPool, stop: CancellationToken) 
         }
         if let Err(e) = infron_store::db::ensure_partitions(&pg).await {
             tracing::warn!(error = %e, "could not create request-log partitions");
+        }
+    }
+}
+
+/// Drops cached keys whenever an operator changes one (disable, limit, expiry), on every
+/// instance. Reconnects after errors; while disconnected the cache TTL still bounds staleness.
+async fn follow_key_changes(state: Arc<AppState>, stop: CancellationToken) {
+    use futures_util::StreamExt;
+    let keys = state.hot.keys().clone();
+    loop {
+        match infron_store::hot::subscribe_key_changes(state.settings.redis_url(), &keys).await {
+            Ok(pubsub) => {
+                // Changes made while we were not subscribed are not lost to us: start clean.
+                state.auth.cache.clear();
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        m = messages.next() => match m {
+                            Some(_) => state.auth.cache.clear(),
+                            None => break,
+                        },
+                    }
+                }
+                tracing::warn!("key-change subscription closed; reconnecting");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot subscribe to key changes; retrying"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
         }
     }
 }

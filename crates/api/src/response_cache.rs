@@ -37,7 +37,11 @@ impl Directive {
         let Some(value) = req.headers().get(HEADER) else {
             return Ok(Directive::Use);
         };
-        match value.to_str().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        match value
+            .to_str()
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
             Ok("no-cache") => Ok(Directive::NoCache),
             Ok("no-store") => Ok(Directive::NoStore),
             Ok("" | "default") => Ok(Directive::Use),
@@ -141,7 +145,9 @@ pub async fn lookup(
     let found = catalog.model(&answer.model).and_then(|m| {
         m.endpoints
             .iter()
-            .find(|e| e.provider.name == answer.provider && e.upstream_model == answer.upstream_model)
+            .find(|e| {
+                e.provider.name == answer.provider && e.upstream_model == answer.upstream_model
+            })
             .map(|e| (m.clone(), e.clone()))
     });
     let Some((model, endpoint)) = found else {

@@ -270,8 +270,9 @@ impl Settings {
                 Some(t) if t.trim().len() < 16 => {
                     return Err(SettingError {
                         name: "INFRON_ADMIN_TOKEN",
-                        reason: "must be at least 16 characters (or unset to disable the admin routes)"
-                            .into(),
+                        reason:
+                            "must be at least 16 characters (or unset to disable the admin routes)"
+                                .into(),
                     })
                 }
                 Some(t) => Some(SecretString::from(t.trim().to_string())),
@@ -466,7 +467,13 @@ mod tests {
         assert_eq!(r.health.circuit_threshold, 5);
         assert!(s.admin_token.is_none());
         let with = |name: &'static str, value: &'static str| {
-            move |k: &str| if k == name { Some(value.to_string()) } else { base(k) }
+            move |k: &str| {
+                if k == name {
+                    Some(value.to_string())
+                } else {
+                    base(k)
+                }
+            }
         };
         let s = Settings::from_env(&with("INFRON_RESPONSE_CACHE", "off")).unwrap();
         assert!(!s.routing.response_cache);
@@ -482,7 +489,10 @@ mod tests {
             ("INFRON_ADMIN_TOKEN", "short"),
             ("INFRON_RESPONSE_CACHE_TTL_SECS", "0"),
         ] {
-            assert_eq!(Settings::from_env(&with(name, value)).unwrap_err().name, name);
+            assert_eq!(
+                Settings::from_env(&with(name, value)).unwrap_err().name,
+                name
+            );
         }
     }
 

@@ -53,7 +53,12 @@ impl CachedAnswer {
         let [choice] = response.choices.as_slice() else {
             return None;
         };
-        if choice.message.tool_calls.as_ref().is_some_and(|t| !t.is_empty()) {
+        if choice
+            .message
+            .tool_calls
+            .as_ref()
+            .is_some_and(|t| !t.is_empty())
+        {
             return None;
         }
         Some(Self {
@@ -298,7 +303,10 @@ pub fn fingerprint(request: &ChatRequest) -> Vec<u8> {
         if let Some(p) = &g.provider {
             map.insert("provider".into(), p.clone());
         }
-        for (name, list) in [("models", &g.models), ("fallback_models", &g.fallback_models)] {
+        for (name, list) in [
+            ("models", &g.models),
+            ("fallback_models", &g.fallback_models),
+        ] {
             if let Some(l) = list {
                 map.insert(name.into(), Value::from(l.clone()));
             }
@@ -353,14 +361,19 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_format_fields_and_key_order() {
-        let a = request(json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}],
+        let a = request(
+            json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}],
             "temperature": 0.5, "stream": true, "stream_options": {"include_usage": true},
-            "usage": {"include": true}, "logit_bias": {"2": 1, "1": 2}}));
+            "usage": {"include": true}, "logit_bias": {"2": 1, "1": 2}}),
+        );
         let b = request(json!({"logit_bias": {"1": 2, "2": 1}, "temperature": 0.5,
             "messages": [{"content": "hi", "role": "user"}], "model": "a/m"}));
         assert_eq!(fingerprint(&a), fingerprint(&b));
         let text = String::from_utf8(fingerprint(&b)).unwrap();
-        assert!(text.starts_with("{\"logit_bias\":{\"1\":2,\"2\":1},\"messages\""), "{text}");
+        assert!(
+            text.starts_with("{\"logit_bias\":{\"1\":2,\"2\":1},\"messages\""),
+            "{text}"
+        );
     }
 
     #[test]
@@ -376,7 +389,10 @@ mod tests {
         let plain = fp(json!({}));
         assert_ne!(plain, fp(json!({"model": "a/other"})));
         assert_ne!(plain, fp(json!({"temperature": 0.1})));
-        assert_ne!(plain, fp(json!({"messages": [{"role": "user", "content": "hi!"}]})));
+        assert_ne!(
+            plain,
+            fp(json!({"messages": [{"role": "user", "content": "hi!"}]}))
+        );
         assert_ne!(plain, fp(json!({"provider": {"only": ["x"]}})));
         assert_ne!(plain, fp(json!({"models": ["a/b"]})));
         assert_ne!(plain, fp(json!({"user": "someone"})));
@@ -431,6 +447,9 @@ mod tests {
         assert_eq!(text, "Hello there");
         assert!(matches!(events.last(), Some(StreamEvent::Usage(u)) if *u == usage));
         let response = answer.to_response();
-        assert_eq!(response.choices[0].message.content.as_deref(), Some("Hello there"));
+        assert_eq!(
+            response.choices[0].message.content.as_deref(),
+            Some("Hello there")
+        );
     }
 }

@@ -241,17 +241,18 @@ impl Catalog {
                     format!("base_url '{base_url}' must start with http:// or https://"),
                 ));
             }
-            let max_tokens_field =
-                match p.max_tokens_field.as_deref() {
-                    None | Some("max_tokens") => MaxTokensField::MaxTokens,
-                    Some("max_completion_tokens") => MaxTokensField::MaxCompletionTokens,
-                    Some(other) => return Err(err(
+            let max_tokens_field = match p.max_tokens_field.as_deref() {
+                None | Some("max_tokens") => MaxTokensField::MaxTokens,
+                Some("max_completion_tokens") => MaxTokensField::MaxCompletionTokens,
+                Some(other) => {
+                    return Err(err(
                         entry,
                         format!(
                             "max_tokens_field '{other}' is not max_tokens or max_completion_tokens"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if p.wire != Wire::Openai
                 && (p.max_tokens_field.is_some() || !p.unsupported_parameters.is_empty())
             {
@@ -518,7 +519,10 @@ pricing = { prompt = "0.000001", completion = "0.000002", discount = "0.1" }
         assert!(inherits.supports_parameter("tools") && inherits.accepts_modality("image"));
         assert!(!overrides.supports_parameter("tools") && !overrides.accepts_modality("image"));
         assert!(overrides.accepts_modality("text"));
-        assert_eq!((overrides.context_length, inherits.context_length), (500, 1000));
+        assert_eq!(
+            (overrides.context_length, inherits.context_length),
+            (500, 1000)
+        );
         assert_eq!(overrides.key, "p1/m-other");
 
         // Nothing declared: nothing is filtered.
@@ -526,9 +530,15 @@ pricing = { prompt = "0.000001", completion = "0.000002", discount = "0.1" }
         let e = &plain.model("a/m").unwrap().endpoints[0];
         assert!(e.supports_parameter("tools") && e.accepts_modality("audio"));
 
-        let bad = with_lists.replace("input_modalities = [\"text\"]\ncontext", "input_modalities = [\"smell\"]\ncontext");
+        let bad = with_lists.replace(
+            "input_modalities = [\"text\"]\ncontext",
+            "input_modalities = [\"smell\"]\ncontext",
+        );
         let err = Catalog::parse(&bad, "t.toml", &env).unwrap_err();
-        assert!(err.entry.contains("endpoint 2") && err.reason.contains("smell"), "{err}");
+        assert!(
+            err.entry.contains("endpoint 2") && err.reason.contains("smell"),
+            "{err}"
+        );
         let twice = with_lists.replace("m-other", "m-up");
         assert!(Catalog::parse(&twice, "t.toml", &env)
             .unwrap_err()

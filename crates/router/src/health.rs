@@ -96,8 +96,7 @@ impl EndpointHealth {
     }
 
     pub fn recently_failed(&self, now_ms: i64, config: &HealthConfig) -> bool {
-        self.last_failure_ms > 0
-            && now_ms - self.last_failure_ms < millis(config.failure_window)
+        self.last_failure_ms > 0 && now_ms - self.last_failure_ms < millis(config.failure_window)
     }
 
     /// `ok`, `degraded` (a failure within the window, or the last outcome was a failure) or
@@ -260,7 +259,12 @@ impl HealthBoard {
                 latency_ms,
                 tokens,
                 generation_ms,
-            } => (true, i64::try_from(latency_ms).unwrap_or(i64::MAX), tokens, generation_ms),
+            } => (
+                true,
+                i64::try_from(latency_ms).unwrap_or(i64::MAX),
+                tokens,
+                generation_ms,
+            ),
             Outcome::Failure => (false, -1, 0, 0),
         };
         let bucket = latency_bucket(u64::try_from(latency).unwrap_or(0));
@@ -292,7 +296,9 @@ impl HealthBoard {
         }
         let mut pipe = redis::pipe();
         for e in endpoints {
-            pipe.cmd("HMGET").arg(self.state_key(e)).arg(&STATE_FIELDS[..]);
+            pipe.cmd("HMGET")
+                .arg(self.state_key(e))
+                .arg(&STATE_FIELDS[..]);
         }
         let mut conn = self.pool.get().await?;
         let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut *conn).await?;
@@ -398,7 +404,11 @@ impl HealthBoard {
 fn parse_state(fields: &[Option<String>]) -> EndpointHealth {
     let get = |i: usize| fields.get(i).and_then(|v| v.as_deref());
     let int = |i: usize| get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    let float = |i: usize| get(i).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite());
+    let float = |i: usize| {
+        get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
     EndpointHealth {
         consecutive_failures: u32::try_from(int(0)).unwrap_or(u32::MAX),
         last_failure_ms: int(1),
@@ -514,7 +524,13 @@ mod tests {
         // 10 requests, 1 failure; 5 latencies in 0-100 ms, 4 in 250-500 ms.
         let stats = window_stats(&[
             minute(&[("ok", 5), ("l0", 5), ("tok", 100), ("gen_ms", 2_000)]),
-            minute(&[("ok", 4), ("err", 1), ("l2", 4), ("tok", 100), ("gen_ms", 2_000)]),
+            minute(&[
+                ("ok", 4),
+                ("err", 1),
+                ("l2", 4),
+                ("tok", 100),
+                ("gen_ms", 2_000),
+            ]),
         ]);
         assert_eq!((stats.requests, stats.failures), (10, 1));
         assert_eq!(stats.uptime_percent, Some(90.0));
@@ -539,7 +555,13 @@ mod tests {
 
     #[test]
     fn state_parses_with_missing_fields() {
-        let h = parse_state(&[Some("4".into()), Some("99".into()), None, Some("12.5".into()), None]);
+        let h = parse_state(&[
+            Some("4".into()),
+            Some("99".into()),
+            None,
+            Some("12.5".into()),
+            None,
+        ]);
         assert_eq!(h.consecutive_failures, 4);
         assert_eq!(h.last_failure_ms, 99);
         assert_eq!(h.latency_ms, Some(12.5));

@@ -177,43 +177,38 @@ impl ProviderPreferences {
             if !FIELDS.contains(&key.as_str()) {
                 return Err(PreferenceError::new(
                     format!("provider.{key}"),
-                    format!(
-                        "unknown field; supported fields are {}",
-                        FIELDS.join(", ")
-                    ),
+                    format!("unknown field; supported fields are {}", FIELDS.join(", ")),
                 ));
             }
         }
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            PreferenceError::new(
-                format!("provider.{path}"),
-                e.into_inner().to_string(),
-            )
+            PreferenceError::new(format!("provider.{path}"), e.into_inner().to_string())
         })?;
-        let names = |field: &str, list: Option<Vec<String>>| -> Result<Vec<String>, PreferenceError> {
-            let mut out = Vec::new();
-            for (i, name) in list.unwrap_or_default().into_iter().enumerate() {
-                let found = catalog.providers.iter().find(|p| {
-                    p.name.eq_ignore_ascii_case(name.trim())
-                        || p.display_name.eq_ignore_ascii_case(name.trim())
-                });
-                match found {
-                    Some(p) => {
-                        if !out.contains(&p.name) {
-                            out.push(p.name.clone());
+        let names =
+            |field: &str, list: Option<Vec<String>>| -> Result<Vec<String>, PreferenceError> {
+                let mut out = Vec::new();
+                for (i, name) in list.unwrap_or_default().into_iter().enumerate() {
+                    let found = catalog.providers.iter().find(|p| {
+                        p.name.eq_ignore_ascii_case(name.trim())
+                            || p.display_name.eq_ignore_ascii_case(name.trim())
+                    });
+                    match found {
+                        Some(p) => {
+                            if !out.contains(&p.name) {
+                                out.push(p.name.clone());
+                            }
+                        }
+                        None => {
+                            return Err(PreferenceError::new(
+                                format!("provider.{field}[{i}]"),
+                                format!("unknown provider '{name}'"),
+                            ))
                         }
                     }
-                    None => {
-                        return Err(PreferenceError::new(
-                            format!("provider.{field}[{i}]"),
-                            format!("unknown provider '{name}'"),
-                        ))
-                    }
                 }
-            }
-            Ok(out)
-        };
+                Ok(out)
+            };
         let max_price = match raw.max_price {
             None => MaxPrice::default(),
             Some(map) => {
@@ -443,7 +438,10 @@ fn wants_reasoning(r: &ChatRequest) -> bool {
         v.get("enabled").and_then(Value::as_bool) == Some(false)
             || v.get("effort").and_then(Value::as_str) == Some("none")
     };
-    let explicit = r.reasoning.as_ref().is_some_and(|v| !v.is_null() && !off(v));
+    let explicit = r
+        .reasoning
+        .as_ref()
+        .is_some_and(|v| !v.is_null() && !off(v));
     let effort = r
         .extra
         .get("reasoning_effort")
@@ -509,8 +507,8 @@ pricing = { prompt = "0.000003", completion = "0.000004", request = "0.01" }
 
     #[test]
     fn names_resolve_to_catalog_providers() {
-        let p = parse(json!({"order": ["Alpha AI", "BETA"], "only": ["alpha"], "ignore": []}))
-            .unwrap();
+        let p =
+            parse(json!({"order": ["Alpha AI", "BETA"], "only": ["alpha"], "ignore": []})).unwrap();
         assert_eq!(p.order, vec!["alpha", "beta"]);
         assert_eq!(p.only, vec!["alpha"]);
     }
@@ -519,14 +517,35 @@ pricing = { prompt = "0.000003", completion = "0.000004", request = "0.01" }
     fn errors_name_the_field() {
         let field = |v: Value| parse(v).unwrap_err().field;
         assert_eq!(field(json!("cheap")), "provider");
-        assert_eq!(field(json!({"quantizations": ["fp8"]})), "provider.quantizations");
-        assert_eq!(field(json!({"order": ["alpha", "nope"]})), "provider.order[1]");
+        assert_eq!(
+            field(json!({"quantizations": ["fp8"]})),
+            "provider.quantizations"
+        );
+        assert_eq!(
+            field(json!({"order": ["alpha", "nope"]})),
+            "provider.order[1]"
+        );
         assert_eq!(field(json!({"sort": "cheapest"})), "provider.sort");
-        assert_eq!(field(json!({"allow_fallbacks": "yes"})), "provider.allow_fallbacks");
-        assert_eq!(field(json!({"data_collection": "maybe"})), "provider.data_collection");
-        assert_eq!(field(json!({"max_price": {"prompt": -1}})), "provider.max_price.prompt");
-        assert_eq!(field(json!({"max_price": {"prompt": "x"}})), "provider.max_price.prompt");
-        assert_eq!(field(json!({"max_price": {"tokens": 1}})), "provider.max_price.tokens");
+        assert_eq!(
+            field(json!({"allow_fallbacks": "yes"})),
+            "provider.allow_fallbacks"
+        );
+        assert_eq!(
+            field(json!({"data_collection": "maybe"})),
+            "provider.data_collection"
+        );
+        assert_eq!(
+            field(json!({"max_price": {"prompt": -1}})),
+            "provider.max_price.prompt"
+        );
+        assert_eq!(
+            field(json!({"max_price": {"prompt": "x"}})),
+            "provider.max_price.prompt"
+        );
+        assert_eq!(
+            field(json!({"max_price": {"tokens": 1}})),
+            "provider.max_price.tokens"
+        );
         assert_eq!(field(json!({"max_price": 3})), "provider.max_price");
         assert_eq!(field(json!({"only": "alpha"})), "provider.only");
     }
@@ -551,13 +570,19 @@ pricing = { prompt = "0.000003", completion = "0.000004", request = "0.01" }
         let c = catalog();
         let (m, v) = resolve_model(&c, "m:floor").unwrap();
         assert_eq!((m.id.as_str(), v), ("a/m", Some(Variant::Floor)));
-        assert_eq!(resolve_model(&c, "a/m:nitro").unwrap().1, Some(Variant::Nitro));
+        assert_eq!(
+            resolve_model(&c, "a/m:nitro").unwrap().1,
+            Some(Variant::Nitro)
+        );
         assert_eq!(resolve_model(&c, "a/m").unwrap().1, None);
         assert_eq!(
             resolve_model(&c, "a/m:free").unwrap_err(),
             ModelNameError::UnknownVariant("free".into())
         );
-        assert_eq!(resolve_model(&c, "x/y:floor").unwrap_err(), ModelNameError::Unknown);
+        assert_eq!(
+            resolve_model(&c, "x/y:floor").unwrap_err(),
+            ModelNameError::Unknown
+        );
     }
 
     fn request(v: Value) -> ChatRequest {
@@ -569,7 +594,9 @@ pricing = { prompt = "0.000003", completion = "0.000004", request = "0.01" }
         let c = catalog();
         let m = c.model("a/m").unwrap();
         let (alpha, beta) = (&m.endpoints[0], &m.endpoints[1]);
-        let plain = Needs::of(&request(json!({"messages": [{"role": "user", "content": "hi"}]})));
+        let plain = Needs::of(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ));
         assert_eq!(plain, Needs::default());
 
         let tools = Needs::of(&request(json!({
@@ -585,25 +612,43 @@ pricing = { prompt = "0.000003", completion = "0.000004", request = "0.01" }
         assert_eq!(image.missing_capability(alpha), None);
         assert_eq!(image.missing_capability(beta), Some("image"));
 
-        let schema = Needs::of(&request(json!({"messages": [{"role": "user", "content": "hi"}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}})));
+        let schema = Needs::of(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}),
+        ));
         assert_eq!(schema.missing_capability(alpha), Some("structured_outputs"));
-        let object = Needs::of(&request(json!({"messages": [{"role": "user", "content": "hi"}],
-            "response_format": {"type": "json_object"}})));
-        assert_eq!(object.missing_capability(alpha), None, "json_object is not a hard need");
+        let object = Needs::of(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_object"}}),
+        ));
+        assert_eq!(
+            object.missing_capability(alpha),
+            None,
+            "json_object is not a hard need"
+        );
         assert!(!object.all_parameters_supported(alpha));
 
-        let reasoning = Needs::of(&request(json!({"messages": [{"role": "user", "content": "hi"}],
-            "reasoning": {"effort": "high"}})));
+        let reasoning = Needs::of(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}],
+            "reasoning": {"effort": "high"}}),
+        ));
         assert_eq!(reasoning.missing_capability(alpha), Some("reasoning"));
-        let off = Needs::of(&request(json!({"messages": [{"role": "user", "content": "hi"}],
-            "reasoning": {"enabled": false}})));
+        let off = Needs::of(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}],
+            "reasoning": {"enabled": false}}),
+        ));
         assert_eq!(off.missing_capability(alpha), None);
 
-        let params = Needs::of(&request(json!({"messages": [{"role": "user", "content": "hi"}],
-            "temperature": 0.1, "max_tokens": 5, "frequency_penalty": 0.5})));
+        let params = Needs::of(&request(
+            json!({"messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.1, "max_tokens": 5, "frequency_penalty": 0.5}),
+        ));
         assert_eq!(
-            params.parameters.iter().map(String::as_str).collect::<Vec<_>>(),
+            params
+                .parameters
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
             vec!["frequency_penalty", "max_tokens", "temperature"]
         );
         assert!(!params.all_parameters_supported(alpha));

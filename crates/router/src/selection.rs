@@ -188,21 +188,26 @@ pub fn order(
 fn sort_by(group: &mut [Arc<Endpoint>], sort: Sort, measured: &dyn Fn(&Endpoint) -> Measured) {
     let price = |a: &Arc<Endpoint>, b: &Arc<Endpoint>| unit_price(a).cmp(&unit_price(b));
     // Known figures first (best first), unknown ones after them by price.
-    let known_first = |a: Option<f64>, b: Option<f64>, better: fn(f64, f64) -> Ordering| match (a, b) {
-        (Some(x), Some(y)) => better(x, y),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
-    };
+    let known_first =
+        |a: Option<f64>, b: Option<f64>, better: fn(f64, f64) -> Ordering| match (a, b) {
+            (Some(x), Some(y)) => better(x, y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
     match sort {
         Sort::Price => group.sort_by(price),
         Sort::Latency => group.sort_by(|a, b| {
-            known_first(measured(a).latency_ms, measured(b).latency_ms, |x, y| x.total_cmp(&y))
-                .then_with(|| price(a, b))
+            known_first(measured(a).latency_ms, measured(b).latency_ms, |x, y| {
+                x.total_cmp(&y)
+            })
+            .then_with(|| price(a, b))
         }),
         Sort::Throughput => group.sort_by(|a, b| {
-            known_first(measured(a).throughput, measured(b).throughput, |x, y| y.total_cmp(&x))
-                .then_with(|| price(a, b))
+            known_first(measured(a).throughput, measured(b).throughput, |x, y| {
+                y.total_cmp(&x)
+            })
+            .then_with(|| price(a, b))
         }),
     }
 }
@@ -387,10 +392,22 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
         ProviderPreferences::parse(Some(&v), &catalog()).unwrap()
     }
 
-    fn eligible_with(p: &ProviderPreferences, needs: &Needs, training: bool) -> Result<Vec<&'static str>, Unavailable> {
+    fn eligible_with(
+        p: &ProviderPreferences,
+        needs: &Needs,
+        training: bool,
+    ) -> Result<Vec<&'static str>, Unavailable> {
         let c = catalog();
         let m = c.model("a/m").unwrap();
-        eligible(m, &Constraints { preferences: p, needs, allow_training: training }).map(|l| {
+        eligible(
+            m,
+            &Constraints {
+                preferences: p,
+                needs,
+                allow_training: training,
+            },
+        )
+        .map(|l| {
             l.iter()
                 .map(|e| -> &'static str {
                     match e.provider.name.as_str() {
@@ -413,10 +430,23 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
     ) -> Vec<String> {
         let c = catalog();
         let m = c.model("a/m").unwrap();
-        let list: Vec<_> = m.endpoints.iter().filter(|e| e.provider.name != "trainer").cloned().collect();
-        let how = OrderBy { preferences: p, sort, standing, measured };
+        let list: Vec<_> = m
+            .endpoints
+            .iter()
+            .filter(|e| e.provider.name != "trainer")
+            .cloned()
+            .collect();
+        let how = OrderBy {
+            preferences: p,
+            sort,
+            standing,
+            measured,
+        };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        names(&order(list, &how, &mut rng)).into_iter().map(String::from).collect()
+        names(&order(list, &how, &mut rng))
+            .into_iter()
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -438,8 +468,18 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
         let p = ProviderPreferences::default();
         let c = catalog();
         let m = c.model("a/m").unwrap();
-        let list: Vec<_> = m.endpoints.iter().filter(|e| e.provider.name != "trainer").cloned().collect();
-        let how = OrderBy { preferences: &p, sort: None, standing: &all_healthy, measured: &|_| Measured::default() };
+        let list: Vec<_> = m
+            .endpoints
+            .iter()
+            .filter(|e| e.provider.name != "trainer")
+            .cloned()
+            .collect();
+        let how = OrderBy {
+            preferences: &p,
+            sort: None,
+            standing: &all_healthy,
+            measured: &|_| Measured::default(),
+        };
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut counts: HashMap<String, f64> = HashMap::new();
         let n = 10_000;
@@ -450,7 +490,11 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
             // The fallbacks follow by weight: cheapest first.
             let rest: Vec<_> = names(&ordered[1..]).into_iter().collect();
             let mut sorted = rest.clone();
-            sorted.sort_by_key(|n| match *n { "p1" => 1, "p2" => 2, _ => 3 });
+            sorted.sort_by_key(|n| match *n {
+                "p1" => 1,
+                "p2" => 2,
+                _ => 3,
+            });
             assert_eq!(rest, sorted);
         }
         let total_weight = 1.0 + 0.25 + 1.0 / 9.0;
@@ -472,9 +516,19 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
         // The same property with a different generator state: shares within 2 points.
         let c = catalog();
         let m = c.model("a/m").unwrap();
-        let list: Vec<_> = m.endpoints.iter().filter(|e| e.provider.name == "p1" || e.provider.name == "p2").cloned().collect();
+        let list: Vec<_> = m
+            .endpoints
+            .iter()
+            .filter(|e| e.provider.name == "p1" || e.provider.name == "p2")
+            .cloned()
+            .collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(12345);
-        let picks = (0..10_000).filter(|_| weighted_pick(&list, &mut rng) == Some(list.iter().position(|e| e.provider.name == "p1").unwrap())).count();
+        let picks = (0..10_000)
+            .filter(|_| {
+                weighted_pick(&list, &mut rng)
+                    == Some(list.iter().position(|e| e.provider.name == "p1").unwrap())
+            })
+            .count();
         let share = picks as f64 / 10_000.0;
         assert!((share - 0.8).abs() < 0.02, "{share}");
     }
@@ -488,7 +542,10 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
             _ => Standing::Healthy,
         };
         for seed in 0..20 {
-            assert_eq!(order_with(&p, None, &standing, &|_| Measured::default(), seed), ["p3", "p2", "p1"]);
+            assert_eq!(
+                order_with(&p, None, &standing, &|_| Measured::default(), seed),
+                ["p3", "p2", "p1"]
+            );
         }
     }
 
@@ -496,35 +553,77 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
     fn sorts_are_strict() {
         let p = ProviderPreferences::default();
         let measured = |e: &Endpoint| match e.provider.name.as_str() {
-            "p1" => Measured { latency_ms: Some(900.0), throughput: Some(20.0) },
-            "p3" => Measured { latency_ms: Some(100.0), throughput: Some(200.0) },
+            "p1" => Measured {
+                latency_ms: Some(900.0),
+                throughput: Some(20.0),
+            },
+            "p3" => Measured {
+                latency_ms: Some(100.0),
+                throughput: Some(200.0),
+            },
             _ => Measured::default(),
         };
         for seed in 0..20 {
-            assert_eq!(order_with(&p, Some(Sort::Price), &all_healthy, &measured, seed), ["p1", "p2", "p3"]);
-            assert_eq!(order_with(&p, Some(Sort::Latency), &all_healthy, &measured, seed), ["p3", "p1", "p2"]);
-            assert_eq!(order_with(&p, Some(Sort::Throughput), &all_healthy, &measured, seed), ["p3", "p1", "p2"]);
+            assert_eq!(
+                order_with(&p, Some(Sort::Price), &all_healthy, &measured, seed),
+                ["p1", "p2", "p3"]
+            );
+            assert_eq!(
+                order_with(&p, Some(Sort::Latency), &all_healthy, &measured, seed),
+                ["p3", "p1", "p2"]
+            );
+            assert_eq!(
+                order_with(&p, Some(Sort::Throughput), &all_healthy, &measured, seed),
+                ["p3", "p1", "p2"]
+            );
         }
         // Health still ranks first.
-        let standing = |e: &Endpoint| if e.provider.name == "p3" { Standing::RecentlyFailed } else { Standing::Healthy };
-        assert_eq!(order_with(&p, Some(Sort::Latency), &standing, &measured, 0), ["p1", "p2", "p3"]);
+        let standing = |e: &Endpoint| {
+            if e.provider.name == "p3" {
+                Standing::RecentlyFailed
+            } else {
+                Standing::Healthy
+            }
+        };
+        assert_eq!(
+            order_with(&p, Some(Sort::Latency), &standing, &measured, 0),
+            ["p1", "p2", "p3"]
+        );
     }
 
     #[test]
     fn order_and_allow_fallbacks() {
         let p = prefs(serde_json::json!({"order": ["p3", "p2"]}));
-        assert_eq!(order_with(&p, None, &all_healthy, &|_| Measured::default(), 1), ["p3", "p2", "p1"]);
+        assert_eq!(
+            order_with(&p, None, &all_healthy, &|_| Measured::default(), 1),
+            ["p3", "p2", "p1"]
+        );
         // A listed provider keeps its place when it merely failed recently, not when open.
         let standing = |e: &Endpoint| match e.provider.name.as_str() {
             "p3" => Standing::Open,
             "p2" => Standing::RecentlyFailed,
             _ => Standing::Healthy,
         };
-        assert_eq!(order_with(&p, None, &standing, &|_| Measured::default(), 1), ["p2", "p1", "p3"]);
+        assert_eq!(
+            order_with(&p, None, &standing, &|_| Measured::default(), 1),
+            ["p2", "p1", "p3"]
+        );
         let p = prefs(serde_json::json!({"order": ["p3", "p2"], "allow_fallbacks": false}));
-        assert_eq!(order_with(&p, None, &all_healthy, &|_| Measured::default(), 1), ["p3", "p2"]);
+        assert_eq!(
+            order_with(&p, None, &all_healthy, &|_| Measured::default(), 1),
+            ["p3", "p2"]
+        );
         let p = prefs(serde_json::json!({"allow_fallbacks": false, "sort": "price"}));
-        assert_eq!(order_with(&p, Some(Sort::Price), &all_healthy, &|_| Measured::default(), 1), ["p1"]);
+        assert_eq!(
+            order_with(
+                &p,
+                Some(Sort::Price),
+                &all_healthy,
+                &|_| Measured::default(),
+                1
+            ),
+            ["p1"]
+        );
     }
 
     #[test]
@@ -532,25 +631,43 @@ pricing = { prompt = "0.00000025", completion = "0.00000025" }
         let none = Needs::default();
         let d = ProviderPreferences::default();
         assert_eq!(eligible_with(&d, &none, false).unwrap(), ["p3", "p2", "p1"]);
-        assert_eq!(eligible_with(&d, &none, true).unwrap(), ["p3", "p2", "p1", "trainer"]);
+        assert_eq!(
+            eligible_with(&d, &none, true).unwrap(),
+            ["p3", "p2", "p1", "trainer"]
+        );
         let deny = prefs(serde_json::json!({"data_collection": "deny"}));
         assert_eq!(eligible_with(&deny, &none, true).unwrap(), ["p3", "p1"]);
         let only = prefs(serde_json::json!({"only": ["trainer"]}));
-        assert_eq!(eligible_with(&only, &none, false), Err(Unavailable::PrivacyRestricted));
+        assert_eq!(
+            eligible_with(&only, &none, false),
+            Err(Unavailable::PrivacyRestricted)
+        );
         let only_ignored = prefs(serde_json::json!({"only": ["p2"], "ignore": ["p2"]}));
-        assert_eq!(eligible_with(&only_ignored, &none, false), Err(Unavailable::NoEndpoints));
+        assert_eq!(
+            eligible_with(&only_ignored, &none, false),
+            Err(Unavailable::NoEndpoints)
+        );
         let mut tools = Needs::default();
         tools.capabilities.insert("tools");
         assert_eq!(eligible_with(&d, &tools, false).unwrap(), ["p3", "p1"]);
         let only_p2 = prefs(serde_json::json!({"only": ["p2"]}));
-        assert_eq!(eligible_with(&only_p2, &tools, false), Err(Unavailable::CapabilityMissing));
+        assert_eq!(
+            eligible_with(&only_p2, &tools, false),
+            Err(Unavailable::CapabilityMissing)
+        );
         let mut params = Needs::default();
         params.parameters.insert("tools".into());
         let require = prefs(serde_json::json!({"require_parameters": true}));
-        assert_eq!(eligible_with(&require, &params, false).unwrap(), ["p3", "p1"]);
+        assert_eq!(
+            eligible_with(&require, &params, false).unwrap(),
+            ["p3", "p1"]
+        );
         let cheap = prefs(serde_json::json!({"max_price": {"prompt": 0.5, "completion": 0.5}}));
         assert_eq!(eligible_with(&cheap, &none, false).unwrap(), ["p1"]);
         let cheaper = prefs(serde_json::json!({"max_price": {"prompt": 0.1}}));
-        assert_eq!(eligible_with(&cheaper, &none, false), Err(Unavailable::PriceExceeded));
+        assert_eq!(
+            eligible_with(&cheaper, &none, false),
+            Err(Unavailable::PriceExceeded)
+        );
     }
 }

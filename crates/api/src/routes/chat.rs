@@ -8,12 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use infron_billing::reservation::Hold;
 use infron_billing::{CostBreakdown, Usage};
-use infron_router::providers::Reply;
-use infron_router::types::ChatRequest;
 use infron_router::cache::CachedAnswer;
 use infron_router::health;
 use infron_router::preferences::{self, ModelNameError, Needs, ProviderPreferences};
+use infron_router::providers::Reply;
 use infron_router::selection::{self, ChainLink, Route};
+use infron_router::types::ChatRequest;
 use infron_router::{Attempt, Endpoint, FailureKind, Model};
 use infron_store::request_logs::RequestLogRow;
 use uuid::Uuid;
@@ -223,10 +223,7 @@ fn validate(r: &ChatRequest) -> Result<(), ApiError> {
 
 /// The models to try, in order: `model`, then `models` / `fallback_models`, each with its
 /// `:floor` / `:nitro` variant.
-fn model_chain(
-    state: &AppState,
-    r: &ChatRequest,
-) -> Result<Vec<ChainLink>, ApiError> {
+fn model_chain(state: &AppState, r: &ChatRequest) -> Result<Vec<ChainLink>, ApiError> {
     let catalog = state.catalog();
     let mut names: Vec<&str> = Vec::new();
     if let Some(m) = r.model.as_deref() {
@@ -244,7 +241,11 @@ fn model_chain(
     }
     let mut chain = Vec::new();
     for name in names {
-        let field = if r.model.as_deref() == Some(name) { "model" } else { "models" };
+        let field = if r.model.as_deref() == Some(name) {
+            "model"
+        } else {
+            "models"
+        };
         match preferences::resolve_model(&catalog, name) {
             Ok(m) => chain.push(m),
             Err(ModelNameError::UnknownVariant(v)) => {
@@ -314,7 +315,13 @@ async fn run(
     let deadline = Utc::now() + state.settings.request_timeout + chrono::Duration::seconds(60);
     match state
         .reservations
-        .reserve(draft.caller.account_id, draft.id, draft.caller.limit.as_ref(), amount, deadline)
+        .reserve(
+            draft.caller.account_id,
+            draft.id,
+            draft.caller.limit.as_ref(),
+            amount,
+            deadline,
+        )
         .await
     {
         Ok(hold) => draft.hold = Some(hold),
