@@ -398,7 +398,7 @@ COMMENT ON VIEW finance.daily_usage_by_key IS
 
 CREATE VIEW finance.daily_usage_by_model AS
 SELECT day, model,
-       count(DISTINCT account_id) AS accounts,
+       count(*) AS accounts,
        sum(requests)::bigint AS requests, sum(failed_requests)::bigint AS failed_requests,
        sum(charged_requests)::bigint AS charged_requests,
        sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens,
@@ -406,14 +406,22 @@ SELECT day, model,
        sum(reasoning_tokens)::bigint AS reasoning_tokens,
        (sum(prompt_tokens) + sum(completion_tokens))::bigint AS total_tokens,
        sum(cost) AS cost
-FROM finance.usage_daily
+-- Two hash aggregations instead of count(DISTINCT account_id), which would sort the month.
+FROM (SELECT day, model, account_id,
+             sum(requests) AS requests, sum(failed_requests) AS failed_requests,
+             sum(charged_requests) AS charged_requests, sum(prompt_tokens) AS prompt_tokens,
+             sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens,
+             sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+             sum(cost) AS cost
+      FROM finance.usage_daily
+      GROUP BY day, model, account_id) per_account
 GROUP BY day, model;
 COMMENT ON VIEW finance.daily_usage_by_model IS
     'Usage per UTC day and model (NULL model: requests that failed before a model was resolved).';
 
 CREATE VIEW finance.daily_usage_by_provider AS
 SELECT day, provider,
-       count(DISTINCT account_id) AS accounts,
+       count(*) AS accounts,
        sum(requests)::bigint AS requests, sum(failed_requests)::bigint AS failed_requests,
        sum(charged_requests)::bigint AS charged_requests,
        sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens,
@@ -423,7 +431,16 @@ SELECT day, provider,
        sum(cost) AS cost,
        CASE WHEN sum(latency_samples) > 0
             THEN round(sum(latency_ms_sum)::numeric / sum(latency_samples), 1) END AS avg_latency_ms
-FROM finance.usage_daily
+-- Two hash aggregations instead of count(DISTINCT account_id), which would sort the month.
+FROM (SELECT day, provider, account_id,
+             sum(requests) AS requests, sum(failed_requests) AS failed_requests,
+             sum(charged_requests) AS charged_requests, sum(prompt_tokens) AS prompt_tokens,
+             sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens,
+             sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+             sum(cost) AS cost, sum(latency_ms_sum) AS latency_ms_sum,
+             sum(latency_samples) AS latency_samples
+      FROM finance.usage_daily
+      GROUP BY day, provider, account_id) per_account
 GROUP BY day, provider;
 COMMENT ON VIEW finance.daily_usage_by_provider IS
     'Usage per UTC day and the provider that answered (NULL: no provider answered), with the mean '
@@ -494,9 +511,11 @@ SELECT day, account_id,
        coalesce(sum(credits - debits) FILTER (WHERE book_kind = 'stripe_clearing' AND txn_kind = 'refund'), 0) AS cash_refunded,
        coalesce(sum(entries) FILTER (WHERE book_kind = 'credits' AND txn_kind = 'dispute'), 0)::bigint AS disputes,
        coalesce(sum(debits - credits) FILTER (WHERE book_kind = 'credits' AND txn_kind = 'dispute'), 0) AS credits_disputed,
+       coalesce(sum(debits - credits) FILTER (WHERE book_kind = 'topup_fee_revenue' AND txn_kind = 'dispute'), 0) AS fees_disputed,
        coalesce(sum(credits - debits) FILTER (WHERE book_kind = 'stripe_clearing' AND txn_kind = 'dispute'), 0) AS cash_disputed,
        coalesce(sum(entries) FILTER (WHERE book_kind = 'credits' AND txn_kind = 'dispute_reinstated'), 0)::bigint AS reinstatements,
        coalesce(sum(credits - debits) FILTER (WHERE book_kind = 'credits' AND txn_kind = 'dispute_reinstated'), 0) AS credits_reinstated,
+       coalesce(sum(credits - debits) FILTER (WHERE book_kind = 'topup_fee_revenue' AND txn_kind = 'dispute_reinstated'), 0) AS fees_reinstated,
        coalesce(sum(debits - credits) FILTER (WHERE book_kind = 'stripe_clearing' AND txn_kind = 'dispute_reinstated'), 0) AS cash_reinstated,
        coalesce(sum(debits - credits) FILTER (WHERE book_kind = 'stripe_clearing'), 0) AS net_cash,
        coalesce(sum(credits - debits) FILTER (WHERE book_kind = 'credits'), 0) AS net_credits

@@ -25,7 +25,7 @@ KEYS_PER_ACCOUNT=${KEYS_PER_ACCOUNT:-3}
 MODELS=${MODELS:-24}
 PROVIDERS=${PROVIDERS:-6}
 PREV_SHARE=${PREV_SHARE:-10}          # percent of ROWS added to the month before
-LEDGER_SAMPLE=${LEDGER_SAMPLE:-10}    # percent of accounts whose requests also get ledger rows
+LEDGER_SAMPLE=${LEDGER_SAMPLE:-5}     # percent of accounts whose requests also get ledger rows
 WRITER_BATCHES=${WRITER_BATCHES:-200} # 500-row inserts for the write-path overhead test
 LEDGER_POSTINGS=${LEDGER_POSTINGS:-5000}
 WORK_MEM=${WORK_MEM:-64MB}            # for every session of the benchmark (PGOPTIONS)
@@ -104,6 +104,12 @@ INSERT INTO accounts (id, name, created_at) SELECT id, 'tenant ' || n, '$PREV'::
 INSERT INTO ledger_accounts (id, code, kind, account_id, normal_side)
 SELECT book, 'tenant:' || id || ':credits', 'credits', id, 'credit' FROM bench_accounts;
 
+CREATE TABLE bench_models (m int PRIMARY KEY, prices jsonb NOT NULL);
+INSERT INTO bench_models
+SELECT m, jsonb_build_object('prompt', ((m + 1) * 0.0000001)::text, 'completion', ((m + 1) * 0.0000004)::text,
+                             'input_cache_read', ((m + 1) * 0.00000005)::text)
+FROM generate_series(0, $MODELS - 1) m;
+
 CREATE TABLE bench_keys (n int, k int, id uuid, PRIMARY KEY (n, k));
 INSERT INTO bench_keys SELECT n, k, gen_random_uuid() FROM bench_accounts, generate_series(0, $KEYS_PER_ACCOUNT - 1) k;
 INSERT INTO api_keys (id, account_id, name, key_hash, key_hint)
@@ -126,8 +132,7 @@ SELECT (substr(g.h, 1, 8) || '-' || substr(g.h, 9, 4) || '-7' || substr(gen_rand
        CASE WHEN g.status = 200 THEN jsonb_build_object('prompt', (g.pt - g.cached) * g.pp,
             'completion', g.ct * g.pc, 'cache_read', g.cached * g.pp / 2, 'cache_write', 0,
             'reasoning', 0, 'request', 0, 'image', 0, 'discount', 0, 'total', g.cost) END,
-       CASE WHEN g.status <> 400 THEN jsonb_build_object('prompt', g.pp::text, 'completion', g.pc::text,
-            'input_cache_read', (g.pp / 2)::text) END,
+       CASE WHEN g.status <> 400 THEN bm.prices END,
        CASE WHEN g.status = 200 THEN 'provider' END,
        g.status::smallint,
        CASE g.status WHEN 200 THEN NULL WHEN 502 THEN 'upstream' WHEN 429 THEN 'rate_limited' ELSE 'invalid_request' END,
@@ -180,6 +185,7 @@ FROM (
 ) g
 JOIN bench_accounts a ON a.n = g.n
 JOIN bench_keys k ON k.n = g.n AND k.k = g.k
+JOIN bench_models bm ON bm.m = g.m
 \$\$;
 
 -- Usage ledger transactions (as the ledger writer posts them) for the sampled accounts' charged

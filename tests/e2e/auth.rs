@@ -75,12 +75,25 @@ async fn disabling_a_key_takes_effect_at_once_on_running_gateways() {
     let app = spawn_app().await;
     let t = app.tenant("1").await;
     // The key is now cached by the gateway.
-    assert_eq!(app.post_chat(&t.key, &chat_body("test/chat", None)).await.status(), 200);
-    infron_store::keys::set_disabled(&app.pg, t.key_id, true).await.unwrap();
-    infron_store::hot::announce_key_change(app.hot.pool(), app.hot.keys(), t.key_id).await.unwrap();
+    assert_eq!(
+        app.post_chat(&t.key, &chat_body("test/chat", None))
+            .await
+            .status(),
+        200
+    );
+    infron_store::keys::set_disabled(&app.pg, t.key_id, true)
+        .await
+        .unwrap();
+    infron_store::hot::announce_key_change(app.hot.pool(), app.hot.keys(), t.key_id)
+        .await
+        .unwrap();
     let mut status = 0;
     for _ in 0..40 {
-        status = app.post_chat(&t.key, &chat_body("test/chat", None)).await.status().as_u16();
+        status = app
+            .post_chat(&t.key, &chat_body("test/chat", None))
+            .await
+            .status()
+            .as_u16();
         if status == 401 {
             break;
         }

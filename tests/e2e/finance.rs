@@ -430,7 +430,12 @@ async fn finance_views_match_the_ledger_and_request_logs() {
         .unwrap();
     assert_eq!(all_snapshots(&app.pg).await, before, "rebuild");
 
-    // Money in and out through Stripe and expiry, posted the way billing posts them.
+    // Money in and out through Stripe and expiry, posted with billing's own posting rules:
+    // a $100 top-up ($105.35 paid), a $20 refund, then a dispute of the rest of the payment
+    // (credits first, then the fee) that is reinstated.
+    use infron_billing::topups::posting::{
+        dispute_external_id, refund_external_id, reversal_transaction, topup_transaction, PaidTopup,
+    };
     let book_a = ledger::credits_book(&app.pg, a.account)
         .await
         .unwrap()
@@ -439,89 +444,80 @@ async fn finance_views_match_the_ledger_and_request_logs() {
         .await
         .unwrap()
         .unwrap();
-    let post =
-        |external_id: &str, kind: &'static str, account: Uuid, entries: Vec<(Uuid, &str)>| {
-            NewTransaction {
-                id: Uuid::now_v7(),
-                external_id: external_id.to_string(),
-                kind,
-                account_id: Some(account),
-                description: String::new(),
-                metadata: json!({}),
-                effective_at: chrono::Utc::now(),
-                entries: entries
-                    .into_iter()
-                    .map(|(book, v)| (book, dec(v)))
-                    .collect(),
-            }
-        };
-    for t in [
-        post(
-            "topup:cs_finance",
-            "topup",
-            b.account,
-            vec![
-                (platform::STRIPE_CLEARING, "105.35"),
-                (book_b, "-100"),
-                (platform::TOPUP_FEE_REVENUE, "-5.35"),
-            ],
-        ),
-        post(
-            "refund:ch_finance:2000",
-            "refund",
-            b.account,
-            vec![(book_b, "20"), (platform::STRIPE_CLEARING, "-20")],
-        ),
-        post(
-            "dispute:dp_finance:withdrawn",
+    let paid = PaidTopup {
+        credits_cents: 10_000,
+        fee_cents: 535,
+    };
+    let mut postings = vec![topup_transaction(
+        "cs_finance",
+        b.account,
+        book_b,
+        paid,
+        Some("pi_finance"),
+    )];
+    for (external_id, kind, from, to) in [
+        (refund_external_id("ch_finance", 2000), "refund", 0, 2000),
+        (
+            dispute_external_id("dp_finance", true),
             "dispute",
-            b.account,
-            vec![(book_b, "10"), (platform::STRIPE_CLEARING, "-10")],
+            2000,
+            10_535,
         ),
-        post(
-            "dispute:dp_finance:reinstated",
+        (
+            dispute_external_id("dp_finance", false),
             "dispute_reinstated",
-            b.account,
-            vec![(platform::STRIPE_CLEARING, "10"), (book_b, "-10")],
-        ),
-        post(
-            "expiry:finance-a",
-            "expiry",
-            a.account,
-            vec![(book_a, "1"), (platform::EXPIRED_CREDITS, "-1")],
+            10_535,
+            2000,
         ),
     ] {
+        postings.push(
+            reversal_transaction(
+                external_id,
+                kind,
+                b.account,
+                book_b,
+                paid.delta(from, to),
+                json!({}),
+            )
+            .unwrap(),
+        );
+    }
+    postings.push(NewTransaction {
+        id: Uuid::now_v7(),
+        external_id: "expiry:finance-a".into(),
+        kind: "expiry",
+        account_id: Some(a.account),
+        description: String::new(),
+        metadata: json!({}),
+        effective_at: chrono::Utc::now(),
+        entries: vec![(book_a, dec("1")), (platform::EXPIRED_CREDITS, dec("-1"))],
+    });
+    for t in postings {
         ledger::post_one(&app.pg, t).await.unwrap();
     }
-    let payments: (i64, Decimal, Decimal, Decimal, i64, Decimal, Decimal, i64, Decimal, i64, Decimal, Decimal) =
-        sqlx::query_as(
-            "SELECT sum(topups)::bigint, sum(credits_purchased), sum(fees_charged), sum(cash_collected), \
-                    sum(refunds)::bigint, sum(credits_refunded), sum(cash_refunded), \
-                    sum(disputes)::bigint, sum(credits_disputed), sum(reinstatements)::bigint, \
-                    sum(credits_reinstated), sum(net_cash) \
-             FROM finance.daily_payments WHERE account_id = $1",
-        )
-        .bind(b.account)
-        .fetch_one(&app.pg)
-        .await
-        .unwrap();
-    assert_eq!(
-        payments,
-        (
-            1,
-            dec("100"),
-            dec("5.35"),
-            dec("105.35"),
-            1,
-            dec("20"),
-            dec("20"),
-            1,
-            dec("10"),
-            1,
-            dec("10"),
-            dec("85.35")
-        )
-    );
+    let payments: Vec<Decimal> = sqlx::query_scalar(
+        "SELECT unnest(ARRAY[sum(topups), sum(credits_purchased), sum(fees_charged), \
+                sum(cash_collected), sum(refunds), sum(credits_refunded), sum(fees_refunded), \
+                sum(cash_refunded), sum(disputes), sum(credits_disputed), sum(fees_disputed), \
+                sum(cash_disputed), sum(reinstatements), sum(credits_reinstated), \
+                sum(fees_reinstated), sum(cash_reinstated), sum(net_cash), sum(net_credits)]) \
+         FROM finance.daily_payments WHERE account_id = $1",
+    )
+    .bind(b.account)
+    .fetch_all(&app.pg)
+    .await
+    .unwrap();
+    let want: Vec<Decimal> = [
+        "1", "100", "5.35", "105.35", // top-up
+        "1", "20", "0", "20", // refund: credits first
+        "1", "80", "5.35", "85.35", // dispute: the rest of the credits, then the fee
+        "1", "80", "5.35", "85.35", // reinstated
+        "85.35", "80", // net cash and credits
+    ]
+    .into_iter()
+    .map(dec)
+    .collect();
+    assert_eq!(payments, want);
     let expired: (Decimal, Decimal) = sqlx::query_as(
         "SELECT sum(credits_expired), sum(expired_credits_revenue) FROM finance.daily_expiries \
          WHERE account_id = $1",
@@ -531,23 +527,25 @@ async fn finance_views_match_the_ledger_and_request_logs() {
     .await
     .unwrap();
     assert_eq!(expired, (dec("1"), dec("1")));
-    let revenue: (Decimal, Decimal, Decimal, Decimal, Decimal, Decimal) = sqlx::query_as(
-        "SELECT sum(usage_revenue), sum(topup_fee_revenue), sum(expired_credits), sum(net_revenue), \
-                sum(cash_in), sum(cash_out) FROM finance.daily_revenue",
+    let revenue: Vec<Decimal> = sqlx::query_scalar(
+        "SELECT unnest(ARRAY[sum(usage_revenue), sum(topup_fee_revenue), sum(topup_fee_adjustments), \
+                sum(expired_credits), sum(net_revenue), sum(cash_in), sum(cash_out)]) \
+         FROM finance.daily_revenue",
     )
-    .fetch_one(&app.pg)
+    .fetch_all(&app.pg)
     .await
     .unwrap();
     assert_eq!(
         revenue,
-        (
+        vec![
             charged,
             dec("5.35"),
+            Decimal::ZERO, // taken by the dispute, given back by the reinstatement
             dec("1"),
             charged + dec("6.35"),
-            dec("115.35"),
-            dec("30")
-        )
+            dec("190.70"),
+            dec("105.35"),
+        ]
     );
     let total: Decimal = sqlx::query_scalar("SELECT total_liability FROM finance.liabilities")
         .fetch_one(&app.pg)
@@ -562,7 +560,7 @@ async fn finance_views_match_the_ledger_and_request_logs() {
     .fetch_one(&app.pg)
     .await
     .unwrap();
-    assert_eq!(activity_b, (dec("100"), dec("20"), dec("10"), dec("10")));
+    assert_eq!(activity_b, (dec("100"), dec("20"), dec("80"), dec("80")));
     let still_consistent: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM finance.balances WHERE NOT consistent) + \
                 (SELECT count(*) FROM finance.platform_books WHERE NOT consistent)",
@@ -571,7 +569,7 @@ async fn finance_views_match_the_ledger_and_request_logs() {
     .await
     .unwrap();
     assert_eq!(still_consistent, 0);
-    app.ledger_clean().await;
+    // (No ledger_clean() here: the synthetic top-up has no Checkout Session behind it.)
 }
 
 /// Runs `sql` as infron_finance inside its own transaction; returns the SQLSTATE on failure.

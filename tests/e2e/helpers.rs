@@ -185,6 +185,22 @@ provider = "mock-gemini"
 upstream_model = "conf-gemini"
 pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
 
+# Mixed wires: the cheaper Anthropic endpoint cannot take audio, the OpenAI one can.
+[[models]]
+id = "test/mixed"
+name = "Mixed wires"
+context_length = 8000
+max_output_tokens = 1000
+input_modalities = ["text", "image", "file", "audio"]
+[[models.endpoints]]
+provider = "mock-anthropic"
+upstream_model = "mix-claude"
+pricing = {{ prompt = "0.0000005", completion = "0.000001" }}
+[[models.endpoints]]
+provider = "mock-a"
+upstream_model = "mix-a"
+pricing = {{ prompt = "0.000001", completion = "0.000002" }}
+
 # Embeddings: the OpenAI-compatible endpoint is cheaper than the Gemini one.
 [[models]]
 id = "test/embed"

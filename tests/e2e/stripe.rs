@@ -899,7 +899,7 @@ async fn stripe_shuffled_concurrent_events_end_in_the_same_state() {
             session_object(&topup, "paid"),
         );
         let refund_small = event(&evt(), "charge.refunded", charge_object(&topup, 700));
-        let mut events = vec![
+        let mut events = [
             completed.clone(),
             completed,
             event(&evt(), "charge.refunded", charge_object(&topup, 1800)),

@@ -114,7 +114,10 @@ impl Application {
             state.pg.clone(),
             stop.clone(),
         )));
-        background.push(tokio::spawn(follow_key_changes(state.clone(), stop.clone())));
+        background.push(tokio::spawn(follow_key_changes(
+            state.clone(),
+            stop.clone(),
+        )));
         background.push(tokio::spawn(refresh_health(state.clone(), stop.clone())));
 
         let data = web::Data::from(state.clone());

@@ -11,9 +11,9 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
+use crate::error::ApiError;
 use infron_billing::limits::{KeyLimit, LimitReset};
 use infron_billing::Usd;
-use crate::error::ApiError;
 use infron_store::PgPool;
 
 /// Who is calling.

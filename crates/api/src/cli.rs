@@ -11,8 +11,8 @@ use infron_store::hot::{HotBalance, HotKeys};
 use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
-use infron_billing::limits::{period_start, LimitReset};
 use crate::settings::Settings;
+use infron_billing::limits::{period_start, LimitReset};
 
 #[derive(Parser)]
 #[command(
@@ -311,7 +311,11 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
             if infron_store::accounts::get(&pg, account).await?.is_none() {
                 bail!("no account {account}");
             }
-            let limits = KeyLimitArgs::parse(limit.as_deref(), limit_reset.as_deref(), expires_at.as_deref())?;
+            let limits = KeyLimitArgs::parse(
+                limit.as_deref(),
+                limit_reset.as_deref(),
+                expires_at.as_deref(),
+            )?;
             let key = ApiKey::generate();
             let hash = key.hash(&settings.key_secret);
             let row = infron_store::keys::insert(
@@ -326,7 +330,14 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
             )
             .await?;
             if limits.is_set() {
-                infron_store::keys::set_limit(&pg, row.id, limits.limit, limits.reset, limits.expires_at).await?;
+                infron_store::keys::set_limit(
+                    &pg,
+                    row.id,
+                    limits.limit,
+                    limits.reset,
+                    limits.expires_at,
+                )
+                .await?;
             }
             eprintln!(
                 "key id {} created; the secret below is shown only once",
@@ -343,10 +354,17 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
             let Some(before) = infron_store::keys::get(&pg, id).await? else {
                 bail!("no key {id}");
             };
-            let limits = KeyLimitArgs::parse(Some(&limit), limit_reset.as_deref(), expires_at.as_deref())?;
-            let after = infron_store::keys::set_limit(&pg, id, limits.limit, limits.reset, limits.expires_at)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no key {id}"))?;
+            let limits =
+                KeyLimitArgs::parse(Some(&limit), limit_reset.as_deref(), expires_at.as_deref())?;
+            let after = infron_store::keys::set_limit(
+                &pg,
+                id,
+                limits.limit,
+                limits.reset,
+                limits.expires_at,
+            )
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no key {id}"))?;
             // Keep the hot copy of the current period in step with the new limit.
             if let (Some(old), Some(new)) = (before.credit_limit, after.credit_limit) {
                 if before.limit_reset == after.limit_reset {
@@ -363,9 +381,13 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
             println!(
                 "key {} limit {} reset {} expires {}",
                 after.id,
-                after.credit_limit.map_or("none".to_string(), |l| format!("${}", Usd::rounded(l))),
+                after
+                    .credit_limit
+                    .map_or("none".to_string(), |l| format!("${}", Usd::rounded(l))),
                 after.limit_reset.as_deref().unwrap_or("never"),
-                after.expires_at.map_or("never".to_string(), |t| t.to_rfc3339())
+                after
+                    .expires_at
+                    .map_or("never".to_string(), |t| t.to_rfc3339())
             );
         }
         KeysCommand::Disable { id } => match infron_store::keys::set_disabled(&pg, id, true).await?
@@ -384,7 +406,11 @@ struct KeyLimitArgs {
 }
 
 impl KeyLimitArgs {
-    fn parse(limit: Option<&str>, reset: Option<&str>, expires_at: Option<&str>) -> anyhow::Result<KeyLimitArgs> {
+    fn parse(
+        limit: Option<&str>,
+        reset: Option<&str>,
+        expires_at: Option<&str>,
+    ) -> anyhow::Result<KeyLimitArgs> {
         let limit = match limit {
             None | Some("none") => None,
             Some(l) => {
@@ -399,7 +425,9 @@ impl KeyLimitArgs {
             None | Some("none") => None,
             Some(r) => Some(
                 LimitReset::parse(r)
-                    .ok_or_else(|| anyhow::anyhow!("--limit-reset must be daily, weekly, monthly or none"))?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--limit-reset must be daily, weekly, monthly or none")
+                    })?
                     .as_str(),
             ),
         };
@@ -410,11 +438,17 @@ impl KeyLimitArgs {
             None | Some("none") => None,
             Some(t) => Some(
                 chrono::DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| anyhow::anyhow!("--expires-at: '{t}' is not an RFC 3339 time: {e}"))?
+                    .map_err(|e| {
+                        anyhow::anyhow!("--expires-at: '{t}' is not an RFC 3339 time: {e}")
+                    })?
                     .with_timezone(&chrono::Utc),
             ),
         };
-        Ok(KeyLimitArgs { limit, reset, expires_at })
+        Ok(KeyLimitArgs {
+            limit,
+            reset,
+            expires_at,
+        })
     }
 
     fn is_set(&self) -> bool {
@@ -426,7 +460,14 @@ impl KeyLimitArgs {
 /// the change up when their key cache entry expires (INFRON_KEY_CACHE_TTL_SECS).
 async fn announce(settings: &Settings, key_id: Uuid) {
     let result = match infron_store::connect_redis(settings.redis_url(), 1) {
-        Ok(pool) => infron_store::hot::announce_key_change(&pool, &HotKeys::new(settings.redis_prefix.clone()), key_id).await,
+        Ok(pool) => {
+            infron_store::hot::announce_key_change(
+                &pool,
+                &HotKeys::new(settings.redis_prefix.clone()),
+                key_id,
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = result {

@@ -73,7 +73,9 @@ impl ApiError {
             | ApiError::ProviderRejected(_)
             | ApiError::PayloadTooLarge { .. } => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
-            ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => "insufficient_quota",
+            ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => {
+                "insufficient_quota"
+            }
             ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
             ApiError::Timeout => "timeout_error",
             ApiError::AllProvidersFailed(_) => "upstream_error",
@@ -127,7 +129,9 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => {
+                StatusCode::PAYMENT_REQUIRED
+            }
             ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,

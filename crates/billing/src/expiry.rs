@@ -22,7 +22,11 @@ const EXPIRY_LOCK: i64 = 0x696e_6672_6f6e_0001;
 /// Expires what is due at `now`; returns the total expired. One run at a time across all
 /// instances (a Postgres advisory lock): a second concurrent run returns zero at once, so a
 /// lot is never read stale and taken twice.
-pub async fn expire_due(pg: &PgPool, hot: &HotBalance, now: DateTime<Utc>) -> Result<Usd, BillingError> {
+pub async fn expire_due(
+    pg: &PgPool,
+    hot: &HotBalance,
+    now: DateTime<Utc>,
+) -> Result<Usd, BillingError> {
     let mut guard = pg.begin().await.map_err(infron_store::StoreError::from)?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(EXPIRY_LOCK)
@@ -33,11 +37,18 @@ pub async fn expire_due(pg: &PgPool, hot: &HotBalance, now: DateTime<Utc>) -> Re
         return Ok(Usd::ZERO);
     }
     let result = expire_all(pg, hot, now).await;
-    guard.commit().await.map_err(infron_store::StoreError::from)?;
+    guard
+        .commit()
+        .await
+        .map_err(infron_store::StoreError::from)?;
     result
 }
 
-async fn expire_all(pg: &PgPool, hot: &HotBalance, now: DateTime<Utc>) -> Result<Usd, BillingError> {
+async fn expire_all(
+    pg: &PgPool,
+    hot: &HotBalance,
+    now: DateTime<Utc>,
+) -> Result<Usd, BillingError> {
     let mut total = Usd::ZERO;
     loop {
         let lots = infron_store::lots::expired_with_remaining(pg, now, 200).await?;
@@ -59,10 +70,18 @@ async fn expire_all(pg: &PgPool, hot: &HotBalance, now: DateTime<Utc>) -> Result
     }
 }
 
-async fn expire_lot(pg: &PgPool, hot: &HotBalance, lot: &LotRow, now: DateTime<Utc>) -> Result<Usd, BillingError> {
+async fn expire_lot(
+    pg: &PgPool,
+    hot: &HotBalance,
+    lot: &LotRow,
+    now: DateTime<Utc>,
+) -> Result<Usd, BillingError> {
     let remaining = Usd::new(lot.remaining)?;
     let marker = format!("exp-{}-{}", lot.id, remaining.to_pico()?);
-    let taken = match hot.take_for_expiry(lot.account_id, &marker, remaining.to_pico()?).await? {
+    let taken = match hot
+        .take_for_expiry(lot.account_id, &marker, remaining.to_pico()?)
+        .await?
+    {
         Some(pico) => Usd::from_pico(pico),
         None => {
             // No hot copy, so nothing is reserved: bounded only by the balance itself.
@@ -85,10 +104,17 @@ async fn expire_lot(pg: &PgPool, hot: &HotBalance, lot: &LotRow, now: DateTime<U
             external_id: format!("expiry:{}:{}", lot.id, remaining),
             kind: "expiry",
             account_id: Some(lot.account_id),
-            description: format!("credits from {} of {} expired", lot.source_kind, lot.created_at.date_naive()),
+            description: format!(
+                "credits from {} of {} expired",
+                lot.source_kind,
+                lot.created_at.date_naive()
+            ),
             metadata: serde_json::json!({ "lot_id": lot.id, "expires_at": lot.expires_at }),
             effective_at: now,
-            entries: vec![(book, taken.decimal()), (platform::EXPIRED_CREDITS, -taken.decimal())],
+            entries: vec![
+                (book, taken.decimal()),
+                (platform::EXPIRED_CREDITS, -taken.decimal()),
+            ],
         },
     )
     .await?;
@@ -97,9 +123,18 @@ async fn expire_lot(pg: &PgPool, hot: &HotBalance, lot: &LotRow, now: DateTime<U
         .iter()
         .find(|b| b.account_id == Some(lot.account_id))
         .map_or(0, |b| b.version);
-    let delta = if posted.posted.is_empty() { 0 } else { -taken.to_pico()? };
-    hot.posted(lot.account_id, Some(&marker), version, delta).await?;
-    Ok(if posted.posted.is_empty() { Usd::ZERO } else { taken })
+    let delta = if posted.posted.is_empty() {
+        0
+    } else {
+        -taken.to_pico()?
+    };
+    hot.posted(lot.account_id, Some(&marker), version, delta)
+        .await?;
+    Ok(if posted.posted.is_empty() {
+        Usd::ZERO
+    } else {
+        taken
+    })
 }
 
 /// Runs `expire_due` every `every` until stopped.

@@ -3,8 +3,8 @@
 //! settlements to Postgres.
 
 pub mod error;
-pub mod fees;
 pub mod expiry;
+pub mod fees;
 pub mod grants;
 pub mod limits;
 pub mod money;

@@ -52,7 +52,9 @@ pub fn period_start(reset: Option<LimitReset>, at: DateTime<Utc>) -> DateTime<Ut
     match reset {
         None => DateTime::UNIX_EPOCH,
         Some(LimitReset::Daily) => midnight(day),
-        Some(LimitReset::Weekly) => midnight(day - Duration::days(i64::from(day.weekday().num_days_from_monday()))),
+        Some(LimitReset::Weekly) => {
+            midnight(day - Duration::days(i64::from(day.weekday().num_days_from_monday())))
+        }
         Some(LimitReset::Monthly) => midnight(day.with_day(1).unwrap_or(day)),
     }
 }
@@ -65,7 +67,11 @@ pub fn period_end(reset: Option<LimitReset>, at: DateTime<Utc>) -> Option<DateTi
         LimitReset::Weekly => Some(start + Duration::days(7)),
         LimitReset::Monthly => {
             let d = start.date_naive();
-            let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+            let (y, m) = if d.month() == 12 {
+                (d.year() + 1, 1)
+            } else {
+                (d.year(), d.month() + 1)
+            };
             NaiveDate::from_ymd_opt(y, m, 1).map(midnight)
         }
     }
@@ -88,11 +94,23 @@ mod tests {
     #[test]
     fn periods_are_utc_calendar_periods() {
         let at = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
-        assert_eq!(period_start(Some(LimitReset::Daily), at), Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap());
+        assert_eq!(
+            period_start(Some(LimitReset::Daily), at),
+            Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap()
+        );
         // 2026-12-31 is a Thursday; ISO weeks start on Monday.
-        assert_eq!(period_start(Some(LimitReset::Weekly), at), Utc.with_ymd_and_hms(2026, 12, 28, 0, 0, 0).unwrap());
-        assert_eq!(period_start(Some(LimitReset::Monthly), at), Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(period_end(Some(LimitReset::Monthly), at), Some(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()));
+        assert_eq!(
+            period_start(Some(LimitReset::Weekly), at),
+            Utc.with_ymd_and_hms(2026, 12, 28, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            period_start(Some(LimitReset::Monthly), at),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            period_end(Some(LimitReset::Monthly), at),
+            Some(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap())
+        );
         assert_eq!(period_start(None, at), DateTime::UNIX_EPOCH);
         assert_eq!(period_end(None, at), None);
     }

@@ -51,7 +51,13 @@ impl Reservations {
         for _ in 0..3 {
             match self
                 .hot
-                .reserve(account, request, scope.as_ref(), pico, deadline.timestamp_millis())
+                .reserve(
+                    account,
+                    request,
+                    scope.as_ref(),
+                    pico,
+                    deadline.timestamp_millis(),
+                )
                 .await?
             {
                 ReserveOutcome::Reserved => {
@@ -95,13 +101,21 @@ impl Reservations {
         Ok(())
     }
 
-    async fn load_key(&self, key: &KeyLimit, scope: &KeyScope, now: DateTime<Utc>) -> Result<(), BillingError> {
+    async fn load_key(
+        &self,
+        key: &KeyLimit,
+        scope: &KeyScope,
+        now: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
         let start = DateTime::from_timestamp(scope.period_start, 0).unwrap_or(DateTime::UNIX_EPOCH);
         let (used, version) = infron_store::keys::period_usage(&self.pg, key.key_id, start).await?;
         let remaining = key.limit.checked_sub(Usd::new(used)?)?;
         // Period copies expire two days after their period ends; unlimited periods never do.
-        let ttl = period_end(key.reset, now).map_or(0, |end| (end - now).num_milliseconds() + 2 * 86_400_000);
-        self.hot.load_key(scope, remaining.to_pico()?, version, ttl).await?;
+        let ttl = period_end(key.reset, now)
+            .map_or(0, |end| (end - now).num_milliseconds() + 2 * 86_400_000);
+        self.hot
+            .load_key(scope, remaining.to_pico()?, version, ttl)
+            .await?;
         Ok(())
     }
 
@@ -111,6 +125,8 @@ impl Reservations {
             self.load(account).await?;
         }
         let snap = self.hot.snapshot(account).await?;
-        Ok(Usd::from_pico(snap.map(|s| s.avail_pico).unwrap_or_default()))
+        Ok(Usd::from_pico(
+            snap.map(|s| s.avail_pico).unwrap_or_default(),
+        ))
     }
 }

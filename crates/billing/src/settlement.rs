@@ -34,7 +34,13 @@ impl Settler {
         let payload = serde_json::to_string(&log)?;
         let queued = if hold.is_some() || cost_pico > 0 {
             self.hot
-                .settle(log.account_id, log.id, hold.and_then(|h| h.key.as_ref()), cost_pico, &payload)
+                .settle(
+                    log.account_id,
+                    log.id,
+                    hold.and_then(|h| h.key.as_ref()),
+                    cost_pico,
+                    &payload,
+                )
                 .await
         } else {
             self.hot.enqueue_record(&payload).await

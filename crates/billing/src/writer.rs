@@ -88,14 +88,21 @@ pub async fn write_records(
         let delta = Usd::new(-r.cost)?.to_pico()?;
         // A replayed record only drops its unposted markers.
         let (version, delta) = if fresh {
-            (versions.get(&r.account_id).copied().unwrap_or(i64::MAX), delta)
+            (
+                versions.get(&r.account_id).copied().unwrap_or(i64::MAX),
+                delta,
+            )
         } else {
             (0, 0)
         };
-        let mut result = hot.posted(r.account_id, Some(&marker), version, delta).await;
+        let mut result = hot
+            .posted(r.account_id, Some(&marker), version, delta)
+            .await;
         if let Some((scope, key_version)) = key_versions.get(&r.id) {
             let key_version = if fresh { *key_version } else { 0 };
-            let key_result = hot.posted_key(scope, Some(&marker), key_version, delta).await;
+            let key_result = hot
+                .posted_key(scope, Some(&marker), key_version, delta)
+                .await;
             result = result.and(key_result);
         }
         if let Err(e) = result {
@@ -112,7 +119,10 @@ async fn key_period_versions(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     records: &[RequestLogRow],
 ) -> Result<HashMap<Uuid, (KeyScope, i64)>, BillingError> {
-    let charged: Vec<&RequestLogRow> = records.iter().filter(|r| !r.cost.is_zero() && r.api_key_id.is_some()).collect();
+    let charged: Vec<&RequestLogRow> = records
+        .iter()
+        .filter(|r| !r.cost.is_zero() && r.api_key_id.is_some())
+        .collect();
     if charged.is_empty() {
         return Ok(HashMap::new());
     }
@@ -133,7 +143,18 @@ async fn key_period_versions(
     .map_err(infron_store::StoreError::from)?;
     Ok(rows
         .into_iter()
-        .map(|(req, key_id, period_start, version)| (req, (KeyScope { key_id, period_start }, version)))
+        .map(|(req, key_id, period_start, version)| {
+            (
+                req,
+                (
+                    KeyScope {
+                        key_id,
+                        period_start,
+                    },
+                    version,
+                ),
+            )
+        })
         .collect())
 }
 

@@ -13,6 +13,9 @@ pub struct SseDecoder {
     event: Option<String>,
     data: Vec<String>,
     has_data: bool,
+    /// The last line ended with CR at the end of a chunk: an LF starting the next chunk is the
+    /// second half of that CRLF, not a blank line.
+    after_cr: bool,
 }
 
 impl SseDecoder {
@@ -22,16 +25,24 @@ impl SseDecoder {
 
     /// Feeds bytes and returns every event completed by them.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        let bytes = match (self.after_cr, bytes.first()) {
+            (true, Some(b'\n')) => &bytes[1..],
+            _ => bytes,
+        };
+        if !bytes.is_empty() {
+            self.after_cr = false;
+        }
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
         while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
-            // A CR at the very end may be the first half of CRLF: wait for more bytes.
-            if self.buf[pos] == b'\r' && pos + 1 == self.buf.len() {
-                break;
-            }
+            // A line ends at CR, LF or CRLF. A CR ending the buffer ends its line now; an LF
+            // arriving next is then dropped (`after_cr`).
             let skip = if self.buf[pos] == b'\r' && self.buf.get(pos + 1) == Some(&b'\n') {
                 2
             } else {
+                if self.buf[pos] == b'\r' && pos + 1 == self.buf.len() {
+                    self.after_cr = true;
+                }
                 1
             };
             let line: Vec<u8> = self.buf.drain(..pos + skip).take(pos).collect();
@@ -79,6 +90,9 @@ mod tests {
         assert!(events.is_empty());
         events.extend(d.feed(b":1}\r\n\r\n: keep-alive\n\ndata: one\ndata: two\n\ndata: [DONE]\r"));
         events.extend(d.feed(b"\r"));
+        // CRLF split across chunks is one line end, not a blank line.
+        events.extend(d.feed(b"data: split\r"));
+        events.extend(d.feed(b"\ndata: more\r\n\r\n"));
         assert_eq!(
             events,
             vec![
@@ -93,6 +107,10 @@ mod tests {
                 SseEvent {
                     event: None,
                     data: "[DONE]".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "split\nmore".into()
                 },
             ]
         );

@@ -40,7 +40,10 @@ impl HotKeys {
         format!("{}:settlements", self.prefix)
     }
     pub fn key_limit(&self, scope: &KeyScope) -> String {
-        format!("{}:key:{}:{}", self.prefix, scope.key_id, scope.period_start)
+        format!(
+            "{}:key:{}:{}",
+            self.prefix, scope.key_id, scope.period_start
+        )
     }
     pub fn hold_member(account: Uuid, request: Uuid, scope: Option<&KeyScope>) -> String {
         match scope {
@@ -55,9 +58,13 @@ impl HotKeys {
 pub enum ReserveOutcome {
     Reserved,
     /// Not enough available: carries the available amount in pico-USD.
-    Insufficient { available_pico: i64 },
+    Insufficient {
+        available_pico: i64,
+    },
     /// The key's spending limit for its period is reached: what is left of it, in pico-USD.
-    KeyLimitReached { remaining_pico: i64 },
+    KeyLimitReached {
+        remaining_pico: i64,
+    },
     /// The account has no hot copy yet; load it from Postgres and retry.
     NotLoaded,
     /// The key's limit period has no hot copy yet; load it and retry.
@@ -78,16 +85,23 @@ static RESERVE: LazyLock<Script> = LazyLock::new(|| {
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '0'} end
 local limited = #KEYS == 3
 if limited and redis.call('EXISTS', KEYS[3]) == 0 then return {-2, '0'} end
-local left = redis.call('HINCRBY', KEYS[1], 'avail', '-' .. ARGV[2])
-if left < 0 then
-  redis.call('HINCRBY', KEYS[1], 'avail', ARGV[2])
+-- A free request holds nothing, but an account in debt (or a spent key) is still refused.
+local free = ARGV[2] == '0'
+local function take(k)
+  if free then return tonumber(redis.call('HGET', k, 'avail')) end
+  return redis.call('HINCRBY', k, 'avail', '-' .. ARGV[2])
+end
+local function give(k)
+  if not free then redis.call('HINCRBY', k, 'avail', ARGV[2]) end
+end
+if take(KEYS[1]) < 0 then
+  give(KEYS[1])
   return {0, redis.call('HGET', KEYS[1], 'avail')}
 end
 if limited then
-  local kleft = redis.call('HINCRBY', KEYS[3], 'avail', '-' .. ARGV[2])
-  if kleft < 0 then
-    redis.call('HINCRBY', KEYS[3], 'avail', ARGV[2])
-    redis.call('HINCRBY', KEYS[1], 'avail', ARGV[2])
+  if take(KEYS[3]) < 0 then
+    give(KEYS[3])
+    give(KEYS[1])
     return {2, redis.call('HGET', KEYS[3], 'avail')}
   end
   redis.call('HSET', KEYS[3], 'h:' .. ARGV[1], ARGV[2])
@@ -267,16 +281,35 @@ impl HotBalance {
     }
 
     /// Installs the hot copy from a Postgres balance; returns false if one already existed.
-    pub async fn load(&self, account: Uuid, avail_pico: i64, version: i64) -> Result<bool, StoreError> {
-        self.load_hash(self.keys.account(account), avail_pico, version, 0).await
+    pub async fn load(
+        &self,
+        account: Uuid,
+        avail_pico: i64,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        self.load_hash(self.keys.account(account), avail_pico, version, 0)
+            .await
     }
 
     /// Installs a key's limit period from Postgres (limit minus used); it expires after `ttl_ms`.
-    pub async fn load_key(&self, scope: &KeyScope, avail_pico: i64, version: i64, ttl_ms: i64) -> Result<bool, StoreError> {
-        self.load_hash(self.keys.key_limit(scope), avail_pico, version, ttl_ms).await
+    pub async fn load_key(
+        &self,
+        scope: &KeyScope,
+        avail_pico: i64,
+        version: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.load_hash(self.keys.key_limit(scope), avail_pico, version, ttl_ms)
+            .await
     }
 
-    async fn load_hash(&self, key: String, avail_pico: i64, version: i64, ttl_ms: i64) -> Result<bool, StoreError> {
+    async fn load_hash(
+        &self,
+        key: String,
+        avail_pico: i64,
+        version: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await?;
         let set: i64 = LOAD
             .key(key)
@@ -292,15 +325,28 @@ impl HotBalance {
     pub async fn adjust_key(&self, scope: &KeyScope, delta_pico: i64) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
         let key = self.keys.key_limit(scope);
-        let exists: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut *conn).await?;
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut *conn)
+            .await?;
         if exists {
-            let _: i64 = redis::cmd("HINCRBY").arg(&key).arg("avail").arg(delta_pico).query_async(&mut *conn).await?;
+            let _: i64 = redis::cmd("HINCRBY")
+                .arg(&key)
+                .arg("avail")
+                .arg(delta_pico)
+                .query_async(&mut *conn)
+                .await?;
         }
         Ok(())
     }
 
     /// Takes up to `amount_pico` for an expiry (never below zero). None: no hot copy.
-    pub async fn take_for_expiry(&self, account: Uuid, marker: &str, amount_pico: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn take_for_expiry(
+        &self,
+        account: Uuid,
+        marker: &str,
+        amount_pico: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let mut conn = self.pool.get().await?;
         let taken: String = TAKE
             .key(self.keys.account(account))
@@ -325,7 +371,9 @@ impl HotBalance {
     ) -> Result<String, StoreError> {
         let mut conn = self.pool.get().await?;
         let mut invocation = SETTLE.key(self.keys.account(account));
-        invocation.key(self.keys.holds()).key(self.keys.settlements());
+        invocation
+            .key(self.keys.holds())
+            .key(self.keys.settlements());
         if let Some(k) = scope {
             invocation.key(self.keys.key_limit(k));
         }
@@ -353,16 +401,36 @@ impl HotBalance {
     /// Reconciles the hot copy after a posting. `marker` names a change already applied to
     /// the hot copy (a request id for usage, `exp-{lot}` for expiry; None for grants and
     /// top-ups); `delta_pico` is the change to the available balance.
-    pub async fn posted(&self, account: Uuid, marker: Option<&str>, version: i64, delta_pico: i64) -> Result<(), StoreError> {
-        self.posted_hash(self.keys.account(account), marker, version, delta_pico).await
+    pub async fn posted(
+        &self,
+        account: Uuid,
+        marker: Option<&str>,
+        version: i64,
+        delta_pico: i64,
+    ) -> Result<(), StoreError> {
+        self.posted_hash(self.keys.account(account), marker, version, delta_pico)
+            .await
     }
 
     /// The same reconciliation for a key's limit period.
-    pub async fn posted_key(&self, scope: &KeyScope, marker: Option<&str>, version: i64, delta_pico: i64) -> Result<(), StoreError> {
-        self.posted_hash(self.keys.key_limit(scope), marker, version, delta_pico).await
+    pub async fn posted_key(
+        &self,
+        scope: &KeyScope,
+        marker: Option<&str>,
+        version: i64,
+        delta_pico: i64,
+    ) -> Result<(), StoreError> {
+        self.posted_hash(self.keys.key_limit(scope), marker, version, delta_pico)
+            .await
     }
 
-    async fn posted_hash(&self, key: String, marker: Option<&str>, version: i64, delta_pico: i64) -> Result<(), StoreError> {
+    async fn posted_hash(
+        &self,
+        key: String,
+        marker: Option<&str>,
+        version: i64,
+        delta_pico: i64,
+    ) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
         let _: i64 = POSTED
             .key(key)
@@ -387,17 +455,26 @@ impl HotBalance {
 
     /// Available amount and number of open holds of an account's hot copy, if loaded.
     pub async fn snapshot(&self, account: Uuid) -> Result<Option<HotSnapshot>, StoreError> {
-        self.snapshot_hash(self.keys.account(account), account).await
+        self.snapshot_hash(self.keys.account(account), account)
+            .await
     }
 
     /// The same for a key's limit period.
     pub async fn key_snapshot(&self, scope: &KeyScope) -> Result<Option<HotSnapshot>, StoreError> {
-        self.snapshot_hash(self.keys.key_limit(scope), scope.key_id).await
+        self.snapshot_hash(self.keys.key_limit(scope), scope.key_id)
+            .await
     }
 
-    async fn snapshot_hash(&self, key: String, account: Uuid) -> Result<Option<HotSnapshot>, StoreError> {
+    async fn snapshot_hash(
+        &self,
+        key: String,
+        account: Uuid,
+    ) -> Result<Option<HotSnapshot>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(key).query_async(&mut *conn).await?;
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut *conn)
+            .await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -568,7 +645,11 @@ pub fn key_changes_channel(keys: &HotKeys) -> String {
 }
 
 /// Tells every gateway instance that a key changed, so they drop their cached copy now.
-pub async fn announce_key_change(pool: &RedisPool, keys: &HotKeys, key_id: Uuid) -> Result<(), StoreError> {
+pub async fn announce_key_change(
+    pool: &RedisPool,
+    keys: &HotKeys,
+    key_id: Uuid,
+) -> Result<(), StoreError> {
     let mut conn = pool.get().await?;
     let _: i64 = redis::cmd("PUBLISH")
         .arg(key_changes_channel(keys))
@@ -579,7 +660,10 @@ pub async fn announce_key_change(pool: &RedisPool, keys: &HotKeys, key_id: Uuid)
 }
 
 /// Subscribes to key changes; each message is a key id.
-pub async fn subscribe_key_changes(redis_url: &str, keys: &HotKeys) -> Result<redis::aio::PubSub, StoreError> {
+pub async fn subscribe_key_changes(
+    redis_url: &str,
+    keys: &HotKeys,
+) -> Result<redis::aio::PubSub, StoreError> {
     let client = redis::Client::open(redis_url)?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(key_changes_channel(keys)).await?;

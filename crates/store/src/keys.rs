@@ -110,14 +110,20 @@ pub async fn set_limit(
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<ApiKeyRow>, StoreError> {
-    Ok(sqlx::query_as::<_, ApiKeyRow>(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, ApiKeyRow>(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 /// What a key spent in the limit period starting at `period_start`, and the row's version.
-pub async fn period_usage(pool: &PgPool, id: Uuid, period_start: DateTime<Utc>) -> Result<(Decimal, i64), StoreError> {
+pub async fn period_usage(
+    pool: &PgPool,
+    id: Uuid,
+    period_start: DateTime<Utc>,
+) -> Result<(Decimal, i64), StoreError> {
     Ok(sqlx::query_as::<_, (Decimal, i64)>(
         "SELECT used, version FROM api_key_usage WHERE api_key_id = $1 AND period_start = $2",
     )

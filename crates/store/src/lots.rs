@@ -31,7 +31,11 @@ pub async fn set_expiry_days(pool: &PgPool, days: Option<i32>) -> Result<(), Sto
 }
 
 /// Lots past their expiry that still hold credits.
-pub async fn expired_with_remaining(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<Vec<LotRow>, StoreError> {
+pub async fn expired_with_remaining(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<LotRow>, StoreError> {
     Ok(sqlx::query_as::<_, LotRow>(&format!(
         "SELECT {COLUMNS} FROM credit_lots WHERE remaining > 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
     ))

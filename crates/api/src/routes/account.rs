@@ -28,7 +28,10 @@ struct CreditTotals {
 
 /// `GET /api/v1/credits`: what the account was credited, what it used, what remains, and
 /// which credits expire when.
-pub async fn credits(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn credits(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.authenticate(&req).await?;
     let totals = sqlx::query_as::<_, CreditTotals>(
         "SELECT coalesce(sum(-e.amount) FILTER (WHERE e.amount < 0), 0) AS credited, \
@@ -71,7 +74,8 @@ pub async fn key(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let remaining = match &caller.limit {
         Some(limit) => {
             let start = period_start(limit.reset, chrono::Utc::now());
-            let (used, _) = infron_store::keys::period_usage(&state.pg, caller.key_id, start).await?;
+            let (used, _) =
+                infron_store::keys::period_usage(&state.pg, caller.key_id, start).await?;
             Some(usd((limit.limit.decimal() - used).max(Decimal::ZERO)))
         }
         None => None,
@@ -104,12 +108,19 @@ pub async fn generation(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.authenticate(&req).await?;
-    let raw = query.id.as_deref().ok_or_else(|| ApiError::invalid("id", "query parameter 'id' is required"))?;
+    let raw = query
+        .id
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("id", "query parameter 'id' is required"))?;
     let id = Uuid::parse_str(raw.trim_start_matches("gen-"))
         .map_err(|_| ApiError::invalid("id", format!("'{raw}' is not a generation id")))?;
     let row = infron_store::request_logs::get(&state.pg, caller.account_id, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("generation '{raw}' not found (records appear a moment after the request ends)")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "generation '{raw}' not found (records appear a moment after the request ends)"
+            ))
+        })?;
     Ok(HttpResponse::Ok().json(json!({ "data": {
         "id": format!("gen-{}", row.id.simple()),
         "created_at": row.created_at,

@@ -10,8 +10,9 @@ use infron_billing::reservation::Hold;
 use infron_billing::{CostBreakdown, Usage};
 use infron_router::cache::CachedAnswer;
 use infron_router::health;
+use infron_router::legacy;
 use infron_router::preferences::{self, ModelNameError, Needs, ProviderPreferences};
-use infron_router::providers::Reply;
+use infron_router::providers::{self, Reply};
 use infron_router::selection::{self, ChainLink, Route};
 use infron_router::types::ChatRequest;
 use infron_router::{Attempt, Endpoint, FailureKind, Model};
@@ -31,8 +32,28 @@ pub fn public_id(id: Uuid) -> String {
     format!("gen-{}", id.simple())
 }
 
+/// The API a request came in through, which decides the shape of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Chat,
+    /// Legacy `/v1/completions`: served through chat, answered as `text_completion`.
+    Completion,
+    Embedding,
+}
+
+impl Shape {
+    pub fn endpoint_kind(self) -> &'static str {
+        match self {
+            Shape::Chat => "chat",
+            Shape::Completion => "completion",
+            Shape::Embedding => "embedding",
+        }
+    }
+}
+
 /// What the request log will say, filled in as the request proceeds.
 pub struct Draft {
+    pub shape: Shape,
     pub id: Uuid,
     pub caller: Caller,
     pub created_at: DateTime<Utc>,
@@ -68,7 +89,7 @@ impl Draft {
             model: o.served.map(|(m, _)| m.id.clone()),
             provider: o.served.map(|(_, e)| e.provider.name.clone()),
             upstream_model: o.served.map(|(_, e)| e.upstream_model.clone()),
-            endpoint_kind: "chat".into(),
+            endpoint_kind: self.shape.endpoint_kind().into(),
             prompt_tokens: clamp(o.usage.prompt_tokens),
             completion_tokens: clamp(o.usage.completion_tokens),
             cached_tokens: clamp(o.usage.cached_tokens),
@@ -112,11 +133,30 @@ pub async fn chat_completions(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    serve(req, payload, state, Shape::Chat).await
+}
+
+/// `POST /v1/completions`: the legacy API, served through chat (see `infron_router::legacy`).
+pub async fn completions(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    serve(req, payload, state, Shape::Completion).await
+}
+
+async fn serve(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    shape: Shape,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let created_at = Utc::now();
     let caller = state.auth.authenticate(&req).await?;
     let raw = body::read(&req, payload, state.settings.max_body_bytes).await?;
     let mut draft = Draft {
+        shape,
         id: Uuid::now_v7(),
         caller,
         created_at,
@@ -127,11 +167,10 @@ pub async fn chat_completions(
         streamed: false,
     };
     let state = state.into_inner();
-    let request: Result<ChatRequest, ApiError> =
-        body::parse_json(&raw).and_then(|r: ChatRequest| {
-            validate(&r)?;
-            Ok(r)
-        });
+    let request: Result<ChatRequest, ApiError> = parse_request(&raw, shape).and_then(|r| {
+        validate(&r)?;
+        Ok(r)
+    });
     let request = match request {
         Ok(r) => r,
         Err(e) => return Err(fail(&state, draft, e).await),
@@ -143,6 +182,18 @@ pub async fn chat_completions(
         Err(e) => return Err(fail(&state, draft, e).await),
     };
     run(state, draft, request, cache_directive).await
+}
+
+fn parse_request(raw: &[u8], shape: Shape) -> Result<ChatRequest, ApiError> {
+    match shape {
+        Shape::Completion => {
+            let legacy: legacy::CompletionRequest = body::parse_json(raw)?;
+            legacy
+                .into_chat()
+                .map_err(|e| ApiError::invalid(e.param, e.message))
+        }
+        _ => body::parse_json(raw),
+    }
 }
 
 /// Records a failed request and returns its error.
@@ -463,6 +514,7 @@ async fn complete(
         endpoint.prices.cost(&usage).map_err(ApiError::from)?
     };
     let id = draft.id;
+    let shape = draft.shape;
     response.id = public_id(id);
     response.model = model.id.clone();
     response.provider = Some(endpoint.provider.name.clone());
@@ -498,16 +550,22 @@ async fn complete(
             &endpoint.upstream_model,
         ),
     );
-    let body = WithUsage {
-        inner: &response,
-        usage: Some(UsageOut::new(&usage, &cost, include_cost)),
-    };
+    let usage_out = Some(UsageOut::new(&usage, &cost, include_cost));
     let mut reply = HttpResponse::Ok();
     reply.insert_header(("x-request-id", public_id(id)));
     if let Some(h) = cache.header() {
         reply.insert_header((response_cache::HEADER, h));
     }
-    Ok(reply.json(body))
+    Ok(match shape {
+        Shape::Completion => reply.json(WithUsage {
+            inner: &legacy::completion_from_chat(&response),
+            usage: usage_out,
+        }),
+        _ => reply.json(WithUsage {
+            inner: &response,
+            usage: usage_out,
+        }),
+    })
 }
 
 /// Parses the `provider` object and orders the eligible endpoints of each model in the chain.
@@ -526,7 +584,7 @@ async fn routing_plan(
         needs: &needs,
         allow_training: draft.caller.allow_training,
     };
-    selection::plan(
+    let plan = selection::plan(
         chain,
         &constraints,
         state.settings.routing.default_sort,
@@ -536,7 +594,38 @@ async fn routing_plan(
     .map_err(|(model, why)| ApiError::NoEligibleEndpoint {
         model,
         availability: why.as_str(),
-    })
+    })?;
+    keep_translatable(plan, request)
+}
+
+/// Drops endpoints whose wire format cannot carry this request (an audio part to Anthropic, a
+/// token-array prompt to Gemini, ...), so fallback moves past them instead of stopping at a
+/// 400. Only when no endpoint of any model can take it is the request refused, with the first
+/// adapter's reason (which names the part or parameter).
+fn keep_translatable(plan: Vec<Route>, request: &ChatRequest) -> Result<Vec<Route>, ApiError> {
+    let mut first_reason = None;
+    let routes: Vec<Route> = plan
+        .into_iter()
+        .filter_map(|mut route| {
+            route
+                .endpoints
+                .retain(|e| match providers::check_translatable(e, request) {
+                    Ok(()) => true,
+                    Err(reason) => {
+                        first_reason.get_or_insert(reason);
+                        false
+                    }
+                });
+            (!route.endpoints.is_empty()).then_some(route)
+        })
+        .collect();
+    if routes.is_empty() {
+        return Err(ApiError::InvalidRequest {
+            message: first_reason.unwrap_or_else(|| "no endpoint can serve this request".into()),
+            param: None,
+        });
+    }
+    Ok(routes)
 }
 
 /// Whether a stream ends with a usage chunk.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::body;
-use super::chat::{public_id, settle, Draft, Outcome};
+use super::chat::{public_id, settle, Draft, Outcome, Shape};
 use super::usage::UsdNumber;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,6 +33,7 @@ pub async fn embeddings(
     let caller = state.auth.authenticate(&req).await?;
     let raw = body::read(&req, payload, state.settings.max_body_bytes).await?;
     let draft = Draft {
+        shape: Shape::Embedding,
         id: Uuid::now_v7(),
         caller,
         created_at,
@@ -62,10 +63,17 @@ pub async fn embeddings(
     for f in GATEWAY_FIELDS {
         request.extra.remove(*f);
     }
-    match run(&state, &mut draft, &request, provider_prefs.as_ref(), include_cost).await {
+    match run(
+        &state,
+        &mut draft,
+        &request,
+        provider_prefs.as_ref(),
+        include_cost,
+    )
+    .await
+    {
         Ok((body, row_update)) => {
-            let (hold, mut row) = draft.into_log(row_update.outcome());
-            row.endpoint_kind = "embedding".into();
+            let (hold, row) = draft.into_log(row_update.outcome());
             let id = row.id;
             settle(&state, hold, row).await;
             Ok(HttpResponse::Ok()
@@ -127,10 +135,16 @@ async fn run(
 ) -> Result<(Vec<u8>, Served), ApiError> {
     let catalog = state.catalog();
     let model = catalog.model(&request.model).cloned().ok_or_else(|| {
-        ApiError::NotFound(format!("model '{}' is not available on this gateway; GET /v1/models lists the models", request.model))
+        ApiError::NotFound(format!(
+            "model '{}' is not available on this gateway; GET /v1/models lists the models",
+            request.model
+        ))
     })?;
     if model.kind != ModelKind::Embedding {
-        return Err(ApiError::invalid("model", format!("'{}' is not an embedding model", model.id)));
+        return Err(ApiError::invalid(
+            "model",
+            format!("'{}' is not an embedding model", model.id),
+        ));
     }
     let preferences = ProviderPreferences::parse(provider_prefs, &catalog)
         .map_err(|e| ApiError::invalid(e.field.clone(), e.to_string()))?;
@@ -153,15 +167,24 @@ async fn run(
     draft.hold = Some(
         state
             .reservations
-            .reserve(draft.caller.account_id, draft.id, draft.caller.limit.as_ref(), amount, deadline)
+            .reserve(
+                draft.caller.account_id,
+                draft.id,
+                draft.caller.limit.as_ref(),
+                amount,
+                deadline,
+            )
             .await?,
     );
 
     for endpoint in endpoints {
         let attempt_started = Instant::now();
-        let result = tokio::time::timeout(state.settings.request_timeout, state.providers.embed(&endpoint, request))
-            .await
-            .map_err(|_| ApiError::Timeout)?;
+        let result = tokio::time::timeout(
+            state.settings.request_timeout,
+            state.providers.embed(&endpoint, request),
+        )
+        .await
+        .map_err(|_| ApiError::Timeout)?;
         let mut attempt = Attempt {
             provider: endpoint.provider.name.clone(),
             model: model.id.clone(),
@@ -186,7 +209,15 @@ async fn run(
                     },
                 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-                return Ok((body, Served { model, endpoint, usage, cost }));
+                return Ok((
+                    body,
+                    Served {
+                        model,
+                        endpoint,
+                        usage,
+                        cost,
+                    },
+                ));
             }
             Err(e) => {
                 let kind = e.kind;
@@ -203,7 +234,7 @@ async fn run(
 
 async fn record_failure(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
     let status = actix_web::ResponseError::status_code(&e).as_u16();
-    let (hold, mut row) = draft.into_log(Outcome {
+    let (hold, row) = draft.into_log(Outcome {
         status,
         error_class: Some(e.class()),
         served: None,
@@ -214,7 +245,6 @@ async fn record_failure(state: &AppState, draft: Draft, e: ApiError) -> ApiError
         cancelled: false,
         first_token_ms: None,
     });
-    row.endpoint_kind = "embedding".into();
     settle(state, hold, row).await;
     e
 }

@@ -19,6 +19,7 @@ use crate::state::AppState;
 fn openai_compatible(scope: Scope) -> Scope {
     scope
         .route("/chat/completions", web::post().to(chat::chat_completions))
+        .route("/completions", web::post().to(chat::completions))
         .route("/embeddings", web::post().to(embeddings::embeddings))
         .route("/models", web::get().to(models::list))
         .route("/models/{author}/{slug}", web::get().to(models::get))

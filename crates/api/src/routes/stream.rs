@@ -11,13 +11,14 @@ use futures_util::StreamExt;
 use infron_billing::{CostBreakdown, Usage};
 use infron_router::cache::StreamRecorder;
 use infron_router::health;
+use infron_router::legacy;
 use infron_router::providers::{EventStream, StreamEvent};
 use infron_router::types::ChatChunk;
 use infron_router::{Endpoint, Model};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::chat::{public_id, settle, Draft, Outcome};
+use super::chat::{public_id, settle, Draft, Outcome, Shape};
 use super::usage::{UsageOut, WithUsage};
 use crate::response_cache::{self, CacheUse};
 use crate::state::AppState;
@@ -103,6 +104,7 @@ async fn run(
     } = job;
     let id = public_id(draft.id);
     let created = draft.created_at.timestamp();
+    let legacy_shape = draft.shape == Shape::Completion;
     let provider = endpoint.provider.name.clone();
     let mut progress = Progress {
         content_bytes: 0,
@@ -134,6 +136,15 @@ async fn run(
                 chunk.object = "chat.completion.chunk".into();
                 chunk.created = created;
                 chunk.usage = None;
+                if legacy_shape {
+                    // Legacy clients read `choices[].text`; role-only chunks carry nothing for them.
+                    let legacy = legacy::completion_chunk_from_chat(&chunk);
+                    let empty = legacy
+                        .choices
+                        .iter()
+                        .all(|c| c.text.is_empty() && c.finish_reason.is_none());
+                    return if empty { None } else { sse_json(&legacy) };
+                }
                 sse_json(&chunk)
             }
         }
@@ -226,8 +237,13 @@ async fn run(
             } else {
                 502
             };
+            let object = if legacy_shape {
+                "text_completion"
+            } else {
+                "chat.completion.chunk"
+            };
             let err_chunk = json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model.id,
+                "id": id, "object": object, "created": created, "model": model.id,
                 "provider": provider,
                 "error": { "code": code, "message": message_of(&end) },
                 "choices": [{ "index": 0, "delta": { "content": "" }, "finish_reason": "error" }],
@@ -237,7 +253,23 @@ async fn run(
             }
             progress.finish_reason = Some("error".into());
         }
-        if include_usage {
+        if include_usage && legacy_shape {
+            let usage_chunk = legacy::Completion {
+                id: id.clone(),
+                object: "text_completion".into(),
+                created,
+                model: model.id.clone(),
+                provider: Some(provider.clone()),
+                choices: Vec::new(),
+            };
+            let with = WithUsage {
+                inner: &usage_chunk,
+                usage: Some(UsageOut::new(&usage, &cost, include_cost)),
+            };
+            if let Some(b) = sse_json(&with) {
+                tail.push(b);
+            }
+        } else if include_usage {
             let usage_chunk = ChatChunk {
                 id: id.clone(),
                 object: "chat.completion.chunk".into(),
