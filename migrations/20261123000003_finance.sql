@@ -9,8 +9,8 @@
 -- request_logs or ledger_entries adds one pre-aggregated row per group it touched. No row is
 -- ever updated in the write path, so the triggers take no row locks and cannot contend or
 -- deadlock with the ledger writer; views SUM the deltas, so they are exact at every instant.
--- finance.compact_rollups() (called periodically by the server; harmless to call any time)
--- merges the deltas into one row per group.
+-- finance.compact_rollups(), meant to run every minute or so (from the server or cron; harmless
+-- to call at any time), merges the deltas into one row per group.
 
 CREATE SCHEMA finance;
 COMMENT ON SCHEMA finance IS
@@ -266,7 +266,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION finance.compact_rollups() IS
     'Merges trigger-written deltas into one row per group. Safe to call at any time and from any '
-    'number of instances (one runs, the others return no rows); the server calls it periodically. '
+    'number of instances (one runs, the others return no rows); meant to run every minute or so. '
     'Views are exact with or without it; it keeps them fast.';
 
 -- Recomputes usage days [from_day, to_day] from the raw logs, e.g. after rows were loaded straight

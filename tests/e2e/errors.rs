@@ -213,3 +213,46 @@ async fn unknown_route_is_openai_shaped_404() {
         .unwrap();
     error_of(res, 404).await;
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_matching_its_log() {
+    let app = spawn_app().await;
+    let t = app.tenant("0.0001").await;
+    // A refused request: the header names the logged request.
+    let res = app.post_chat(&t.key, &chat_body("test/chat", None)).await;
+    assert_eq!(res.status(), 402);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let row = app.log_row(&id).await;
+    assert_eq!(row.status, 402);
+    assert_eq!(row.error_class.as_deref(), Some("insufficient_credits"));
+    // Unauthenticated, account and catalog endpoints carry one too.
+    for res in [
+        app.client
+            .get(format!("{}/v1/models", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .get(format!("{}/api/v1/credits", app.base))
+            .bearer_auth(&t.key)
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .post(format!("{}/v1/chat/completions", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .get(format!("{}/nowhere", app.base))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        let h = res
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert!(h.as_deref().is_some_and(|v| v.starts_with("gen-")), "{h:?}");
+    }
+}

@@ -123,6 +123,7 @@ impl Application {
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
                 .app_data(data.clone())
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod request_id;
 pub mod response_cache;
 pub mod routes;
 pub mod settings;

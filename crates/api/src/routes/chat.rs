@@ -24,12 +24,13 @@ use super::stream::{self, StreamHealth, StreamJob};
 use super::usage::{UsageOut, WithUsage};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::response_cache::{self, CacheUse, Hit};
 use crate::state::AppState;
 
 /// Public form of a request id, as returned in `id` and `x-request-id`.
 pub fn public_id(id: Uuid) -> String {
-    format!("gen-{}", id.simple())
+    RequestId::public(id)
 }
 
 /// The API a request came in through, which decides the shape of the answer.
@@ -157,7 +158,7 @@ async fn serve(
     let raw = body::read(&req, payload, state.settings.max_body_bytes).await?;
     let mut draft = Draft {
         shape,
-        id: Uuid::now_v7(),
+        id: RequestId::of(&req),
         caller,
         created_at,
         started,

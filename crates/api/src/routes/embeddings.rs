@@ -12,12 +12,12 @@ use infron_router::providers::embeddings::EmbeddingRequest;
 use infron_router::selection::{self, Constraints};
 use infron_router::Attempt;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::body;
 use super::chat::{public_id, settle, Draft, Outcome, Shape};
 use super::usage::UsdNumber;
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// Request fields that steer the gateway and are never forwarded.
@@ -34,7 +34,7 @@ pub async fn embeddings(
     let raw = body::read(&req, payload, state.settings.max_body_bytes).await?;
     let draft = Draft {
         shape: Shape::Embedding,
-        id: Uuid::now_v7(),
+        id: RequestId::of(&req),
         caller,
         created_at,
         started,
