@@ -941,3 +941,160 @@ async fn stripe_shuffled_concurrent_events_end_in_the_same_state() {
     );
     clean(&app, t.account).await;
 }
+
+/// Requests, abandoned streams, provider failures, duplicate and reordered webhook deliveries,
+/// cumulative refunds, disputes and expiry runs, all interleaved at random; afterwards every
+/// ledger invariant holds and the hot balances agree with Postgres.
+#[tokio::test]
+async fn stripe_random_interleavings_with_traffic_refunds_and_expiry_keep_the_ledger_consistent() {
+    use futures_util::StreamExt;
+    use rand::{Rng, SeedableRng};
+
+    let (app, _fake) = stripe_app().await;
+    let tenants = [app.tenant("0.05").await, app.tenant("0.05").await];
+    for t in &tenants {
+        load_hot(&app, t.account).await;
+    }
+    let mut topups = Vec::new();
+    for i in 0..4 {
+        topups.push(checkout(&app, &tenants[i % 2], json!("5")).await);
+    }
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut completed = std::collections::HashSet::new();
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let t = &tenants[rng.gen_range(0..2)];
+        let topup = &topups[rng.gen_range(0..topups.len())];
+        let body = match rng.gen_range(0..9) {
+            0 | 1 => Some((
+                "chat",
+                chat_body(
+                    "test/chat",
+                    Some(
+                        json!({"prompt_tokens": rng.gen_range(1..500), "completion_tokens": rng.gen_range(1..500)}),
+                    ),
+                ),
+            )),
+            2 => {
+                let mut b = chat_body(
+                    "test/chat",
+                    Some(json!({"reply": "a b c d e f g h", "chunk_delay_ms": 15})),
+                );
+                b["stream"] = json!(true);
+                Some(("abandon", b))
+            }
+            3 => Some(("chat", chat_body("test/chat", Some(json!({"status": 503}))))),
+            4 => {
+                completed.insert(topup.session.clone());
+                let kind = if rng.gen_bool(0.5) {
+                    "checkout.session.completed"
+                } else {
+                    "checkout.session.async_payment_succeeded"
+                };
+                Some((
+                    "webhook",
+                    json!(event(&evt(), kind, session_object(topup, "paid"))),
+                ))
+            }
+            5 => {
+                let refunded = rng.gen_range(1..=topup.total());
+                Some((
+                    "webhook",
+                    json!(event(
+                        &evt(),
+                        "charge.refunded",
+                        charge_object(topup, refunded)
+                    )),
+                ))
+            }
+            6 => {
+                let (kind, status) = if rng.gen_bool(0.5) {
+                    ("charge.dispute.funds_withdrawn", "needs_response")
+                } else {
+                    ("charge.dispute.funds_reinstated", "won")
+                };
+                let dispute = format!("dp_{}", topup.session);
+                Some((
+                    "webhook",
+                    json!(event(
+                        &evt(),
+                        kind,
+                        dispute_object(topup, &dispute, topup.total() / 2, status)
+                    )),
+                ))
+            }
+            7 => None, // expiry
+            _ => {
+                if i % 20 == 0 {
+                    sqlx::query("UPDATE credit_lots SET expires_at = now()")
+                        .execute(&app.pg)
+                        .await
+                        .unwrap();
+                }
+                None
+            }
+        };
+        let (client, base, key) = (app.client.clone(), app.base.clone(), t.key.clone());
+        let (pg, hot) = (app.pg.clone(), app.hot.clone());
+        tasks.push(tokio::spawn(async move {
+            match body {
+                Some(("chat", b)) => {
+                    let _ = client
+                        .post(format!("{base}/v1/chat/completions"))
+                        .bearer_auth(key)
+                        .json(&b)
+                        .send()
+                        .await;
+                }
+                Some(("abandon", b)) => {
+                    if let Ok(res) = client
+                        .post(format!("{base}/v1/chat/completions"))
+                        .bearer_auth(key)
+                        .json(&b)
+                        .send()
+                        .await
+                    {
+                        let _ = res.bytes_stream().next().await;
+                    }
+                }
+                Some((_, Value::String(payload))) => {
+                    let res = client
+                        .post(format!("{base}/api/v1/stripe/webhook"))
+                        .header("content-type", "application/json")
+                        .header("Stripe-Signature", signature(WHSEC, now(), &payload))
+                        .body(payload.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200, "{payload}");
+                }
+                _ => {
+                    infron_billing::expiry::expire_due(&pg, &hot, chrono::Utc::now())
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+        if rng.gen_bool(0.3) {
+            tokio::time::sleep(std::time::Duration::from_millis(rng.gen_range(0..15))).await;
+        }
+    }
+    for t in join_all(tasks).await {
+        t.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    app.settled().await;
+    app.ledger_clean().await;
+    for t in &tenants {
+        app.hot_matches_ledger(t.account).await;
+    }
+    // Every completed session was credited exactly once.
+    let credited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger_transactions WHERE kind = 'topup'")
+            .fetch_one(&app.pg)
+            .await
+            .unwrap();
+    assert_eq!(credited, completed.len() as i64, "seed {seed}");
+}
