@@ -197,8 +197,8 @@ fn parse_request(raw: &[u8], shape: Shape) -> Result<ChatRequest, ApiError> {
     }
 }
 
-/// Records a failed request and returns its error.
-async fn fail(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
+/// Records a failed request (releasing its hold, if any) and returns its error.
+pub async fn fail(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
     let status = actix_web::ResponseError::status_code(&e).as_u16();
     let (hold, row) = draft.into_log(Outcome {
         status,

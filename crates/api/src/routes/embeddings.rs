@@ -14,7 +14,7 @@ use infron_router::Attempt;
 use serde_json::Value;
 
 use super::body;
-use super::chat::{public_id, settle, Draft, Outcome, Shape};
+use super::chat::{fail, public_id, settle, Draft, Outcome, Shape};
 use super::usage::UsdNumber;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -46,12 +46,12 @@ pub async fn embeddings(
     let state = state.into_inner();
     let mut request: EmbeddingRequest = match body::parse_json(&raw) {
         Ok(r) => r,
-        Err(e) => return Err(record_failure(&state, draft, e).await),
+        Err(e) => return Err(fail(&state, draft, e).await),
     };
     let mut draft = draft;
     draft.requested_model = request.model.clone();
     if let Err((param, message)) = request.validate() {
-        return Err(record_failure(&state, draft, ApiError::invalid(param, message)).await);
+        return Err(fail(&state, draft, ApiError::invalid(param, message)).await);
     }
     let provider_prefs: Option<Value> = request.extra.remove("provider");
     let include_cost = request
@@ -81,7 +81,7 @@ pub async fn embeddings(
                 .content_type("application/json")
                 .body(body))
         }
-        Err(e) => Err(record_failure(&state, draft, e).await),
+        Err(e) => Err(fail(&state, draft, e).await),
     }
 }
 
@@ -230,21 +230,4 @@ async fn run(
         }
     }
     Err(ApiError::AllProvidersFailed(draft.attempts.clone()))
-}
-
-async fn record_failure(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
-    let status = actix_web::ResponseError::status_code(&e).as_u16();
-    let (hold, row) = draft.into_log(Outcome {
-        status,
-        error_class: Some(e.class()),
-        served: None,
-        usage: Usage::default(),
-        usage_source: None,
-        cost: CostBreakdown::default(),
-        finish_reason: None,
-        cancelled: false,
-        first_token_ms: None,
-    });
-    settle(state, hold, row).await;
-    e
 }

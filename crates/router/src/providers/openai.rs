@@ -4,18 +4,15 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use infron_billing::Usage;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use super::{
-    status_error, timeout_error, transport_error, EventStream, ProviderClient, ProviderError,
-    Reply, StreamEvent,
-};
+use super::http::{self, StreamTranslator};
+use super::{ProviderClient, ProviderError, Reply, StreamEvent};
 use crate::catalog::{Endpoint, MaxTokensField};
 use crate::providers::FailureKind;
-use crate::sse::SseDecoder;
+use crate::sse::SseEvent;
 use crate::types::{ChatChunk, ChatRequest, ChatResponse};
 
 /// The JSON body sent upstream.
@@ -59,50 +56,29 @@ pub(super) async fn chat(
         .as_ref()
         .map(|k| k.expose_secret().to_string())
         .unwrap_or_default();
-    let url = format!("{}/chat/completions", endpoint.provider.base_url);
-    let send = client
+    let builder = client
         .http()
-        .post(url)
+        .post(format!("{}/chat/completions", endpoint.provider.base_url))
         .bearer_auth(key)
-        .json(&request_body(endpoint, request))
-        .send();
-    let response = match tokio::time::timeout(client.timeouts.first_byte, send).await {
-        Err(_) => return Err(timeout_error(provider, "no response headers")),
-        Ok(Err(e)) => return Err(transport_error(provider, &e)),
-        Ok(Ok(r)) => r,
-    };
-    let status = response.status().as_u16();
-    if !(200..300).contains(&status) {
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let body = tokio::time::timeout(client.timeouts.idle, response.text())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        return Err(status_error(
-            endpoint,
-            status,
-            &error_message(&body),
-            retry_after,
-        ));
-    }
+        .json(&request_body(endpoint, request));
+    let response = http::send(client, endpoint, builder, |status, _| status).await?;
     if request.stream {
         return Ok(Reply::Stream {
             head: Vec::new(),
-            rest: event_stream(endpoint.clone(), response, client.timeouts.idle),
+            rest: http::event_stream(
+                provider.to_string(),
+                response,
+                client.timeouts.idle,
+                OpenAiStream {
+                    provider: provider.to_string(),
+                    done: false,
+                },
+            ),
         });
     }
-    let body = match tokio::time::timeout(client.timeouts.idle, response.bytes()).await {
-        Err(_) => return Err(timeout_error(provider, "response body")),
-        Ok(Err(e)) => return Err(transport_error(provider, &e)),
-        Ok(Ok(b)) => b,
-    };
+    let body = http::json_body(client, provider, response).await?;
     let mut parsed: ChatResponse =
-        serde_json::from_slice(&body).map_err(|e| bad_response(provider, &e.to_string()))?;
+        serde_json::from_value(body).map_err(|e| http::bad_response(provider, &e.to_string()))?;
     let usage = parsed.usage.as_ref().map(parse_usage);
     for choice in &mut parsed.choices {
         normalize_reasoning(&mut choice.message.reasoning, &mut choice.message.extra);
@@ -113,94 +89,51 @@ pub(super) async fn chat(
     })
 }
 
-fn event_stream(
-    endpoint: Arc<Endpoint>,
-    response: reqwest::Response,
-    idle: std::time::Duration,
-) -> EventStream {
-    let provider = endpoint.provider.name.clone();
-    let bytes = response.bytes_stream();
-    let stream = async_stream_events(provider, bytes, idle);
-    Box::pin(stream)
+/// The OpenAI stream is already in the internal shape: each `data:` chunk is parsed, its usage
+/// split off, and `data: [DONE]` ends it. A body that ends before `[DONE]` is a broken stream.
+struct OpenAiStream {
+    provider: String,
+    done: bool,
 }
 
-fn async_stream_events(
-    provider: String,
-    bytes: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
-    idle: std::time::Duration,
-) -> impl futures_util::Stream<Item = Result<StreamEvent, ProviderError>> + Send {
-    struct State<S> {
-        bytes: std::pin::Pin<Box<S>>,
-        decoder: SseDecoder,
-        pending: std::collections::VecDeque<Result<StreamEvent, ProviderError>>,
-        done: bool,
-        provider: String,
-    }
-    let state = State {
-        bytes: Box::pin(bytes),
-        decoder: SseDecoder::new(),
-        pending: Default::default(),
-        done: false,
-        provider,
-    };
-    futures_util::stream::unfold(state, move |mut st| async move {
-        loop {
-            if let Some(item) = st.pending.pop_front() {
-                if item.is_err() {
-                    st.done = true;
-                    st.pending.clear();
-                }
-                return Some((item, st));
-            }
-            if st.done {
-                return None;
-            }
-            match tokio::time::timeout(idle, st.bytes.next()).await {
-                Err(_) => {
-                    st.done = true;
-                    return Some((Err(timeout_error(&st.provider, "stream went idle")), st));
-                }
-                Ok(None) => {
-                    st.done = true;
-                    return Some((Err(broken(&st.provider, "stream ended before [DONE]")), st));
-                }
-                Ok(Some(Err(_))) => {
-                    st.done = true;
-                    return Some((Err(broken(&st.provider, "connection lost mid-stream")), st));
-                }
-                Ok(Some(Ok(chunk))) => {
-                    for event in st.decoder.feed(&chunk) {
-                        if event.data == "[DONE]" {
-                            st.done = true;
-                            break;
-                        }
-                        let item = translate_chunk(&st.provider, &event.data);
-                        st.pending.extend(item);
-                    }
-                }
-            }
+impl StreamTranslator for OpenAiStream {
+    fn event(&mut self, event: &SseEvent) -> Vec<Result<StreamEvent, ProviderError>> {
+        if event.data == "[DONE]" {
+            self.done = true;
+            return Vec::new();
         }
-    })
+        translate_chunk(&self.provider, &event.data)
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn end(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        if self.done {
+            Ok(Vec::new())
+        } else {
+            Err(http::broken(&self.provider, "stream ended before [DONE]"))
+        }
+    }
 }
 
 /// One `data:` payload to zero or more events.
 fn translate_chunk(provider: &str, data: &str) -> Vec<Result<StreamEvent, ProviderError>> {
     let value: Value = match serde_json::from_str(data) {
         Ok(v) => v,
-        Err(e) => return vec![Err(bad_response(provider, &e.to_string()))],
+        Err(e) => return vec![Err(http::bad_response(provider, &e.to_string()))],
     };
     if value.get("error").is_some() {
-        return vec![Err(broken(
+        return vec![Err(http::in_stream_error(
             provider,
-            &format!(
-                "provider reported an error mid-stream: {}",
-                error_message(data)
-            ),
+            FailureKind::StreamBroken,
+            &http::error_message(&value),
         ))];
     }
     let mut chunk: ChatChunk = match serde_json::from_value(value) {
         Ok(c) => c,
-        Err(e) => return vec![Err(bad_response(provider, &e.to_string()))],
+        Err(e) => return vec![Err(http::bad_response(provider, &e.to_string()))],
     };
     let mut out = Vec::new();
     if let Some(u) = chunk.usage.take() {
@@ -238,40 +171,6 @@ pub fn parse_usage(u: &Value) -> Usage {
         cache_write_tokens: n(u.pointer("/prompt_tokens_details/cache_write_tokens")),
         reasoning_tokens: n(u.pointer("/completion_tokens_details/reasoning_tokens")),
         images: 0,
-    }
-}
-
-fn error_message(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .or_else(|| v.get("message"))
-                .or_else(|| v.get("error"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "provider returned an error".into())
-}
-
-fn bad_response(provider: &str, detail: &str) -> ProviderError {
-    tracing::warn!(provider, detail, "provider response did not parse");
-    ProviderError {
-        provider: provider.to_string(),
-        kind: FailureKind::BadResponse,
-        status: None,
-        message: "provider returned a malformed response".into(),
-        retry_after: None,
-    }
-}
-
-fn broken(provider: &str, what: &str) -> ProviderError {
-    ProviderError {
-        provider: provider.to_string(),
-        kind: FailureKind::StreamBroken,
-        status: None,
-        message: what.to_string(),
-        retry_after: None,
     }
 }
 
