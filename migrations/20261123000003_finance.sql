@@ -10,7 +10,7 @@
 -- ever updated in the write path, so the triggers take no row locks and cannot contend or
 -- deadlock with the ledger writer; views SUM the deltas, so they are exact at every instant.
 -- finance.compact_rollups(), meant to run every minute or so (from the server or cron; harmless
--- to call at any time), merges the deltas into one row per group.
+-- to call at any time), merges the groups of recent days that have several rows into one.
 
 CREATE SCHEMA finance;
 COMMENT ON SCHEMA finance IS
@@ -40,15 +40,12 @@ CREATE TABLE finance.usage_daily (
     reasoning_tokens    BIGINT NOT NULL,
     cost                NUMERIC(38,12) NOT NULL,
     latency_ms_sum      BIGINT NOT NULL,
-    latency_samples     BIGINT NOT NULL,
-    -- false: a delta written by the capture trigger; true: written by compaction or a rebuild.
-    compacted           BOOLEAN NOT NULL DEFAULT false
+    latency_samples     BIGINT NOT NULL
 );
 -- Rows arrive roughly in day order (deltas for today, compaction rewriting recent days), so a
 -- BRIN index serves day ranges at almost no write cost.
 CREATE INDEX usage_daily_day_idx ON finance.usage_daily USING brin (day);
 CREATE INDEX usage_daily_account_idx ON finance.usage_daily (account_id, day);
-CREATE INDEX usage_daily_pending_idx ON finance.usage_daily (day) WHERE NOT compacted;
 COMMENT ON TABLE finance.usage_daily IS
     'Rollup of request_logs per (UTC day of completed_at, account, key, model, provider). Several '
     'rows may exist per group (deltas not yet compacted): always SUM, or use finance.daily_usage. '
@@ -56,7 +53,6 @@ COMMENT ON TABLE finance.usage_daily IS
 COMMENT ON COLUMN finance.usage_daily.failed_requests IS 'Requests answered with HTTP status >= 400.';
 COMMENT ON COLUMN finance.usage_daily.charged_requests IS 'Requests with a non-zero cost (each has one usage ledger transaction).';
 COMMENT ON COLUMN finance.usage_daily.latency_ms_sum IS 'Sum of latency_ms over the latency_samples requests that recorded one.';
-COMMENT ON COLUMN finance.usage_daily.compacted IS 'false for trigger-written deltas, true for rows written by compaction or rebuild.';
 
 -- The aggregation shared by the capture trigger and the rebuild; `rows` is request_logs-shaped.
 CREATE FUNCTION finance.usage_daily_capture() RETURNS trigger
@@ -136,13 +132,11 @@ CREATE TABLE finance.ledger_daily (
     account_id         UUID,
     debits             NUMERIC(38,12) NOT NULL,
     credits            NUMERIC(38,12) NOT NULL,
-    entries            BIGINT NOT NULL,
-    compacted          BOOLEAN NOT NULL DEFAULT false
+    entries            BIGINT NOT NULL
 );
 CREATE INDEX ledger_daily_day_idx ON finance.ledger_daily USING brin (day);
 CREATE INDEX ledger_daily_book_idx ON finance.ledger_daily (ledger_account_id, day);
 CREATE INDEX ledger_daily_account_idx ON finance.ledger_daily (account_id, day);
-CREATE INDEX ledger_daily_pending_idx ON finance.ledger_daily (day) WHERE NOT compacted;
 COMMENT ON TABLE finance.ledger_daily IS
     'Rollup of ledger_entries per (UTC day of the transaction''s effective_at, book, transaction '
     'kind, tenant). debits = sum of positive entries, credits = sum of negated negative entries '
@@ -197,14 +191,17 @@ COMMENT ON FUNCTION finance.ledger_daily_from_entries(DATE, DATE) IS
 -- Maintenance: compaction and rebuilds (not granted to the finance role)
 -- ---------------------------------------------------------------------------------------------
 
--- Merges deltas into one row per group, for the groups that have deltas. Exact under concurrent
--- inserts: the DELETE removes only rows visible to its snapshot and the INSERT writes their sum,
--- in one statement; deltas committed meanwhile stay for the next run. Takes no lock that blocks
--- the capture triggers. Returns the rows merged and written per rollup.
-CREATE FUNCTION finance.compact_rollups()
+-- Merges the groups with several rows (trigger deltas) of days from `from_day` on (default: the
+-- last three UTC days, where new deltas land) into one row each; groups with a single row are
+-- left alone, so nothing is rewritten needlessly. Exact under concurrent inserts: the DELETE
+-- removes only rows visible to its snapshot and the INSERT writes their sum, in one statement;
+-- deltas committed meanwhile wait for the next run. Takes no lock that blocks the capture
+-- triggers. Returns the rows merged and written per rollup.
+CREATE FUNCTION finance.compact_rollups(from_day DATE DEFAULT NULL)
 RETURNS TABLE (rollup TEXT, rows_merged BIGINT, rows_written BIGINT)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    since DATE := coalesce(from_day, (now() AT TIME ZONE 'UTC')::date - 2);
     n_merged BIGINT;
     n_written BIGINT;
 BEGIN
@@ -213,27 +210,29 @@ BEGIN
         RETURN;
     END IF;
 
-    WITH pending AS (
-        SELECT DISTINCT d.day, d.account_id,
-               coalesce(d.api_key_id, '00000000-0000-0000-0000-000000000000') AS k,
-               coalesce(d.model, '') AS m, coalesce(d.provider, '') AS p
-        FROM finance.usage_daily d WHERE NOT d.compacted
+    WITH dup AS (
+        SELECT d.day, d.account_id, d.api_key_id, d.model, d.provider
+        FROM finance.usage_daily d WHERE d.day >= since
+        GROUP BY d.day, d.account_id, d.api_key_id, d.model, d.provider
+        HAVING count(*) > 1
     ), gone AS (
-        DELETE FROM finance.usage_daily u USING pending x
-        WHERE u.day = x.day AND u.account_id = x.account_id
-          AND coalesce(u.api_key_id, '00000000-0000-0000-0000-000000000000') = x.k
-          AND coalesce(u.model, '') = x.m AND coalesce(u.provider, '') = x.p
+        DELETE FROM finance.usage_daily u USING dup x
+        WHERE u.day >= since AND u.day = x.day AND u.account_id = x.account_id
+          AND coalesce(u.api_key_id, '00000000-0000-0000-0000-000000000000')
+            = coalesce(x.api_key_id, '00000000-0000-0000-0000-000000000000')
+          AND coalesce(u.model, '') = coalesce(x.model, '')
+          AND coalesce(u.provider, '') = coalesce(x.provider, '')
         RETURNING u.*
     ), written AS (
         INSERT INTO finance.usage_daily (day, account_id, api_key_id, model, provider, requests,
             failed_requests, cancelled_requests, streamed_requests, cache_hits, charged_requests,
             prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-            cost, latency_ms_sum, latency_samples, compacted)
+            cost, latency_ms_sum, latency_samples)
         SELECT g.day, g.account_id, g.api_key_id, g.model, g.provider, sum(g.requests),
                sum(g.failed_requests), sum(g.cancelled_requests), sum(g.streamed_requests),
                sum(g.cache_hits), sum(g.charged_requests), sum(g.prompt_tokens),
                sum(g.completion_tokens), sum(g.cached_tokens), sum(g.cache_write_tokens),
-               sum(g.reasoning_tokens), sum(g.cost), sum(g.latency_ms_sum), sum(g.latency_samples), true
+               sum(g.reasoning_tokens), sum(g.cost), sum(g.latency_ms_sum), sum(g.latency_samples)
         FROM gone g
         GROUP BY g.day, g.account_id, g.api_key_id, g.model, g.provider
         RETURNING 1
@@ -242,20 +241,23 @@ BEGIN
     rollup := 'usage_daily'; rows_merged := n_merged; rows_written := n_written;
     RETURN NEXT;
 
-    WITH pending AS (
-        SELECT DISTINCT d.day, d.ledger_account_id, d.txn_kind,
-               coalesce(d.account_id, '00000000-0000-0000-0000-000000000000') AS a
-        FROM finance.ledger_daily d WHERE NOT d.compacted
+    WITH dup AS (
+        SELECT d.day, d.ledger_account_id, d.txn_kind, d.account_id
+        FROM finance.ledger_daily d WHERE d.day >= since
+        GROUP BY d.day, d.ledger_account_id, d.txn_kind, d.account_id
+        HAVING count(*) > 1
     ), gone AS (
-        DELETE FROM finance.ledger_daily l USING pending x
-        WHERE l.day = x.day AND l.ledger_account_id = x.ledger_account_id AND l.txn_kind = x.txn_kind
-          AND coalesce(l.account_id, '00000000-0000-0000-0000-000000000000') = x.a
+        DELETE FROM finance.ledger_daily l USING dup x
+        WHERE l.day >= since AND l.day = x.day AND l.ledger_account_id = x.ledger_account_id
+          AND l.txn_kind = x.txn_kind
+          AND coalesce(l.account_id, '00000000-0000-0000-0000-000000000000')
+            = coalesce(x.account_id, '00000000-0000-0000-0000-000000000000')
         RETURNING l.*
     ), written AS (
         INSERT INTO finance.ledger_daily (day, ledger_account_id, book_kind, txn_kind, account_id,
-                                          debits, credits, entries, compacted)
+                                          debits, credits, entries)
         SELECT g.day, g.ledger_account_id, g.book_kind, g.txn_kind, g.account_id,
-               sum(g.debits), sum(g.credits), sum(g.entries), true
+               sum(g.debits), sum(g.credits), sum(g.entries)
         FROM gone g
         GROUP BY g.day, g.ledger_account_id, g.book_kind, g.txn_kind, g.account_id
         RETURNING 1
@@ -264,10 +266,11 @@ BEGIN
     rollup := 'ledger_daily'; rows_merged := n_merged; rows_written := n_written;
     RETURN NEXT;
 END $$;
-COMMENT ON FUNCTION finance.compact_rollups() IS
-    'Merges trigger-written deltas into one row per group. Safe to call at any time and from any '
-    'number of instances (one runs, the others return no rows); meant to run every minute or so. '
-    'Views are exact with or without it; it keeps them fast.';
+COMMENT ON FUNCTION finance.compact_rollups(DATE) IS
+    'Merges the rollup groups that have several rows, for days from from_day on (default: the last '
+    'three UTC days), into one row each. Safe to call at any time and from any number of instances '
+    '(one runs, the others return no rows); meant to run every minute or so. Views are exact with or '
+    'without it; it keeps them fast. compact_rollups(''-infinity'') compacts everything.';
 
 -- Recomputes usage days [from_day, to_day] from the raw logs, e.g. after rows were loaded straight
 -- into a partition. Blocks the capture trigger (and so request-log inserts) while it runs: a
@@ -282,8 +285,8 @@ BEGIN
     INSERT INTO finance.usage_daily (day, account_id, api_key_id, model, provider, requests,
         failed_requests, cancelled_requests, streamed_requests, cache_hits, charged_requests,
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-        cost, latency_ms_sum, latency_samples, compacted)
-    SELECT f.*, true FROM finance.usage_daily_from_logs(from_day, to_day) f;
+        cost, latency_ms_sum, latency_samples)
+    SELECT * FROM finance.usage_daily_from_logs(from_day, to_day);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
@@ -299,8 +302,8 @@ BEGIN
     LOCK TABLE finance.ledger_daily IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM finance.ledger_daily WHERE day BETWEEN from_day AND to_day;
     INSERT INTO finance.ledger_daily (day, ledger_account_id, book_kind, txn_kind, account_id,
-                                      debits, credits, entries, compacted)
-    SELECT f.*, true FROM finance.ledger_daily_from_entries(from_day, to_day) f;
+                                      debits, credits, entries)
+    SELECT * FROM finance.ledger_daily_from_entries(from_day, to_day);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
@@ -313,24 +316,24 @@ COMMENT ON FUNCTION finance.rebuild_ledger_daily(DATE, DATE) IS
 INSERT INTO finance.usage_daily (day, account_id, api_key_id, model, provider, requests,
     failed_requests, cancelled_requests, streamed_requests, cache_hits, charged_requests,
     prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-    cost, latency_ms_sum, latency_samples, compacted)
+    cost, latency_ms_sum, latency_samples)
 SELECT (r.completed_at AT TIME ZONE 'UTC')::date, r.account_id, r.api_key_id, r.model, r.provider,
        count(*), count(*) FILTER (WHERE r.status >= 400), count(*) FILTER (WHERE r.cancelled),
        count(*) FILTER (WHERE r.streamed), count(*) FILTER (WHERE r.cache_hit),
        count(*) FILTER (WHERE r.cost <> 0),
        sum(r.prompt_tokens), sum(r.completion_tokens), sum(r.cached_tokens),
        sum(r.cache_write_tokens), sum(r.reasoning_tokens), sum(r.cost),
-       coalesce(sum(r.latency_ms), 0), count(r.latency_ms), true
+       coalesce(sum(r.latency_ms), 0), count(r.latency_ms)
 FROM request_logs r
 GROUP BY 1, 2, 3, 4, 5;
 
 INSERT INTO finance.ledger_daily (day, ledger_account_id, book_kind, txn_kind, account_id,
-                                  debits, credits, entries, compacted)
+                                  debits, credits, entries)
 SELECT (t.effective_at AT TIME ZONE 'UTC')::date, e.ledger_account_id, la.kind, t.kind,
        coalesce(la.account_id, t.account_id),
        coalesce(sum(e.amount) FILTER (WHERE e.amount > 0), 0),
        coalesce(-sum(e.amount) FILTER (WHERE e.amount < 0), 0),
-       count(*), true
+       count(*)
 FROM ledger_entries e
 JOIN ledger_transactions t ON t.id = e.transaction_id
 JOIN ledger_accounts la ON la.id = e.ledger_account_id
@@ -398,7 +401,6 @@ COMMENT ON VIEW finance.daily_usage_by_key IS
 
 CREATE VIEW finance.daily_usage_by_model AS
 SELECT day, model,
-       count(*) AS accounts,
        sum(requests)::bigint AS requests, sum(failed_requests)::bigint AS failed_requests,
        sum(charged_requests)::bigint AS charged_requests,
        sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens,
@@ -406,22 +408,14 @@ SELECT day, model,
        sum(reasoning_tokens)::bigint AS reasoning_tokens,
        (sum(prompt_tokens) + sum(completion_tokens))::bigint AS total_tokens,
        sum(cost) AS cost
--- Two hash aggregations instead of count(DISTINCT account_id), which would sort the month.
-FROM (SELECT day, model, account_id,
-             sum(requests) AS requests, sum(failed_requests) AS failed_requests,
-             sum(charged_requests) AS charged_requests, sum(prompt_tokens) AS prompt_tokens,
-             sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens,
-             sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens,
-             sum(cost) AS cost
-      FROM finance.usage_daily
-      GROUP BY day, model, account_id) per_account
+FROM finance.usage_daily
 GROUP BY day, model;
 COMMENT ON VIEW finance.daily_usage_by_model IS
-    'Usage per UTC day and model (NULL model: requests that failed before a model was resolved).';
+    'Usage per UTC day and model (NULL model: requests that failed before a model was resolved). '
+    'For the number of tenants, count(DISTINCT account_id) over finance.daily_usage.';
 
 CREATE VIEW finance.daily_usage_by_provider AS
 SELECT day, provider,
-       count(*) AS accounts,
        sum(requests)::bigint AS requests, sum(failed_requests)::bigint AS failed_requests,
        sum(charged_requests)::bigint AS charged_requests,
        sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens,
@@ -431,16 +425,7 @@ SELECT day, provider,
        sum(cost) AS cost,
        CASE WHEN sum(latency_samples) > 0
             THEN round(sum(latency_ms_sum)::numeric / sum(latency_samples), 1) END AS avg_latency_ms
--- Two hash aggregations instead of count(DISTINCT account_id), which would sort the month.
-FROM (SELECT day, provider, account_id,
-             sum(requests) AS requests, sum(failed_requests) AS failed_requests,
-             sum(charged_requests) AS charged_requests, sum(prompt_tokens) AS prompt_tokens,
-             sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens,
-             sum(cache_write_tokens) AS cache_write_tokens, sum(reasoning_tokens) AS reasoning_tokens,
-             sum(cost) AS cost, sum(latency_ms_sum) AS latency_ms_sum,
-             sum(latency_samples) AS latency_samples
-      FROM finance.usage_daily
-      GROUP BY day, provider, account_id) per_account
+FROM finance.usage_daily
 GROUP BY day, provider;
 COMMENT ON VIEW finance.daily_usage_by_provider IS
     'Usage per UTC day and the provider that answered (NULL: no provider answered), with the mean '
@@ -709,7 +694,7 @@ COMMENT ON FUNCTION finance.usage_rollup_drift(DATE, DATE) IS
 -- The read-only finance role
 -- ---------------------------------------------------------------------------------------------
 
-REVOKE ALL ON FUNCTION finance.compact_rollups() FROM PUBLIC;
+REVOKE ALL ON FUNCTION finance.compact_rollups(DATE) FROM PUBLIC;
 REVOKE ALL ON FUNCTION finance.rebuild_usage_daily(DATE, DATE) FROM PUBLIC;
 REVOKE ALL ON FUNCTION finance.rebuild_ledger_daily(DATE, DATE) FROM PUBLIC;
 REVOKE ALL ON FUNCTION finance.usage_daily_capture() FROM PUBLIC;

@@ -53,6 +53,7 @@ if [ ! -x "$BIN" ]; then
 fi
 
 T_START=$(now)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "creating $DB and migrating"
 psql -X -q -d postgres -c "CREATE DATABASE \"$DB\""
 DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$DB" REDIS_URL=redis://127.0.0.1:6379 \
@@ -285,7 +286,7 @@ for t in $OTHER_TRIGGERS; do psqlq -c "ALTER TABLE ledger_entries ENABLE TRIGGER
 ROLLUP_ROWS_BEFORE=$(psqlq -c "SELECT (SELECT count(*) FROM finance.usage_daily) || ' / ' || (SELECT count(*) FROM finance.ledger_daily)")
 log "compacting rollups"
 T=$(now)
-psqlq -c "SELECT * FROM finance.compact_rollups()" >/dev/null
+psqlq -c "SELECT * FROM finance.compact_rollups('-infinity')" >/dev/null
 T_COMPACT=$(elapsed "$T")
 ROLLUP_ROWS_AFTER=$(psqlq -c "SELECT (SELECT count(*) FROM finance.usage_daily) || ' / ' || (SELECT count(*) FROM finance.ledger_daily)")
 
@@ -401,9 +402,9 @@ T=$(now); ledger_postings with; T_L_WITH=$(elapsed "$T")
 psqlq -c "ALTER TABLE ledger_entries DISABLE TRIGGER finance_ledger_daily_capture"
 T=$(now); ledger_postings without; T_L_WITHOUT=$(elapsed "$T")
 psqlq -c "ALTER TABLE ledger_entries ENABLE TRIGGER finance_ledger_daily_capture"
-PENDING=$(psqlq -c "SELECT count(*) FROM finance.ledger_daily WHERE NOT compacted")
+PENDING=$(psqlq -c "SELECT count(*) FROM finance.ledger_daily WHERE day >= '$CUR'")
 REV_UNCOMPACTED=$(psqlq -c "EXPLAIN (ANALYZE) SELECT * FROM finance.daily_revenue WHERE day >= '$CUR'" | sed -n 's/^Execution Time: \(.*\) ms$/\1/p')
-T=$(now); COMPACTED=$(psqlq -c "SELECT string_agg(rollup || ': ' || rows_merged || ' -> ' || rows_written, ', ') FROM finance.compact_rollups()"); T_COMPACT2=$(elapsed "$T")
+T=$(now); COMPACTED=$(psqlq -c "SELECT string_agg(rollup || ': ' || rows_merged || ' -> ' || rows_written, ', ') FROM finance.compact_rollups('$CUR')"); T_COMPACT2=$(elapsed "$T")
 REV_COMPACTED=$(psqlq -c "EXPLAIN (ANALYZE) SELECT * FROM finance.daily_revenue WHERE day >= '$CUR'" | sed -n 's/^Execution Time: \(.*\) ms$/\1/p')
 psqlq -c "SELECT finance.rebuild_ledger_daily('$CUR'::date, '$CUR'::date + 40)" >/dev/null
 
@@ -437,6 +438,7 @@ PG_SETTINGS=$(psqlq -c "SELECT string_agg(name || '=' || setting || coalesce(uni
 CPU=$(nproc)
 MEM=$(free -g | awk '/Mem:/ {print $2 " GB"}')
 T_TOTAL=$(elapsed "$T_START")
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
   cat <<EOF
@@ -448,7 +450,8 @@ the run that wrote this file.
 
 ## Method
 
-- Machine: $CPU cores, $MEM RAM; PostgreSQL $PG_VERSION with server defaults
+- Machine: $CPU cores, $MEM RAM, shared with other work: load average (1, 5, 15 min) $LOAD_START
+  at the start and $LOAD_END at the end of the run. PostgreSQL $PG_VERSION with server defaults
   ($PG_SETTINGS); every session of the run sets \`work_mem = '$WORK_MEM'\` (PGOPTIONS).
 - A scratch database migrated with $MIGRATED_WITH: all of migrations/ ($(ls migrations | tr '\n' ' ')),
   including the finance rollups and their capture triggers, and every other trigger the schema
@@ -478,7 +481,7 @@ the run that wrote this file.
 | request_logs, previous month ($PREV_ROWS rows) | $T_PREV |
 | request_logs, $MONTH ($ROWS rows, $DAYS statements, rollup trigger on) | $T_LOAD |
 | usage ledger transactions for the sample (one statement per day; balance check, foreign keys and the finance capture trigger on; other row triggers off: ${OTHER_TRIGGERS:-none}) | $T_LEDGER |
-| \`finance.compact_rollups()\` after the load | $T_COMPACT |
+| \`finance.compact_rollups('-infinity')\` after the load (merges the groups split across statements, e.g. by requests completing after midnight) | $T_COMPACT |
 | \`VACUUM ANALYZE\` | $T_VACUUM |
 | **whole run** | **$T_TOTAL** |
 
@@ -521,8 +524,8 @@ the same in both runs, so the difference is the trigger):
 - The rows written with the trigger disabled were then rolled up from the raw rows with
   \`finance.rebuild_usage_daily\` (two completion days) in $T_REBUILD s; \`finance.usage_rollup_drift\` over both days
   found $DRIFT differing groups afterwards.
-- The ledger postings left $PENDING uncompacted ledger_daily delta rows (one per book per
-  transaction); \`finance.daily_revenue\` for the current month took $REV_UNCOMPACTED ms over them and
+- The ledger postings left $PENDING ledger_daily rows for the current month (one delta per book
+  per transaction); \`finance.daily_revenue\` for the current month took $REV_UNCOMPACTED ms over them and
   $REV_COMPACTED ms after \`finance.compact_rollups()\` ($COMPACTED, $T_COMPACT2 s).
 - For reference, the SQL of \`infron ledger verify\` (store::ledger::verify) over this database took
   $T_VERIFY.

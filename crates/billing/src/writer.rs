@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infron_store::hot::{HotBalance, KeyScope, SettlementStream};
+use infron_store::hot::{HotBalance, KeyScope, PostedItem, PostedTarget, SettlementStream};
 use infron_store::ledger::{self, platform, NewTransaction};
 use infron_store::request_logs::{self, RequestLogRow};
 use infron_store::PgPool;
@@ -82,33 +82,39 @@ pub async fn write_records(
         .filter_map(|b| b.account_id.map(|a| (a, b.version)))
         .collect();
     let newly: std::collections::HashSet<&String> = posted.posted.iter().collect();
+    let mut items = Vec::new();
     for r in records.iter().filter(|r| !r.cost.is_zero()) {
-        let marker = r.id.to_string();
+        let marker = Some(r.id.to_string());
         let fresh = newly.contains(&usage_external_id(r.id));
-        let delta = Usd::new(-r.cost)?.to_pico()?;
-        // A replayed record only drops its unposted markers.
-        let (version, delta) = if fresh {
-            (
-                versions.get(&r.account_id).copied().unwrap_or(i64::MAX),
-                delta,
-            )
+        // A replayed record only drops its unposted markers (version 0, no delta).
+        let delta = if fresh {
+            Usd::new(-r.cost)?.to_pico()?
         } else {
-            (0, 0)
+            0
         };
-        let mut result = hot
-            .posted(r.account_id, Some(&marker), version, delta)
-            .await;
+        let version = if fresh {
+            versions.get(&r.account_id).copied().unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        items.push(PostedItem {
+            target: PostedTarget::Account(r.account_id),
+            marker: marker.clone(),
+            version,
+            delta_pico: delta,
+        });
         if let Some((scope, key_version)) = key_versions.get(&r.id) {
-            let key_version = if fresh { *key_version } else { 0 };
-            let key_result = hot
-                .posted_key(scope, Some(&marker), key_version, delta)
-                .await;
-            result = result.and(key_result);
+            items.push(PostedItem {
+                target: PostedTarget::Key(scope.clone()),
+                marker,
+                version: if fresh { *key_version } else { 0 },
+                delta_pico: delta,
+            });
         }
-        if let Err(e) = result {
-            // The hot copy stays conservative (the marker only flags); reconciliation fixes it.
-            tracing::warn!(request_id = %r.id, error = %e, "could not reconcile hot balance after posting");
-        }
+    }
+    if let Err(e) = hot.posted_many(&items).await {
+        // The hot copies stay conservative (markers only flag); a later rebuild corrects them.
+        tracing::warn!(error = %e, records = records.len(), "could not reconcile hot balances after posting");
     }
     Ok(())
 }

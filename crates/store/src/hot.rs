@@ -156,9 +156,7 @@ return redis.call('XADD', KEYS[3], '*', 'p', ARGV[4])
 /// After Postgres posted a change at version `ver`: drop the unposted marker if this change was
 /// already applied to the hot copy; otherwise apply the delta only if the hot copy was built
 /// from an older version than this posting.
-static POSTED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+const POSTED_SRC: &str = r"
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 0 then return 0 end
 if ARGV[1] ~= '' and redis.call('HDEL', k, 'u:' .. ARGV[1]) == 1 then return 1 end
@@ -167,9 +165,9 @@ if ARGV[3] ~= '0' and tonumber(redis.call('HGET', k, 'ver') or '0') < tonumber(A
   return 2
 end
 return 0
-",
-    )
-});
+";
+
+static POSTED: LazyLock<Script> = LazyLock::new(|| Script::new(POSTED_SRC));
 
 /// Takes up to ARGV[2] from the available balance for an expiry, never below zero, and marks
 /// what it took as unposted. Returns what was taken, or -1 when there is no hot copy.
@@ -453,6 +451,43 @@ impl HotBalance {
             .await?)
     }
 
+    /// Reconciles many hot copies after a posting batch in one round trip (see `posted`).
+    pub async fn posted_many(&self, items: &[PostedItem]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.get().await?;
+        let hash = POSTED.get_hash().to_string();
+        let mut pipe = redis::pipe();
+        for item in items {
+            let key = match &item.target {
+                PostedTarget::Account(a) => self.keys.account(*a),
+                PostedTarget::Key(scope) => self.keys.key_limit(scope),
+            };
+            pipe.cmd("EVALSHA")
+                .arg(&hash)
+                .arg(1)
+                .arg(key)
+                .arg(item.marker.as_deref().unwrap_or_default())
+                .arg(item.version)
+                .arg(item.delta_pico.to_string())
+                .ignore();
+        }
+        let first: Result<(), redis::RedisError> = pipe.query_async(&mut *conn).await;
+        match first {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                // Redis restarted and forgot the script: load it and run the batch again.
+                let _: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(POSTED_SRC)
+                    .query_async(&mut *conn)
+                    .await?;
+                Ok(pipe.query_async(&mut *conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// Available amount and number of open holds of an account's hot copy, if loaded.
     pub async fn snapshot(&self, account: Uuid) -> Result<Option<HotSnapshot>, StoreError> {
         self.snapshot_hash(self.keys.account(account), account)
@@ -507,6 +542,22 @@ impl HotBalance {
             .query_async(&mut *conn)
             .await?)
     }
+}
+
+/// Which hot copy a posting reconciles.
+#[derive(Debug, Clone)]
+pub enum PostedTarget {
+    Account(Uuid),
+    Key(KeyScope),
+}
+
+/// One reconciliation after a posting batch.
+#[derive(Debug, Clone)]
+pub struct PostedItem {
+    pub target: PostedTarget,
+    pub marker: Option<String>,
+    pub version: i64,
+    pub delta_pico: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -601,15 +652,16 @@ impl SettlementStream {
             return Ok(());
         }
         let mut conn = self.pool.get().await?;
-        let _: i64 = redis::cmd("XACK")
+        let _: () = redis::pipe()
+            .cmd("XACK")
             .arg(&self.key)
             .arg(&self.group)
             .arg(ids)
-            .query_async(&mut *conn)
-            .await?;
-        let _: i64 = redis::cmd("XDEL")
+            .ignore()
+            .cmd("XDEL")
             .arg(&self.key)
             .arg(ids)
+            .ignore()
             .query_async(&mut *conn)
             .await?;
         Ok(())

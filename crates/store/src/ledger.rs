@@ -73,15 +73,20 @@ pub async fn tenant_balance(
     .await?)
 }
 
-/// Posts transactions inside the caller's database transaction. Transactions whose external id
-/// already exists are skipped. Balance rows are updated once per book, in a fixed order, so
-/// concurrent writers never deadlock on each other.
+/// Posts transactions inside the caller's database transaction, in a fixed number of
+/// statements whatever the batch size. Transactions whose external id already exists are
+/// skipped. The books touched are locked in id order before they are updated, so concurrent
+/// writers never deadlock on each other.
 pub async fn post_batch(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[NewTransaction],
 ) -> Result<PostedBatch, StoreError> {
     let mut out = PostedBatch::default();
-    let mut deltas: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    if batch.is_empty() {
+        return Ok(out);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<&NewTransaction> = Vec::with_capacity(batch.len());
     for t in batch {
         let sum: Decimal = t.entries.iter().map(|(_, a)| *a).sum();
         if sum != Decimal::ZERO || t.entries.is_empty() {
@@ -90,52 +95,87 @@ pub async fn post_batch(
                 t.external_id
             )));
         }
-        let inserted: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO ledger_transactions (id, external_id, kind, account_id, description, metadata, effective_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (external_id) DO NOTHING RETURNING id",
-        )
-        .bind(t.id)
-        .bind(&t.external_id)
-        .bind(t.kind)
-        .bind(t.account_id)
-        .bind(&t.description)
-        .bind(&t.metadata)
-        .bind(t.effective_at)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if inserted.is_none() {
+        if seen.insert(t.external_id.as_str()) {
+            unique.push(t);
+        } else {
+            out.duplicates.push(t.external_id.clone());
+        }
+    }
+
+    let new_ids: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO ledger_transactions (id, external_id, kind, account_id, description, metadata, effective_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::jsonb[], $7::timestamptz[]) \
+         ON CONFLICT (external_id) DO NOTHING RETURNING external_id",
+    )
+    .bind(unique.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind(unique.iter().map(|t| t.external_id.as_str()).collect::<Vec<_>>())
+    .bind(unique.iter().map(|t| t.kind).collect::<Vec<_>>())
+    .bind(unique.iter().map(|t| t.account_id).collect::<Vec<_>>())
+    .bind(unique.iter().map(|t| t.description.as_str()).collect::<Vec<_>>())
+    .bind(unique.iter().map(|t| t.metadata.clone()).collect::<Vec<_>>())
+    .bind(unique.iter().map(|t| t.effective_at).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    let fresh: std::collections::HashSet<&str> = new_ids.iter().map(String::as_str).collect();
+
+    let (mut txn_ids, mut books, mut amounts, mut at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut deltas: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for t in unique {
+        if !fresh.contains(t.external_id.as_str()) {
             out.duplicates.push(t.external_id.clone());
             continue;
         }
-        let (books, amounts): (Vec<Uuid>, Vec<Decimal>) = t.entries.iter().copied().unzip();
-        sqlx::query(
-            "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount, created_at) \
-             SELECT $1, book, amount, $4 FROM UNNEST($2::uuid[], $3::numeric[]) AS e(book, amount)",
-        )
-        .bind(t.id)
-        .bind(&books)
-        .bind(&amounts)
-        .bind(t.effective_at)
-        .execute(&mut **tx)
-        .await?;
         for (book, amount) in &t.entries {
+            txn_ids.push(t.id);
+            books.push(*book);
+            amounts.push(*amount);
+            at.push(t.effective_at);
             *deltas.entry(*book).or_default() += *amount;
         }
         out.posted.push(t.external_id.clone());
     }
-    for (book, debit_delta) in deltas {
-        let row = sqlx::query_as::<_, BookBalance>(
-            "UPDATE ledger_accounts \
-             SET balance = balance + CASE normal_side WHEN 'debit' THEN $2 ELSE -$2 END, version = version + 1 \
-             WHERE id = $1 RETURNING id AS ledger_account_id, account_id, balance, version",
-        )
-        .bind(book)
-        .bind(debit_delta)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("ledger account {book}")))?;
-        out.balances.push(row);
+    if deltas.is_empty() {
+        return Ok(out);
     }
+    // All entries in one statement: the balance check runs once per statement over them.
+    sqlx::query(
+        "INSERT INTO ledger_entries (transaction_id, ledger_account_id, amount, created_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::numeric[], $4::timestamptz[])",
+    )
+    .bind(&txn_ids)
+    .bind(&books)
+    .bind(&amounts)
+    .bind(&at)
+    .execute(&mut **tx)
+    .await?;
+
+    let (touched, debit_deltas): (Vec<Uuid>, Vec<Decimal>) = deltas.into_iter().unzip();
+    // NO KEY UPDATE, the lock the balance UPDATE takes anyway: it orders writers among
+    // themselves but does not conflict with the KEY SHARE locks that inserting entries (their
+    // foreign keys) takes on the same rows.
+    let locked: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&touched)
+    .fetch_all(&mut **tx)
+    .await?;
+    if locked.len() != touched.len() {
+        return Err(StoreError::NotFound(
+            "a ledger account of this batch".into(),
+        ));
+    }
+    out.balances = sqlx::query_as::<_, BookBalance>(
+        "UPDATE ledger_accounts la \
+         SET balance = la.balance + CASE la.normal_side WHEN 'debit' THEN d.delta ELSE -d.delta END, \
+             version = la.version + 1 \
+         FROM UNNEST($1::uuid[], $2::numeric[]) AS d(book, delta) WHERE la.id = d.book \
+         RETURNING la.id AS ledger_account_id, la.account_id, la.balance, la.version",
+    )
+    .bind(&touched)
+    .bind(&debit_deltas)
+    .fetch_all(&mut **tx)
+    .await?;
     Ok(out)
 }
 
