@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY crates crates
 COPY migrations migrations
+# The api crate's manifest names its end-to-end test target under tests/.
+COPY tests tests
 RUN cargo build --release --locked --bin infron --bin infron-mock-provider
 
 FROM debian:bookworm-slim

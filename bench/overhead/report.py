@@ -1,11 +1,12 @@
-"""Turns two wrk --latency outputs into a Markdown comparison (direct vs through Infron)."""
+"""Turns wrk --latency outputs into a Markdown comparison (direct to the mock vs through Infron)."""
 import re
 import subprocess
 import sys
 
+
 def parse(path):
     text = open(path).read()
-    out = {"text": text}
+    out = {}
     for pct in ("50", "75", "90", "99"):
         m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
         if m:
@@ -19,19 +20,25 @@ def parse(path):
     out["errors"] = int(m.group(1)) if m else 0
     return out
 
-direct, gateway = parse(sys.argv[1]), parse(sys.argv[2])
-charged, logged, rss_kb, duration, conns, workers = sys.argv[3:9]
+
+conns, charged, logged, rss_kb, duration, workers, drain, verify = sys.argv[1:9]
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
 print("# Gateway overhead (billing on)\n")
-print(f"Machine: {cpu}, 2 cores shared by wrk, the mock provider, Infron, Postgres and Redis.")
-print(f"wrk: 1 thread, {conns} connections, {duration} per run; Infron: {workers} worker(s), release build.\n")
-print("| percentile | direct to mock (ms) | through Infron (ms) | overhead (ms) |")
-print("|---|---|---|---|")
-for pct in ("50", "75", "90", "99"):
-    d, g = direct.get(pct), gateway.get(pct)
-    if d is not None and g is not None:
-        print(f"| p{pct} | {d:.3f} | {g:.3f} | {g - d:.3f} |")
-print()
-print(f"Throughput: direct {direct['rps']:.0f} req/s, through Infron {gateway['rps']:.0f} req/s.")
-print(f"Gateway requests: {gateway['requests']} ({gateway['errors']} non-2xx); request logs written: {logged}; usage transactions posted: {charged}.")
-print(f"Infron resident memory after the run: {int(rss_kb) / 1024:.1f} MiB.")
+print(f"Machine: {cpu}; 2 cores shared by wrk, the mock provider, Infron, Postgres and Redis.")
+print(f"Each run: wrk, 1 thread, {duration}; Infron: {workers} HTTP worker, release build, response cache off.\n")
+total = 0
+for c in ("1", conns):
+    d, g = parse(f"/tmp/wrk-direct-{c}.txt"), parse(f"/tmp/wrk-gateway-{c}.txt")
+    total += g["requests"]
+    print(f"## {c} connection{'s' if c != '1' else ''}\n")
+    print("| percentile | direct to mock (ms) | through Infron (ms) | added (ms) |")
+    print("|---|---|---|---|")
+    for pct in ("50", "75", "90", "99"):
+        if pct in d and pct in g:
+            print(f"| p{pct} | {d[pct]:.3f} | {g[pct]:.3f} | {g[pct] - d[pct]:.3f} |")
+    print(f"\nThroughput: direct {d['rps']:.0f} req/s, through Infron {g['rps']:.0f} req/s; "
+          f"{g['requests']} gateway requests, {g['errors']} non-2xx.\n")
+print("## Billing\n")
+print(f"Request logs written: {logged}; usage transactions posted: {charged} (measured requests: {total}, plus warm-up).")
+print(f"Every settlement was in Postgres {drain} s after the load stopped; `infron ledger verify`: {verify}.")
+print(f"Infron resident memory after the runs: {int(rss_kb) / 1024:.1f} MiB.")

@@ -54,15 +54,29 @@ load() { # seconds connections url model key [outfile]
 # Warm up both paths (connection pools, key cache, hot balance).
 load 3s 4 http://127.0.0.1:18090/v1/chat/completions gpt-4o-mini "$MOCK_PROVIDER_KEY" >/dev/null
 load 3s 4 http://127.0.0.1:18080/v1/chat/completions mock/gpt-4o-mini "$key" >/dev/null
-load "$DURATION" "$CONNECTIONS" http://127.0.0.1:18090/v1/chat/completions gpt-4o-mini "$MOCK_PROVIDER_KEY" > /tmp/wrk-direct.txt
-load "$DURATION" "$CONNECTIONS" http://127.0.0.1:18080/v1/chat/completions mock/gpt-4o-mini "$key" > /tmp/wrk-gateway.txt
+for c in 1 "$CONNECTIONS"; do
+  load "$DURATION" "$c" http://127.0.0.1:18090/v1/chat/completions gpt-4o-mini "$MOCK_PROVIDER_KEY" > "/tmp/wrk-direct-$c.txt"
+  load "$DURATION" "$c" http://127.0.0.1:18080/v1/chat/completions mock/gpt-4o-mini "$key" > "/tmp/wrk-gateway-$c.txt"
+done
 
-# Every request was charged: the request log count equals the gateway's request count.
-sleep 2
+# Every request is charged: wait until the ledger writer has posted them all and the queue is
+# empty, and report how long that took after the load stopped.
+count() { grep -o '[0-9]* requests in' "$1" | grep -o '^[0-9]*'; }
+sent=$(( $(count /tmp/wrk-gateway-1.txt) + $(count "/tmp/wrk-gateway-$CONNECTIONS.txt") ))
+start=$(date +%s.%N)
+for _ in $(seq 1 600); do
+  logged=$(psql "$DATABASE_URL" -qtAc "SELECT count(*) FROM request_logs")
+  queued=$(redis-cli XLEN "$INFRON_REDIS_PREFIX:settlements")
+  # Warm-up requests are logged too: at least as many as measured, and nothing queued, is done.
+  [ "$logged" -ge "$sent" ] && [ "$queued" = "0" ] && break
+  sleep 0.1
+done
+drain=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
 charged=$(psql "$DATABASE_URL" -qtAc "SELECT count(*) FROM ledger_transactions WHERE kind = 'usage'")
 logged=$(psql "$DATABASE_URL" -qtAc "SELECT count(*) FROM request_logs")
+verify=$("$BIN/infron" ledger verify >/dev/null 2>&1 && echo clean || echo VIOLATIONS)
 rss_kb=$(ps -o rss= -p "$api_pid" | tr -d ' ')
 
-python3 bench/overhead/report.py /tmp/wrk-direct.txt /tmp/wrk-gateway.txt "$charged" "$logged" "$rss_kb" \
-  "$DURATION" "$CONNECTIONS" "$INFRON_WORKERS" > bench/overhead/RESULTS.md
+python3 bench/overhead/report.py "$CONNECTIONS" "$charged" "$logged" "$rss_kb" "$DURATION" "$INFRON_WORKERS" "$drain" "$verify" \
+  > bench/overhead/RESULTS.md
 cat bench/overhead/RESULTS.md
