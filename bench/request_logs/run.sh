@@ -468,7 +468,7 @@ the run that wrote this file.
   - Ledger: a \$5,000 grant per account, top-ups with the \$0.35 + 5% fee for a fifth of them,
     refunds, disputes and expiries, and **one usage transaction (two entries) per charged request
     of $LEDGER_SAMPLE% of the accounts** ($LEDGER_TXNS ledger transactions in all).
-  - \`finance.compact_rollups()\`, then \`VACUUM ANALYZE\`.
+  - \`finance.compact_rollups('-infinity')\`, then \`VACUUM ANALYZE\`.
 - Each query is run twice with \`EXPLAIN (ANALYZE, BUFFERS)\`; both execution times are shown
   (the data was just written, so much of it is in the OS cache: "first" is not a cold-disk read).
   Full plans are in the appendix.
@@ -526,7 +526,7 @@ the same in both runs, so the difference is the trigger):
   found $DRIFT differing groups afterwards.
 - The ledger postings left $PENDING ledger_daily rows for the current month (one delta per book
   per transaction); \`finance.daily_revenue\` for the current month took $REV_UNCOMPACTED ms over them and
-  $REV_COMPACTED ms after \`finance.compact_rollups()\` ($COMPACTED, $T_COMPACT2 s).
+  $REV_COMPACTED ms after \`finance.compact_rollups('$CUR')\` ($COMPACTED, $T_COMPACT2 s).
 - For reference, the SQL of \`infron ledger verify\` (store::ledger::verify) over this database took
   $T_VERIFY.
 

@@ -64,6 +64,34 @@ type UsageKey = (
 );
 type UsageSums = (i64, i64, i64, i64, i64, i64, Decimal);
 
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    day: NaiveDate,
+    account_id: Uuid,
+    api_key_id: Option<Uuid>,
+    model: Option<String>,
+    provider: Option<String>,
+    requests: i64,
+    failed_requests: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cached_tokens: i64,
+    reasoning_tokens: i64,
+    cost: Decimal,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReconRow {
+    day: NaiveDate,
+    account_id: Uuid,
+    charged_requests: i64,
+    usage_transactions: i64,
+    logged_cost: Decimal,
+    ledger_charged: Decimal,
+    ledger_revenue: Decimal,
+    difference: Decimal,
+}
+
 #[tokio::test]
 async fn finance_views_match_the_ledger_and_request_logs() {
     let app = spawn_app().await;
@@ -180,20 +208,7 @@ async fn finance_views_match_the_ledger_and_request_logs() {
         e.5 += r.reasoning_tokens;
         e.6 += r.cost;
     }
-    let rows: Vec<(
-        NaiveDate,
-        Uuid,
-        Option<Uuid>,
-        Option<String>,
-        Option<String>,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        Decimal,
-    )> = sqlx::query_as(
+    let rows: Vec<UsageRow> = sqlx::query_as(
         "SELECT day, account_id, api_key_id, model, provider, requests, failed_requests, \
                 prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost \
          FROM finance.daily_usage",
@@ -205,8 +220,16 @@ async fn finance_views_match_the_ledger_and_request_logs() {
         .into_iter()
         .map(|r| {
             (
-                (r.0, r.1, r.2, r.3, r.4),
-                (r.5, r.6, r.7, r.8, r.9, r.10, r.11),
+                (r.day, r.account_id, r.api_key_id, r.model, r.provider),
+                (
+                    r.requests,
+                    r.failed_requests,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.cached_tokens,
+                    r.reasoning_tokens,
+                    r.cost,
+                ),
             )
         })
         .collect();
@@ -214,16 +237,7 @@ async fn finance_views_match_the_ledger_and_request_logs() {
 
     // Per account and day: the logged cost is exactly what the ledger charged the tenant's
     // credits book and recognised as usage revenue.
-    let recon: Vec<(
-        NaiveDate,
-        Uuid,
-        i64,
-        i64,
-        Decimal,
-        Decimal,
-        Decimal,
-        Decimal,
-    )> = sqlx::query_as(
+    let recon: Vec<ReconRow> = sqlx::query_as(
         "SELECT day, account_id, charged_requests, usage_transactions, logged_cost, \
                     ledger_charged, ledger_revenue, difference FROM finance.usage_reconciliation",
     )
@@ -231,7 +245,8 @@ async fn finance_views_match_the_ledger_and_request_logs() {
     .await
     .unwrap();
     assert!(!recon.is_empty());
-    for (day, account, n_logs, n_txns, logged, ledger_charged, revenue, diff) in &recon {
+    for r in &recon {
+        let (day, account) = (r.day, r.account_id);
         let raw: (Decimal, i64) = sqlx::query_as(
             "SELECT coalesce(sum(e.amount), 0), count(*) FROM ledger_entries e \
              JOIN ledger_transactions t ON t.id = e.transaction_id \
@@ -244,12 +259,12 @@ async fn finance_views_match_the_ledger_and_request_logs() {
         .fetch_one(&app.pg)
         .await
         .unwrap();
-        assert_eq!(*ledger_charged, raw.0, "{day} {account}");
-        assert_eq!(*n_txns, raw.1);
-        assert_eq!(logged, ledger_charged);
-        assert_eq!(logged, revenue);
-        assert_eq!(n_logs, n_txns);
-        assert_eq!(*diff, Decimal::ZERO);
+        assert_eq!(r.ledger_charged, raw.0, "{day} {account}");
+        assert_eq!(r.usage_transactions, raw.1);
+        assert_eq!(r.logged_cost, r.ledger_charged);
+        assert_eq!(r.logged_cost, r.ledger_revenue);
+        assert_eq!(r.charged_requests, r.usage_transactions);
+        assert_eq!(r.difference, Decimal::ZERO);
     }
     let by_account: Vec<(Uuid, Decimal, i64)> = sqlx::query_as(
         "SELECT account_id, sum(cost), sum(requests)::bigint FROM finance.daily_usage_by_account \

@@ -240,14 +240,26 @@ async fn sweep_holds(hot: Arc<HotBalance>, stop: CancellationToken) {
     }
 }
 
+/// Creates request-log partitions ahead (every six hours) and compacts the finance rollups
+/// (every minute; the views are exact without it, only slower to read).
 async fn maintain_partitions(pg: infron_store::PgPool, stop: CancellationToken) {
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
         }
-        if let Err(e) = infron_store::db::ensure_partitions(&pg).await {
-            tracing::warn!(error = %e, "could not create request-log partitions");
+        ticks += 1;
+        if ticks % 360 == 0 {
+            if let Err(e) = infron_store::db::ensure_partitions(&pg).await {
+                tracing::warn!(error = %e, "could not create request-log partitions");
+            }
+        }
+        if let Err(e) = sqlx::query("SELECT * FROM finance.compact_rollups()")
+            .execute(&pg)
+            .await
+        {
+            tracing::warn!(error = %e, "could not compact the finance rollups");
         }
     }
 }
