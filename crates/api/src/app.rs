@@ -250,7 +250,7 @@ async fn maintain_partitions(pg: infron_store::PgPool, stop: CancellationToken) 
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
         }
         ticks += 1;
-        if ticks % 360 == 0 {
+        if ticks.is_multiple_of(360) {
             if let Err(e) = infron_store::db::ensure_partitions(&pg).await {
                 tracing::warn!(error = %e, "could not create request-log partitions");
             }
