@@ -10,8 +10,18 @@ cargo build --quiet --bin infron --bin infron-mock-provider
 BIN="$CARGO_TARGET_DIR/debug"
 
 venv="${INFRON_SDK_VENV:-$HOME/.cache/infron/sdk-venv}"
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "[sdk] installing python3" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+fi
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$venv"; }
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian ships venv separately.
+    rm -rf "$venv"
+    echo "[sdk] installing python3-venv" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 
