@@ -114,7 +114,7 @@ impl Application {
             state.pg.clone(),
             stop.clone(),
         )));
-        background.push(tokio::spawn(follow_key_changes(
+        background.push(tokio::spawn(follow_auth_changes(
             state.clone(),
             stop.clone(),
         )));
@@ -264,33 +264,52 @@ async fn maintain_partitions(pg: infron_store::PgPool, stop: CancellationToken) 
     }
 }
 
-/// Drops cached keys whenever an operator changes one (disable, limit, expiry), on every
-/// instance. Reconnects after errors; while disconnected the cache TTL still bounds staleness.
-async fn follow_key_changes(state: Arc<AppState>, stop: CancellationToken) {
-    use futures_util::StreamExt;
-    let keys = state.hot.keys().clone();
+/// Drops cached keys on every instance whenever a key or an account changes in Postgres (the
+/// `auth_revision` trigger notifies `infron_auth`). Notifications make it immediate; polling the
+/// revision every 250 ms covers notifications missed while the listening connection was down.
+/// If Postgres is unreachable, the cache TTL bounds staleness.
+async fn follow_auth_changes(state: Arc<AppState>, stop: CancellationToken) {
+    use infron_store::keys::{auth_revision, AUTH_CHANNEL};
+    let mut seen = auth_revision(&state.pg).await.ok();
+    let mut listener: Option<sqlx::postgres::PgListener> = None;
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(250));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match infron_store::hot::subscribe_key_changes(state.settings.redis_url(), &keys).await {
-            Ok(pubsub) => {
-                // Changes made while we were not subscribed are not lost to us: start clean.
-                state.auth.cache.clear();
-                let mut messages = pubsub.into_on_message();
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        m = messages.next() => match m {
-                            Some(_) => state.auth.cache.clear(),
-                            None => break,
-                        },
-                    }
-                }
-                tracing::warn!("key-change subscription closed; reconnecting");
+        if listener.is_none() {
+            match sqlx::postgres::PgListener::connect_with(&state.pg).await {
+                Ok(mut l) => match l.listen(AUTH_CHANNEL).await {
+                    Ok(()) => listener = Some(l),
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for key changes"),
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot listen for key changes"),
             }
-            Err(e) => tracing::warn!(error = %e, "cannot subscribe to key changes; retrying"),
         }
+        let notified = async {
+            match listener.as_mut() {
+                Some(l) => l.try_recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            n = notified => match n {
+                Ok(Some(_)) => state.auth.cache.clear(),
+                // The connection dropped (and may have missed notifications): start clean.
+                Ok(None) => state.auth.cache.clear(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "key-change listener failed; reconnecting");
+                    listener = None;
+                    state.auth.cache.clear();
+                }
+            },
+            _ = poll.tick() => match auth_revision(&state.pg).await {
+                Ok(r) if seen != Some(r) => {
+                    seen = Some(r);
+                    state.auth.cache.clear();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot read the auth revision"),
+            },
         }
     }
 }

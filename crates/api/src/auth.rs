@@ -1,7 +1,11 @@
 //! Bearer-key authentication with an in-process cache, so a warm request never touches the
-//! database. A disabled key stops working everywhere within the cache TTL.
+//! database. Any change to keys or accounts in Postgres bumps the auth revision
+//! (`auth_revision`, by trigger) and notifies every instance, which drops its cache
+//! (`app::follow_auth_changes`): a disabled key is refused everywhere within a second. The
+//! cache TTL only bounds staleness if that watcher cannot reach Postgres.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +29,8 @@ pub struct Caller {
     pub allow_training: bool,
     /// The key's spending limit, if it has one.
     pub limit: Option<KeyLimit>,
+    /// When the key stops working; checked on every request, cached or not.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone)]
@@ -37,6 +43,9 @@ enum Cached {
 pub struct KeyCache {
     ttl: Duration,
     entries: RwLock<HashMap<[u8; 32], (Cached, Instant)>>,
+    /// Bumped by every `clear`: a lookup that started before a clear must not cache what it
+    /// read, or a key disabled while it was reading would stay cached until the TTL.
+    generation: AtomicU64,
 }
 
 const MAX_ENTRIES: usize = 100_000;
@@ -46,7 +55,12 @@ impl KeyCache {
         Self {
             ttl,
             entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn get(&self, hash: &[u8; 32]) -> Option<Cached> {
@@ -55,8 +69,12 @@ impl KeyCache {
         (at.elapsed() < self.ttl).then(|| c.clone())
     }
 
-    fn put(&self, hash: [u8; 32], c: Cached) {
+    /// Caches `c` unless the cache was cleared since `generation` was read.
+    fn put(&self, hash: [u8; 32], c: Cached, generation: u64) {
         if let Ok(mut map) = self.entries.write() {
+            if self.generation() != generation {
+                return;
+            }
             if map.len() >= MAX_ENTRIES {
                 let ttl = self.ttl;
                 map.retain(|_, (_, at)| at.elapsed() < ttl);
@@ -70,6 +88,7 @@ impl KeyCache {
 
     pub fn clear(&self) {
         if let Ok(mut map) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             map.clear();
         }
     }
@@ -105,12 +124,16 @@ impl Authenticator {
         let cached = match self.cache.get(&hash) {
             Some(c) => c,
             None => {
+                let generation = self.cache.generation();
                 let c = self.lookup(&hash).await?;
-                self.cache.put(hash, c.clone());
+                self.cache.put(hash, c.clone(), generation);
                 c
             }
         };
         match cached {
+            Cached::Valid(caller) if caller.expires_at.is_some_and(|t| t <= chrono::Utc::now()) => {
+                Err(ApiError::Unauthorized("this API key has expired".into()))
+            }
             Cached::Valid(caller) => Ok(caller),
             Cached::Refused(why) => Err(ApiError::Unauthorized(why.into())),
         }
@@ -146,6 +169,7 @@ impl Authenticator {
             key_name: row.name,
             allow_training: account.allow_training,
             limit,
+            expires_at: row.expires_at,
         }))
     }
 }

@@ -377,7 +377,6 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
                     hot(settings)?.adjust_key(&scope, delta).await?;
                 }
             }
-            announce(settings, id).await;
             println!(
                 "key {} limit {} reset {} expires {}",
                 after.id,
@@ -453,24 +452,5 @@ impl KeyLimitArgs {
 
     fn is_set(&self) -> bool {
         self.limit.is_some() || self.expires_at.is_some()
-    }
-}
-
-/// Tells running gateways a key changed. Failing to reach Redis is not fatal: instances pick
-/// the change up when their key cache entry expires (INFRON_KEY_CACHE_TTL_SECS).
-async fn announce(settings: &Settings, key_id: Uuid) {
-    let result = match infron_store::connect_redis(settings.redis_url(), 1) {
-        Ok(pool) => {
-            infron_store::hot::announce_key_change(
-                &pool,
-                &HotKeys::new(settings.redis_prefix.clone()),
-                key_id,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        eprintln!("warning: could not announce the change to running gateways ({e}); it applies within INFRON_KEY_CACHE_TTL_SECS");
     }
 }

@@ -690,34 +690,3 @@ fn collect_entries(ids: impl Iterator<Item = redis::streams::StreamId>) -> Vec<S
     })
     .collect()
 }
-
-/// Channel on which key changes (disable, limit, expiry) are announced to every instance.
-pub fn key_changes_channel(keys: &HotKeys) -> String {
-    format!("{}:key-changes", keys.prefix())
-}
-
-/// Tells every gateway instance that a key changed, so they drop their cached copy now.
-pub async fn announce_key_change(
-    pool: &RedisPool,
-    keys: &HotKeys,
-    key_id: Uuid,
-) -> Result<(), StoreError> {
-    let mut conn = pool.get().await?;
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(key_changes_channel(keys))
-        .arg(key_id.to_string())
-        .query_async(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Subscribes to key changes; each message is a key id.
-pub async fn subscribe_key_changes(
-    redis_url: &str,
-    keys: &HotKeys,
-) -> Result<redis::aio::PubSub, StoreError> {
-    let client = redis::Client::open(redis_url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(key_changes_channel(keys)).await?;
-    Ok(pubsub)
-}

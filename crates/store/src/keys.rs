@@ -155,3 +155,16 @@ pub async fn spend(pool: &PgPool, id: Uuid) -> Result<KeySpend, StoreError> {
     .fetch_one(pool)
     .await?)
 }
+
+/// The auth revision: moves whenever a key or an account changes (see the migration
+/// `auth_revision`). Instances compare it to drop cached keys.
+pub async fn auth_revision(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT revision FROM auth_revision WHERE id")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// The channel the auth-revision trigger notifies.
+pub const AUTH_CHANNEL: &str = "infron_auth";
