@@ -694,9 +694,11 @@ async fn error_mapping(app: &TestApp, w: &Wire) {
     let v = json_of(res, 200).await;
     assert_eq!(v["model"], "test/backup");
     let row = app.log_row(v["id"].as_str().unwrap()).await;
-    let attempts = row.attempts.as_array().unwrap();
-    assert_eq!(attempts.len(), 2, "{attempts:?}");
-    assert_eq!(attempts[0]["error"]["kind"], "rate_limited");
+    let attempts = row.attempts.expect("a failed attempt is logged");
+    let attempts = attempts.as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "only the failed attempt: {attempts:?}");
+    assert_eq!(attempts[0]["class"], "rate_limited");
+    assert_eq!(attempts[0]["status"], 429);
     assert_eq!(attempts[0]["provider"], w.provider);
     succeed(app, &t.key, w, "after 429").await;
 

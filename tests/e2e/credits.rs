@@ -6,10 +6,8 @@ async fn grants_are_idempotent_balanced_and_reach_the_hot_balance() {
     let t = app.tenant("0").await;
     let amount: infron_billing::Usd = "2.50".parse().unwrap();
     // Load the hot copy first, so the grant has to update it.
-    let reservations =
-        infron_billing::reservation::Reservations::new(app.pg.clone(), app.hot.clone());
     assert_eq!(
-        reservations.available(t.account).await.unwrap(),
+        app.ledger.available(t.account).await.unwrap(),
         infron_billing::Usd::ZERO
     );
     for _ in 0..2 {
@@ -25,7 +23,7 @@ async fn grants_are_idempotent_balanced_and_reach_the_hot_balance() {
         .unwrap();
     }
     assert_eq!(app.balance(t.account).await, dec("2.5"));
-    assert_eq!(reservations.available(t.account).await.unwrap(), amount);
+    assert_eq!(app.ledger.available(t.account).await.unwrap(), amount);
     app.ledger_clean().await;
     app.hot_matches_ledger(t.account).await;
 }
@@ -45,10 +43,9 @@ async fn a_lost_hot_copy_is_rebuilt_from_postgres() {
         .await;
     assert_eq!(ok.status(), 200);
     app.settled().await;
-    let mut conn = app.hot.pool().get().await.unwrap();
     let _: i64 = redis::cmd("DEL")
         .arg(app.hot.keys().account(t.account))
-        .query_async(&mut *conn)
+        .query_async(&mut app.hot.conn())
         .await
         .unwrap();
     assert_eq!(

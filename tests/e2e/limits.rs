@@ -79,7 +79,12 @@ async fn concurrent_requests_never_exceed_a_key_limit() {
         key_id,
         period_start: 0,
     };
-    let snap = app.hot.key_snapshot(&scope).await.unwrap().unwrap();
+    let snap = app
+        .hot
+        .key_snapshot(t.account, &scope)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(snap.open_holds, 0);
     assert_eq!(snap.unposted_pico, 0);
     assert_eq!(

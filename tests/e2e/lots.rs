@@ -35,8 +35,6 @@ async fn usage_consumes_oldest_lots_and_expiry_takes_the_rest() {
             "test/chat",
             Some(json!({"prompt_tokens": 100, "completion_tokens": 100})),
         );
-        let mut body = body;
-        body["max_tokens"] = json!(10);
         assert_eq!(app.post_chat(&t.key, &body).await.status(), 200);
         app.settled().await;
     }
@@ -105,17 +103,10 @@ async fn usage_consumes_oldest_lots_and_expiry_takes_the_rest() {
 async fn expiry_leaves_reserved_credits_to_the_request_holding_them() {
     let app = spawn_app().await;
     let t = app.tenant("1").await;
-    let reservations =
-        infron_billing::reservation::Reservations::new(app.pg.clone(), app.hot.clone());
     let request = uuid::Uuid::now_v7();
-    let hold = reservations
-        .reserve(
-            t.account,
-            request,
-            None,
-            "0.4".parse().unwrap(),
-            chrono::Utc::now() + chrono::Duration::minutes(5),
-        )
+    let hold = app
+        .ledger
+        .reserve(t.account, request, None, "0.4".parse().unwrap())
         .await
         .unwrap();
     sqlx::query(
@@ -134,10 +125,9 @@ async fn expiry_leaves_reserved_credits_to_the_request_holding_them() {
         "only what is not reserved expires"
     );
     // The request settles, spending 0.1 of its hold; the rest of the lot expires on the next run.
-    let settler = infron_billing::settlement::Settler::new(app.pg.clone(), app.hot.clone());
-    let mut row = sample_log(t.account, request);
-    row.cost = dec("0.1");
-    settler.settle(Some(&hold), row).await.unwrap();
+    let mut record = sample_record(t.account, request);
+    record.list_cost = "0.1".parse().unwrap();
+    app.ledger.settle(Some(&hold), &record).await.unwrap();
     app.settled().await;
     let expired = infron_billing::expiry::expire_due(&app.pg, &app.hot, chrono::Utc::now())
         .await
@@ -146,41 +136,4 @@ async fn expiry_leaves_reserved_credits_to_the_request_holding_them() {
     assert_eq!(app.balance(t.account).await, dec("0"));
     app.ledger_clean().await;
     app.hot_matches_ledger(t.account).await;
-}
-
-pub fn sample_log(
-    account: uuid::Uuid,
-    id: uuid::Uuid,
-) -> infron_store::request_logs::RequestLogRow {
-    let now = chrono::Utc::now();
-    infron_store::request_logs::RequestLogRow {
-        id,
-        created_at: now,
-        account_id: account,
-        api_key_id: None,
-        requested_model: "test/chat".into(),
-        model: Some("test/chat".into()),
-        provider: Some("mock-a".into()),
-        upstream_model: Some("up-a".into()),
-        endpoint_kind: "chat".into(),
-        prompt_tokens: 0,
-        completion_tokens: 0,
-        cached_tokens: 0,
-        cache_write_tokens: 0,
-        reasoning_tokens: 0,
-        cost: rust_decimal::Decimal::ZERO,
-        cost_details: None,
-        prices: None,
-        usage_source: Some("provider".into()),
-        status: 200,
-        error_class: None,
-        finish_reason: Some("stop".into()),
-        streamed: false,
-        cancelled: false,
-        cache_hit: false,
-        attempts: json!([]),
-        latency_ms: Some(1),
-        first_token_ms: None,
-        completed_at: now,
-    }
 }

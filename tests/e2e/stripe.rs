@@ -207,10 +207,7 @@ async fn stripe_event_count(app: &TestApp) -> i64 {
 
 /// Loads the tenant's hot copy, so webhook postings must update it.
 async fn load_hot(app: &TestApp, account: Uuid) {
-    infron_billing::reservation::Reservations::new(app.pg.clone(), app.hot.clone())
-        .available(account)
-        .await
-        .unwrap();
+    app.ledger.available(account).await.unwrap();
 }
 
 async fn clean(app: &TestApp, account: Uuid) {

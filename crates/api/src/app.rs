@@ -6,8 +6,11 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use infron_billing::writer::LedgerWriter;
+use infron_billing::HotLedger;
 use infron_router::{Catalog, ProviderClient};
-use infron_store::hot::{HotBalance, HotKeys};
+use infron_store::hot::journal::Journal;
+use infron_store::hot::HotKeys;
+use infron_store::redis_conn::{RedisConn, RedisTarget};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authenticator, KeyCache};
@@ -30,6 +33,8 @@ pub enum StartError {
     Http(String),
     #[error("cannot set up Stripe: {0}")]
     Stripe(infron_billing::topups::TopupError),
+    #[error("cannot use Redis (REDIS_URL): {0}")]
+    Ledger(infron_billing::BillingError),
 }
 
 pub struct Application {
@@ -72,17 +77,23 @@ impl Application {
             .map_err(StartError::Migrate)?;
         let redis =
             infron_store::connect_redis(settings.redis_url(), 64).map_err(StartError::Redis)?;
-        {
-            let mut c = redis.get().await.map_err(|e| StartError::Redis(e.into()))?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut *c)
+        let target = RedisTarget::parse(settings.redis_url()).map_err(StartError::Redis)?;
+        let keys = HotKeys::new(settings.redis_prefix.clone(), settings.redis_shards);
+        let ledger = HotLedger::connect(pg.clone(), &target, keys.clone(), settings.ledger.clone())
+            .await
+            .map_err(StartError::Ledger)?;
+        // The writer's reads block: a connection of its own.
+        let journal = Journal::new(
+            RedisConn::connect_blocking(&target, std::time::Duration::from_millis(250))
                 .await
-                .map_err(|e| StartError::Redis(e.into()))?;
-        }
-        let hot = Arc::new(HotBalance::new(
-            redis,
-            HotKeys::new(settings.redis_prefix.clone()),
-        ));
+                .map_err(StartError::Redis)?,
+            keys,
+        );
+        sqlx::query("UPDATE billing_settings SET credit_expiry_days = $1")
+            .bind(settings.credit_expiry_days)
+            .execute(&pg)
+            .await
+            .map_err(|e| StartError::Migrate(e.into()))?;
         let providers = ProviderClient::new(settings.timeouts.clone())
             .map_err(|e| StartError::Http(e.to_string()))?;
         let auth = Authenticator {
@@ -99,17 +110,30 @@ impl Application {
         let workers = settings.workers.max(1);
         let (checkout, webhook) =
             crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
+        let drain = settings.drain;
         let state = Arc::new(
-            AppState::new(settings, pg, hot, auth, providers, catalog)
+            AppState::new(settings, pg, ledger, redis, auth, providers, catalog)
                 .with_stripe(checkout, webhook)
                 .with_catalog_env(catalog_env),
         );
 
         let stop = CancellationToken::new();
         let consumer = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
-        let writer = LedgerWriter::new(state.pg.clone(), state.hot.clone(), consumer);
+        let writer = LedgerWriter::new(
+            state.pg.clone(),
+            state.ledger.state().clone(),
+            journal,
+            consumer,
+            state.writer_stats.clone(),
+        );
         let mut background = vec![tokio::spawn(writer.run(stop.clone()))];
-        background.push(tokio::spawn(sweep_holds(state.hot.clone(), stop.clone())));
+        background.push(tokio::spawn(state.ledger.clone().run_upkeep(stop.clone())));
+        background.push(tokio::spawn(infron_billing::expiry::run(
+            state.pg.clone(),
+            state.ledger.state().clone(),
+            state.settings.credit_expiry_interval,
+            stop.clone(),
+        )));
         background.push(tokio::spawn(maintain_partitions(
             state.pg.clone(),
             stop.clone(),
@@ -130,6 +154,8 @@ impl Application {
         })
         .workers(workers)
         .disable_signals()
+        // Streams end by themselves at the drain deadline; this only bounds a stuck connection.
+        .shutdown_timeout(drain.as_secs() + 10)
         .listen(listener)
         .map_err(|e| StartError::Bind("listener".into(), e))?
         .run();
@@ -146,25 +172,90 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server stops (on Ctrl-C/SIGTERM when `handle_signals`), then drains the
-    /// settlement queue so every finished request is posted before exit.
+    /// Serves until the server stops (on Ctrl-C/SIGTERM when `handle_signals`, or `stop`),
+    /// then waits until every settlement of this instance is posted (or, with Postgres away,
+    /// safely in the journal) before returning.
     pub async fn run_until_stopped(self, handle_signals: bool) -> std::io::Result<()> {
         let handle = self.server.handle();
         if handle_signals {
             tokio::spawn(reload_on_hangup(self.state.clone()));
+            let state = self.state.clone();
             tokio::spawn(async move {
                 shutdown_signal().await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                handle.stop(true).await;
+                drain(&state, handle).await;
             });
         }
         let result = self.server.await;
+        let state = self.state.clone();
+        if !state.ledger.flush(std::time::Duration::from_secs(10)).await {
+            tracing::warn!(
+                unposted = state.ledger.unposted(),
+                "stopping with settlements not yet in Postgres; they wait in the journal for another instance"
+            );
+        }
         self.stop.cancel();
         for task in self.background {
             let _ = task.await;
         }
+        tracing::info!("stopped");
         result
     }
+
+    /// A handle to stop the server as SIGTERM would (drain, then stop).
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            state: self.state.clone(),
+            handle: self.server.handle(),
+        }
+    }
+}
+
+/// Stops a running `Application` gracefully.
+#[derive(Clone)]
+pub struct Stopper {
+    state: Arc<AppState>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Stopper {
+    pub async fn stop(self) {
+        drain(&self.state, self.handle).await;
+    }
+}
+
+/// SIGTERM: stop accepting connections, give running requests and streams the drain period,
+/// then end what is still open (streams get an error chunk and `[DONE]`, each charged for
+/// what it delivered) and stop.
+async fn drain(state: &AppState, handle: actix_web::dev::ServerHandle) {
+    let period = state.settings.drain;
+    tracing::info!(
+        drain_secs = period.as_secs(),
+        in_flight = state.ledger.in_flight(),
+        "shutting down: no new connections; running requests may finish"
+    );
+    state.shutdown.draining.cancel();
+    let deadline = state.shutdown.deadline.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(period).await;
+        deadline.cancel();
+    });
+    let stopping = tokio::spawn(handle.stop(true));
+    // Once every request has finished there is nothing left to wait for.
+    loop {
+        if state.ledger.in_flight() == 0 || state.shutdown.deadline.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if !state.shutdown.deadline.is_cancelled() {
+        tracing::info!("every running request finished");
+    } else {
+        tracing::warn!(
+            in_flight = state.ledger.in_flight(),
+            "drain period over: ending the requests still running"
+        );
+    }
+    let _ = stopping.await;
 }
 
 async fn shutdown_signal() {
@@ -220,24 +311,6 @@ async fn refresh_health(state: Arc<AppState>, stop: CancellationToken) {
 
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "infron".into())
-}
-
-/// Gives back holds whose request never settled (a crashed instance) once their deadline passed.
-async fn sweep_holds(hot: Arc<HotBalance>, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-        }
-        match hot
-            .sweep_expired(chrono::Utc::now().timestamp_millis(), 1000)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(released = n, "released holds past their deadline"),
-            Err(e) => tracing::warn!(error = %e, "hold sweep failed"),
-        }
-    }
 }
 
 /// Creates request-log partitions ahead (every six hours) and compacts the finance rollups

@@ -2,12 +2,13 @@
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use infron_billing::Usd;
-use infron_store::hot::{HotBalance, HotKeys};
+use infron_store::hot::journal::Journal;
+use infron_store::hot::{HotKeys, HotState};
+use infron_store::redis_conn::{RedisConn, RedisTarget};
 use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
@@ -110,8 +111,13 @@ pub enum CreditsCommand {
 
 #[derive(Subcommand)]
 pub enum LedgerCommand {
-    /// Check the ledger invariants; exits non-zero on any violation.
-    Verify,
+    /// Check the ledger invariants and compare the hot state in Redis with Postgres; exits
+    /// non-zero on any violation.
+    Verify {
+        /// How long a settlement may wait in the journal before it counts as not posted.
+        #[arg(long, default_value_t = 60)]
+        max_lag_secs: u64,
+    },
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -157,7 +163,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("--reason must not be empty");
             }
             let pg = pg(&settings).await?;
-            let hot = hot(&settings)?;
+            let hot = hot(&settings).await?;
             let external_id = format!(
                 "grant:{}",
                 idempotency_key.unwrap_or_else(|| Uuid::now_v7().to_string())
@@ -174,14 +180,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ledger(LedgerCommand::Verify) => {
+        Command::Ledger(LedgerCommand::Verify { max_lag_secs }) => {
             let pg = pg(&settings).await?;
-            let hot = hot(&settings)?;
             let check = infron_store::ledger::verify(&pg).await?;
-            let overdue = hot
-                .overdue_holds(chrono::Utc::now().timestamp_millis())
-                .await?;
-            let rows = [
+            let mut rows = vec![
                 (
                     "transactions that do not sum to zero",
                     check.unbalanced_transactions,
@@ -195,19 +197,51 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     check.tenants_below_zero,
                 ),
                 (
-                    "charged requests without a ledger transaction",
+                    "charged requests without a usage transaction",
                     check.charged_requests_without_transaction,
                 ),
                 (
-                    "usage transactions without a charged request",
-                    check.usage_transactions_without_request,
+                    "usage transactions not matching their requests",
+                    check.usage_transactions_not_matching_requests,
                 ),
                 (
                     "paid Stripe sessions not credited exactly once",
                     check.paid_sessions_not_credited_once,
                 ),
-                ("holds left open past their deadline", overdue),
             ];
+            let hot = match hot(&settings).await {
+                Ok(hot) => {
+                    let journal = Journal::new(hot.conn(), hot.keys().clone());
+                    Some(
+                        infron_billing::reconcile::check(
+                            &pg,
+                            &hot,
+                            &journal,
+                            std::time::Duration::from_secs(max_lag_secs),
+                        )
+                        .await?,
+                    )
+                }
+                Err(e) => {
+                    eprintln!("cannot check the hot state in Redis: {e:#}");
+                    None
+                }
+            };
+            if let Some(h) = &hot {
+                rows.push((
+                    "settlements not posted in time",
+                    h.settlements_not_posted_in_time,
+                ));
+                rows.push((
+                    "settlements left unposted by a writer",
+                    h.settlements_stuck_with_a_writer,
+                ));
+                rows.push(("holds of dead instances", h.holds_of_dead_instances));
+                rows.push((
+                    "hot balances differing from Postgres",
+                    h.hot_balances_differing.unwrap_or(0),
+                ));
+            }
             let mut bad = 0;
             for (what, n) in rows {
                 println!(
@@ -220,6 +254,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 );
                 bad += n;
+            }
+            match &hot {
+                Some(h) => {
+                    println!(
+                        "{:<50} {} queued, oldest {} s",
+                        "settlement journal", h.journal_backlog, h.journal_lag_secs
+                    );
+                    if h.hot_balances_differing.is_none() {
+                        println!("(hot balances not compared: the journal is not empty)");
+                    }
+                }
+                None => {
+                    println!("{:<50} NOT CHECKED (Redis unreachable)", "hot state");
+                    bad += 1;
+                }
             }
             Ok(if bad == 0 {
                 ExitCode::SUCCESS
@@ -236,13 +285,15 @@ async fn pg(settings: &Settings) -> anyhow::Result<infron_store::PgPool> {
         .context("cannot connect to Postgres (DATABASE_URL)")
 }
 
-fn hot(settings: &Settings) -> anyhow::Result<Arc<HotBalance>> {
-    let pool = infron_store::connect_redis(settings.redis_url(), 2)
-        .context("cannot use Redis (REDIS_URL)")?;
-    Ok(Arc::new(HotBalance::new(
-        pool,
-        HotKeys::new(settings.redis_prefix.clone()),
-    )))
+async fn hot(settings: &Settings) -> anyhow::Result<HotState> {
+    let target = RedisTarget::parse(settings.redis_url()).context("REDIS_URL")?;
+    let conn = RedisConn::connect(&target)
+        .await
+        .context("cannot connect to Redis (REDIS_URL)")?;
+    Ok(HotState::new(
+        conn,
+        HotKeys::new(settings.redis_prefix.clone(), settings.redis_shards),
+    ))
 }
 
 async fn accounts(settings: &Settings, c: AccountsCommand) -> anyhow::Result<ExitCode> {
@@ -374,7 +425,10 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
                         period_start: period_start(reset, chrono::Utc::now()).timestamp(),
                     };
                     let delta = Usd::new(new - old)?.to_pico()?;
-                    hot(settings)?.adjust_key(&scope, delta).await?;
+                    hot(settings)
+                        .await?
+                        .adjust_key(after.account_id, &scope, delta)
+                        .await?;
                 }
             }
             println!(

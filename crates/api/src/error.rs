@@ -164,6 +164,9 @@ impl From<BillingError> for ApiError {
             BillingError::Store(s) if s.is_unavailable() => {
                 ApiError::Unavailable("a storage dependency is unavailable".into())
             }
+            BillingError::Busy(m) => ApiError::Unavailable(format!(
+                "the gateway is not taking new requests right now ({m}); retry shortly"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }

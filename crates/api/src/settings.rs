@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use infron_billing::fees::FeeSchedule;
 use infron_billing::topups::{CheckoutConfig, TopupLimits};
-use infron_billing::Usd;
+use infron_billing::{HotLedgerConfig, Usd};
 use infron_router::health::HealthConfig;
 use infron_router::preferences::Sort;
 use infron_router::Timeouts;
@@ -47,6 +47,13 @@ pub struct Settings {
     pub credit_expiry_interval: Duration,
     /// Stripe top-ups (docs/stripe.md); the endpoints answer 503 while unconfigured.
     pub stripe: StripeSettings,
+    /// Shards of the hot state in Redis (hash tags `{s0}`…): spread over a Redis Cluster.
+    pub redis_shards: u16,
+    /// Holds, the settlement journal and their limits.
+    pub ledger: HotLedgerConfig,
+    /// On SIGTERM: how long running requests and streams may finish before streams are ended
+    /// with an error chunk. Keep the orchestrator's stop grace period longer than this.
+    pub drain: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -203,10 +210,18 @@ impl Settings {
             });
         }
         let redis_url = required(env, "REDIS_URL")?;
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+        if ![
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ]
+        .iter()
+        .any(|s| redis_url.starts_with(s))
+        {
             return Err(SettingError {
                 name: "REDIS_URL",
-                reason: "must be a redis:// or rediss:// URL".into(),
+                reason: "must be a redis://, rediss:// or redis+cluster:// URL".into(),
             });
         }
         let key_secret = required(env, "INFRON_KEY_SECRET")?;
@@ -291,6 +306,17 @@ impl Settings {
             },
             credit_expiry_interval: secs(env, "INFRON_CREDIT_EXPIRY_INTERVAL_SECS", 3600)?,
             stripe: StripeSettings::from_env(env)?,
+            redis_shards: match parsed::<u16>(env, "INFRON_REDIS_SHARDS", 8)? {
+                n @ 1..=1024 => n,
+                _ => {
+                    return Err(SettingError {
+                        name: "INFRON_REDIS_SHARDS",
+                        reason: "must be between 1 and 1024".into(),
+                    })
+                }
+            },
+            ledger: ledger_config(env)?,
+            drain: secs(env, "INFRON_DRAIN_SECS", 25)?,
         })
     }
 
@@ -301,6 +327,23 @@ impl Settings {
     pub fn redis_url(&self) -> &str {
         self.redis_url.expose_secret()
     }
+}
+
+fn ledger_config(env: Env) -> Result<HotLedgerConfig, SettingError> {
+    let lease = secs(env, "INFRON_HOLD_LEASE_SECS", 20)?;
+    if lease < Duration::from_secs(4) {
+        return Err(SettingError {
+            name: "INFRON_HOLD_LEASE_SECS",
+            reason: "must be at least 4 seconds (leases are renewed every quarter of it)".into(),
+        });
+    }
+    Ok(HotLedgerConfig {
+        lease,
+        renew_every: lease / 4,
+        journal_limit: parsed(env, "INFRON_JOURNAL_MAX_ENTRIES", 2_000_000)?,
+        retain_limit: parsed(env, "INFRON_UNPOSTED_MAX", 1_000_000)?,
+        batches_in_flight: 2,
+    })
 }
 
 /// Stripe top-ups. Everything is optional: without `STRIPE_SECRET_KEY` the checkout endpoint

@@ -1,13 +1,13 @@
 use std::sync::{Arc, RwLock};
 
-use infron_billing::reservation::Reservations;
-use infron_billing::settlement::Settler;
 use infron_billing::topups::{StripeCheckout, WebhookVerifier};
+use infron_billing::writer::WriterStats;
+use infron_billing::HotLedger;
 use infron_router::cache::ResponseCache;
 use infron_router::health::HealthBoard;
 use infron_router::{Catalog, CatalogError, ProviderClient};
-use infron_store::hot::HotBalance;
-use infron_store::PgPool;
+use infron_store::{PgPool, RedisPool};
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::settings::Settings;
@@ -16,9 +16,12 @@ use crate::settings::Settings;
 pub struct AppState {
     pub settings: Settings,
     pub pg: PgPool,
-    pub hot: Arc<HotBalance>,
-    pub reservations: Reservations,
-    pub settler: Settler,
+    /// Holds, settlements and the hot balances (the money path).
+    pub ledger: Arc<HotLedger>,
+    /// Pooled Redis connections for everything else (health, the response cache).
+    pub redis: RedisPool,
+    pub writer_stats: Arc<WriterStats>,
+    pub shutdown: Shutdown,
     pub auth: Authenticator,
     pub providers: ProviderClient,
     /// Stripe top-ups; each part is None while unconfigured, and its endpoint answers 503.
@@ -40,29 +43,31 @@ impl AppState {
     pub fn new(
         settings: Settings,
         pg: PgPool,
-        hot: Arc<HotBalance>,
+        ledger: Arc<HotLedger>,
+        redis: RedisPool,
         auth: Authenticator,
         providers: ProviderClient,
         catalog: Catalog,
     ) -> Self {
         let health = Arc::new(HealthBoard::new(
-            hot.pool().clone(),
+            redis.clone(),
             &settings.redis_prefix,
             settings.routing.health.clone(),
         ));
         let response_cache = settings.routing.response_cache.then(|| {
             Arc::new(ResponseCache::new(
-                hot.pool().clone(),
+                redis.clone(),
                 &settings.redis_prefix,
                 settings.routing.response_cache_ttl,
             ))
         });
         Self {
-            reservations: Reservations::new(pg.clone(), hot.clone()),
-            settler: Settler::new(pg.clone(), hot.clone()),
             settings,
             pg,
-            hot,
+            ledger,
+            redis,
+            writer_stats: Arc::new(WriterStats::default()),
+            shutdown: Shutdown::default(),
             auth,
             providers,
             stripe_checkout: None,
@@ -113,4 +118,13 @@ impl AppState {
         self.replace_catalog(fresh);
         Ok(self.catalog())
     }
+}
+
+/// Graceful shutdown as request handlers see it: `draining` from SIGTERM on (readiness fails,
+/// nothing new should start), `deadline` fired when the drain period is over (streams still
+/// open are ended with an error chunk, waiting provider calls are abandoned).
+#[derive(Default)]
+pub struct Shutdown {
+    pub draining: CancellationToken,
+    pub deadline: CancellationToken,
 }

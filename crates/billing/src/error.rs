@@ -8,6 +8,9 @@ pub enum BillingError {
     InsufficientCredits { needed: Usd, available: Usd },
     #[error("this key's spending limit is reached: this request may cost up to ${needed}, and ${remaining} of the limit remains")]
     KeyLimitReached { needed: Usd, remaining: Usd },
+    /// A dependency is too far behind to take more money safely (503).
+    #[error("the gateway cannot take more requests right now: {0}")]
+    Busy(String),
     #[error("amount out of range: {0}")]
     AmountOutOfRange(String),
     #[error("unknown account {0}")]

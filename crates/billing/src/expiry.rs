@@ -3,11 +3,10 @@
 //! amount is first taken from the hot balance, never below zero, so credits that in-flight
 //! requests have reserved are left to those requests; what remains expires on a later run.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use infron_store::hot::HotBalance;
+use infron_store::hot::{HotState, Reconcile, SettledMark};
 use infron_store::ledger::{self, platform, NewTransaction};
 use infron_store::lots::LotRow;
 use infron_store::PgPool;
@@ -24,7 +23,7 @@ const EXPIRY_LOCK: i64 = 0x696e_6672_6f6e_0001;
 /// lot is never read stale and taken twice.
 pub async fn expire_due(
     pg: &PgPool,
-    hot: &HotBalance,
+    hot: &HotState,
     now: DateTime<Utc>,
 ) -> Result<Usd, BillingError> {
     let mut guard = pg.begin().await.map_err(infron_store::StoreError::from)?;
@@ -44,11 +43,7 @@ pub async fn expire_due(
     result
 }
 
-async fn expire_all(
-    pg: &PgPool,
-    hot: &HotBalance,
-    now: DateTime<Utc>,
-) -> Result<Usd, BillingError> {
+async fn expire_all(pg: &PgPool, hot: &HotState, now: DateTime<Utc>) -> Result<Usd, BillingError> {
     let mut total = Usd::ZERO;
     loop {
         let lots = infron_store::lots::expired_with_remaining(pg, now, 200).await?;
@@ -72,17 +67,17 @@ async fn expire_all(
 
 async fn expire_lot(
     pg: &PgPool,
-    hot: &HotBalance,
+    hot: &HotState,
     lot: &LotRow,
     now: DateTime<Utc>,
 ) -> Result<Usd, BillingError> {
     let remaining = Usd::new(lot.remaining)?;
     let marker = format!("exp-{}-{}", lot.id, remaining.to_pico()?);
-    let taken = match hot
+    let took = hot
         .take_for_expiry(lot.account_id, &marker, remaining.to_pico()?)
-        .await?
-    {
-        Some(pico) => Usd::from_pico(pico),
+        .await?;
+    let taken = match &took {
+        Some((pico, _)) => Usd::from_pico(*pico),
         None => {
             // No hot copy, so nothing is reserved: bounded only by the balance itself.
             let (balance, _) = ledger::tenant_balance(pg, lot.account_id)
@@ -118,18 +113,36 @@ async fn expire_lot(
         },
     )
     .await?;
-    let version = posted
+    let book_after = posted
         .balances
         .iter()
-        .find(|b| b.account_id == Some(lot.account_id))
-        .map_or(0, |b| b.version);
-    let delta = if posted.posted.is_empty() {
-        0
-    } else {
-        -taken.to_pico()?
+        .find(|b| b.account_id == Some(lot.account_id));
+    let fresh = !posted.posted.is_empty();
+    let taken_pico = taken.to_pico()?;
+    let item = Reconcile {
+        key: hot.keys().account(lot.account_id),
+        version: book_after.map_or(0, |b| b.version),
+        balance_pico: book_after
+            .map(|b| Usd::new(b.balance).and_then(Usd::to_pico))
+            .transpose()?,
+        // Without a hot copy nothing was taken from one: the posting applies by version.
+        delta_pico: if took.is_none() && fresh {
+            -taken_pico
+        } else {
+            0
+        },
+        settled: match &took {
+            Some((_, epoch)) => vec![SettledMark {
+                request: marker.clone(),
+                epoch: epoch.clone(),
+                charged_pico: taken_pico,
+                refund_pico: 0,
+                posted_pico: fresh.then_some(taken_pico),
+            }],
+            None => Vec::new(),
+        },
     };
-    hot.posted(lot.account_id, Some(&marker), version, delta)
-        .await?;
+    hot.reconcile(&[item]).await?;
     Ok(if posted.posted.is_empty() {
         Usd::ZERO
     } else {
@@ -138,7 +151,7 @@ async fn expire_lot(
 }
 
 /// Runs `expire_due` every `every` until stopped.
-pub async fn run(pg: PgPool, hot: Arc<HotBalance>, every: Duration, stop: CancellationToken) {
+pub async fn run(pg: PgPool, hot: HotState, every: Duration, stop: CancellationToken) {
     loop {
         match expire_due(&pg, &hot, Utc::now()).await {
             Ok(t) if !t.is_zero() => tracing::info!(expired = %t, "credits expired"),

@@ -1,6 +1,6 @@
 //! Crediting an account outside Stripe (operator grants, promotions).
 
-use infron_store::hot::HotBalance;
+use infron_store::hot::HotState;
 use infron_store::ledger::{self, platform, NewTransaction};
 use infron_store::PgPool;
 use uuid::Uuid;
@@ -19,7 +19,7 @@ pub struct GrantResult {
 /// `external_id`.
 pub async fn grant(
     pg: &PgPool,
-    hot: &HotBalance,
+    hot: &HotState,
     account: Uuid,
     amount: Usd,
     reason: &str,
@@ -57,8 +57,14 @@ pub async fn grant(
         .iter()
         .find(|b| b.account_id == Some(account))
     {
-        hot.posted(account, None, b.version, amount.to_pico()?)
-            .await?;
+        let delta = if newly_posted { amount.to_pico()? } else { 0 };
+        hot.posted_to_account(
+            account,
+            b.version,
+            Some(Usd::new(b.balance)?.to_pico()?),
+            delta,
+        )
+        .await?;
     }
     let (balance, _) = ledger::tenant_balance(pg, account)
         .await?

@@ -64,6 +64,18 @@ pub struct CostBreakdown {
     pub total: Usd,
 }
 
+impl CostBreakdown {
+    /// The breakdown with `total` as what was charged: lower than the usage at list price only
+    /// when a provider reported more than the request's hold covered (the components still
+    /// itemize the usage at list price).
+    pub fn charged(mut self, charged: Usd) -> CostBreakdown {
+        if charged < self.total {
+            self.total = charged;
+        }
+        self
+    }
+}
+
 impl Prices {
     pub fn validate(&self) -> Result<(), BillingError> {
         if self.discount < Decimal::ZERO || self.discount > Decimal::ONE {

@@ -8,6 +8,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("redis error: {0}")]
     Redis(#[from] redis::RedisError),
+    /// One Redis failure reported to every operation of a batch.
+    #[error("redis error: {0}")]
+    Shared(std::sync::Arc<redis::RedisError>),
     #[error("redis pool error: {0}")]
     RedisPool(#[from] deadpool_redis::PoolError),
     #[error("redis configuration error: {0}")]
@@ -16,6 +19,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    #[error("configuration error: {0}")]
+    Config(String),
 }
 
 impl StoreError {
@@ -26,9 +31,18 @@ impl StoreError {
                 e,
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
             ),
-            StoreError::Redis(e) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
+            StoreError::Redis(e) => redis_unavailable(e),
+            StoreError::Shared(e) => redis_unavailable(e),
             StoreError::RedisPool(_) => true,
             _ => false,
         }
     }
+}
+
+fn redis_unavailable(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
 }

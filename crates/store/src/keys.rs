@@ -168,3 +168,64 @@ pub async fn auth_revision(pool: &PgPool) -> Result<i64, StoreError> {
 
 /// The channel the auth-revision trigger notifies.
 pub const AUTH_CHANNEL: &str = "infron_auth";
+
+/// A limited key's usage in one period after a posting batch added to it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PeriodUsage {
+    pub api_key_id: Uuid,
+    pub period_start: DateTime<Utc>,
+    pub used: Decimal,
+    pub version: i64,
+    /// The key's limit now (None if it was removed meanwhile).
+    pub credit_limit: Option<Decimal>,
+}
+
+/// What limited keys' current periods used before a batch, locked for the batch (rows that do
+/// not exist yet are absent: they used nothing).
+pub async fn lock_period_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    periods: &[(Uuid, DateTime<Utc>)],
+) -> Result<Vec<PeriodUsage>, StoreError> {
+    let keys: Vec<Uuid> = periods.iter().map(|p| p.0).collect();
+    let starts: Vec<DateTime<Utc>> = periods.iter().map(|p| p.1).collect();
+    Ok(sqlx::query_as::<_, PeriodUsage>(
+        "SELECT u.api_key_id, u.period_start, u.used, u.version, k.credit_limit \
+         FROM api_key_usage u JOIN api_keys k ON k.id = u.api_key_id \
+         JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS p(key, at) \
+           ON u.api_key_id = p.key AND u.period_start = p.at \
+         ORDER BY u.api_key_id, u.period_start FOR UPDATE OF u",
+    )
+    .bind(&keys)
+    .bind(&starts)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Adds what a batch charged to limited keys' periods; returns each period after the change.
+pub async fn add_period_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    items: &[(Uuid, DateTime<Utc>, Decimal)],
+) -> Result<Vec<PeriodUsage>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<Uuid> = items.iter().map(|i| i.0).collect();
+    let starts: Vec<DateTime<Utc>> = items.iter().map(|i| i.1).collect();
+    let amounts: Vec<Decimal> = items.iter().map(|i| i.2).collect();
+    Ok(sqlx::query_as::<_, PeriodUsage>(
+        "WITH up AS ( \
+           INSERT INTO api_key_usage AS u (api_key_id, period_start, used, version) \
+           SELECT key, at, amount, 1 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::numeric[]) \
+                  AS x(key, at, amount) ORDER BY key, at \
+           ON CONFLICT (api_key_id, period_start) \
+           DO UPDATE SET used = u.used + EXCLUDED.used, version = u.version + 1 \
+           RETURNING u.api_key_id, u.period_start, u.used, u.version) \
+         SELECT up.api_key_id, up.period_start, up.used, up.version, k.credit_limit \
+         FROM up JOIN api_keys k ON k.id = up.api_key_id",
+    )
+    .bind(&keys)
+    .bind(&starts)
+    .bind(&amounts)
+    .fetch_all(&mut **tx)
+    .await?)
+}

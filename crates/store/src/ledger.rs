@@ -17,6 +17,8 @@ pub mod platform {
     pub const TOPUP_FEE_REVENUE: Uuid = Uuid::from_u128(3);
     pub const EXPIRED_CREDITS: Uuid = Uuid::from_u128(4);
     pub const GRANTS: Uuid = Uuid::from_u128(5);
+    /// Usage providers reported beyond a request's hold: absorbed by the platform.
+    pub const PROVIDER_OVERAGE: Uuid = Uuid::from_u128(6);
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +104,29 @@ pub async fn post_batch(
         }
     }
 
+    // Books first, in id order, before anything else of the posting: every posting path takes
+    // its locks in this order (books, then the credit lots the entry trigger updates), so two
+    // postings never wait on each other in a cycle. NO KEY UPDATE is the lock the balance
+    // UPDATE takes anyway, and it does not conflict with the KEY SHARE locks that inserting
+    // entries (their foreign keys) takes on the same rows.
+    let mut books: Vec<Uuid> = unique
+        .iter()
+        .flat_map(|t| t.entries.iter().map(|(b, _)| *b))
+        .collect();
+    books.sort();
+    books.dedup();
+    let locked: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&books)
+    .fetch_all(&mut **tx)
+    .await?;
+    if locked.len() != books.len() {
+        return Err(StoreError::NotFound(
+            "a ledger account of this batch".into(),
+        ));
+    }
+
     let new_ids: Vec<String> = sqlx::query_scalar(
         "INSERT INTO ledger_transactions (id, external_id, kind, account_id, description, metadata, effective_at) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::jsonb[], $7::timestamptz[]) \
@@ -151,20 +176,6 @@ pub async fn post_batch(
     .await?;
 
     let (touched, debit_deltas): (Vec<Uuid>, Vec<Decimal>) = deltas.into_iter().unzip();
-    // NO KEY UPDATE, the lock the balance UPDATE takes anyway: it orders writers among
-    // themselves but does not conflict with the KEY SHARE locks that inserting entries (their
-    // foreign keys) takes on the same rows.
-    let locked: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-    )
-    .bind(&touched)
-    .fetch_all(&mut **tx)
-    .await?;
-    if locked.len() != touched.len() {
-        return Err(StoreError::NotFound(
-            "a ledger account of this batch".into(),
-        ));
-    }
     out.balances = sqlx::query_as::<_, BookBalance>(
         "UPDATE ledger_accounts la \
          SET balance = la.balance + CASE la.normal_side WHEN 'debit' THEN d.delta ELSE -d.delta END, \
@@ -211,17 +222,56 @@ pub async fn tenant_totals(
     .await?)
 }
 
+/// A book locked for a posting batch, with its balance before the batch.
+#[derive(Debug, Clone, FromRow)]
+pub struct LockedBook {
+    pub id: Uuid,
+    pub account_id: Option<Uuid>,
+    pub balance: Decimal,
+}
+
+/// Locks (in id order, the order every writer locks in, so writers never deadlock) the given
+/// platform books and the credits books of the given tenants, and returns their balances.
+pub async fn lock_books(
+    tx: &mut Transaction<'_, Postgres>,
+    platform_books: &[Uuid],
+    tenants: &[Uuid],
+) -> Result<Vec<LockedBook>, StoreError> {
+    Ok(sqlx::query_as::<_, LockedBook>(
+        "SELECT id, account_id, balance FROM ledger_accounts          WHERE id = ANY($1) OR (kind = 'credits' AND account_id = ANY($2))          ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(platform_books)
+    .bind(tenants)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// Ledger invariants, each as a count of violations.
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct LedgerCheck {
     pub unbalanced_transactions: i64,
     pub books_not_matching_entries: i64,
     pub tenants_below_zero: i64,
+    /// Request logs with a charge but no usage transaction naming them.
     pub charged_requests_without_transaction: i64,
-    pub usage_transactions_without_request: i64,
+    /// Usage transactions whose entries differ from the request logs they name (tenant debit =
+    /// sum of `cost`, usage revenue = sum of `cost + overage`, provider overage = sum of
+    /// `overage`), or that name none.
+    pub usage_transactions_not_matching_requests: i64,
     /// Paid Stripe sessions without their one top-up transaction, plus top-up transactions
     /// without a paid session.
     pub paid_sessions_not_credited_once: i64,
+}
+
+impl LedgerCheck {
+    pub fn is_clean(&self) -> bool {
+        self.unbalanced_transactions == 0
+            && self.books_not_matching_entries == 0
+            && self.tenants_below_zero == 0
+            && self.charged_requests_without_transaction == 0
+            && self.usage_transactions_not_matching_requests == 0
+            && self.paid_sessions_not_credited_once == 0
+    }
 }
 
 pub async fn verify(pool: &PgPool) -> Result<LedgerCheck, StoreError> {
@@ -236,11 +286,20 @@ pub async fn verify(pool: &PgPool) -> Result<LedgerCheck, StoreError> {
               AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.account_id = la.account_id \
                               AND t.kind IN ('refund', 'dispute'))) AS tenants_below_zero, \
           (SELECT count(*) FROM request_logs r WHERE r.cost > 0 AND NOT EXISTS \
-              (SELECT 1 FROM ledger_transactions t WHERE t.external_id = 'request:' || r.id::text)) \
+              (SELECT 1 FROM ledger_transactions t WHERE t.id = r.usage_txn_id AND t.kind = 'usage')) \
               AS charged_requests_without_transaction, \
-          (SELECT count(*) FROM ledger_transactions t WHERE t.kind = 'usage' AND NOT EXISTS \
-              (SELECT 1 FROM request_logs r WHERE 'request:' || r.id::text = t.external_id AND r.cost > 0)) \
-              AS usage_transactions_without_request, \
+          (SELECT count(*) FROM ledger_transactions t \
+           LEFT JOIN (SELECT usage_txn_id, sum(cost) AS cost, sum(overage) AS overage FROM request_logs \
+                      WHERE usage_txn_id IS NOT NULL GROUP BY usage_txn_id) r ON r.usage_txn_id = t.id \
+           LEFT JOIN (SELECT e.transaction_id, \
+                             coalesce(sum(e.amount) FILTER (WHERE la.kind = 'credits'), 0) AS tenant, \
+                             coalesce(-sum(e.amount) FILTER (WHERE la.kind = 'usage_revenue'), 0) AS revenue, \
+                             coalesce(sum(e.amount) FILTER (WHERE la.kind = 'provider_overage'), 0) AS overage \
+                      FROM ledger_entries e JOIN ledger_accounts la ON la.id = e.ledger_account_id \
+                      GROUP BY e.transaction_id) e ON e.transaction_id = t.id \
+           WHERE t.kind = 'usage' AND (r.usage_txn_id IS NULL OR e.tenant IS DISTINCT FROM r.cost \
+                 OR e.revenue IS DISTINCT FROM r.cost + r.overage OR e.overage IS DISTINCT FROM r.overage)) \
+              AS usage_transactions_not_matching_requests, \
           ((SELECT count(*) FROM topup_sessions s WHERE s.status = 'paid' AND 1 <> \
               (SELECT count(*) FROM ledger_transactions t WHERE t.external_id = 'topup:' || s.id \
                                                             AND t.kind = 'topup')) \

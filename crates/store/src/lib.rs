@@ -5,12 +5,14 @@
 //! crate owns what they mean.
 
 pub mod accounts;
+pub mod copy;
 pub mod db;
 pub mod error;
 pub mod hot;
 pub mod keys;
 pub mod ledger;
 pub mod lots;
+pub mod redis_conn;
 pub mod request_logs;
 pub mod topups;
 

@@ -121,6 +121,26 @@ pub async fn generation(
                 "generation '{raw}' not found (records appear a moment after the request ends)"
             ))
         })?;
+    // The breakdown is recomputed from the tokens and the prices the request was charged at.
+    let prices = match row.price_id {
+        Some(p) => infron_store::request_logs::price_snapshot(&state.pg, p).await?,
+        None => None,
+    };
+    let cost_details = prices
+        .as_ref()
+        .and_then(|p| serde_json::from_value::<infron_billing::Prices>(p.clone()).ok())
+        .and_then(|p| {
+            p.cost(&infron_billing::Usage {
+                prompt_tokens: u64::try_from(row.prompt_tokens).unwrap_or(0),
+                completion_tokens: u64::try_from(row.completion_tokens).unwrap_or(0),
+                cached_tokens: u64::try_from(row.cached_tokens).unwrap_or(0),
+                cache_write_tokens: u64::try_from(row.cache_write_tokens).unwrap_or(0),
+                reasoning_tokens: u64::try_from(row.reasoning_tokens).unwrap_or(0),
+                images: 0,
+            })
+            .ok()
+        })
+        .and_then(|c| serde_json::to_value(c).ok());
     Ok(HttpResponse::Ok().json(json!({ "data": {
         "id": format!("gen-{}", row.id.simple()),
         "created_at": row.created_at,
@@ -136,8 +156,9 @@ pub async fn generation(
         "native_tokens_reasoning": row.reasoning_tokens,
         "usage_source": row.usage_source,
         "total_cost": usd(row.cost),
-        "cost_details": row.cost_details,
-        "prices": row.prices,
+        "overage": usd(row.overage),
+        "cost_details": cost_details,
+        "prices": prices,
         "latency": row.latency_ms,
         "first_token_latency": row.first_token_ms,
         "streamed": row.streamed,

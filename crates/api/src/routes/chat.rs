@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use infron_billing::reservation::Hold;
-use infron_billing::{CostBreakdown, Usage};
+use infron_billing::{CostBreakdown, FailedAttempt, Hold, Settled, SettlementRecord, Usage, Usd};
 use infron_router::cache::CachedAnswer;
 use infron_router::health;
 use infron_router::legacy;
@@ -16,7 +15,6 @@ use infron_router::providers::{self, Reply};
 use infron_router::selection::{self, ChainLink, Route};
 use infron_router::types::ChatRequest;
 use infron_router::{Attempt, Endpoint, FailureKind, Model};
-use infron_store::request_logs::RequestLogRow;
 use uuid::Uuid;
 
 use super::body;
@@ -76,17 +74,43 @@ pub struct Outcome<'a> {
     pub finish_reason: Option<String>,
     pub cancelled: bool,
     pub first_token_ms: Option<i32>,
+    pub cache_hit: bool,
+}
+
+impl Outcome<'_> {
+    /// A request that ended with an error before any provider answered.
+    pub fn failed(status: u16, class: &str) -> Outcome<'_> {
+        Outcome {
+            status,
+            error_class: Some(class),
+            served: None,
+            usage: Usage::default(),
+            usage_source: None,
+            cost: CostBreakdown::default(),
+            finish_reason: None,
+            cancelled: false,
+            first_token_ms: None,
+            cache_hit: false,
+        }
+    }
 }
 
 impl Draft {
-    pub fn into_log(self, o: Outcome<'_>) -> (Option<Hold>, RequestLogRow) {
-        let now = Utc::now();
-        let row = RequestLogRow {
+    /// The settlement record of this request as it ends with `o` (the hold stays with the
+    /// caller, who settles it).
+    pub fn record(&self, o: &Outcome<'_>) -> SettlementRecord {
+        SettlementRecord {
             id: self.id,
             created_at: self.created_at,
+            completed_at: Utc::now(),
             account_id: self.caller.account_id,
             api_key_id: Some(self.caller.key_id),
-            requested_model: self.requested_model,
+            key_period: self
+                .hold
+                .as_ref()
+                .and_then(|h| h.key.as_ref())
+                .map(|k| k.period_start),
+            requested_model: self.requested_model.clone(),
             model: o.served.map(|(m, _)| m.id.clone()),
             provider: o.served.map(|(_, e)| e.provider.name.clone()),
             upstream_model: o.served.map(|(_, e)| e.upstream_model.clone()),
@@ -96,36 +120,59 @@ impl Draft {
             cached_tokens: clamp(o.usage.cached_tokens),
             cache_write_tokens: clamp(o.usage.cache_write_tokens),
             reasoning_tokens: clamp(o.usage.reasoning_tokens),
-            cost: o.cost.total.decimal(),
-            cost_details: serde_json::to_value(o.cost).ok(),
-            prices: o
-                .served
-                .and_then(|(_, e)| serde_json::to_value(e.prices).ok()),
+            list_cost: o.cost.total,
+            prices: o.served.map(|(_, e)| e.prices),
             usage_source: o.usage_source.map(str::to_string),
             status: i16::try_from(o.status).unwrap_or(i16::MAX),
             error_class: o.error_class.map(str::to_string),
-            finish_reason: o.finish_reason,
+            finish_reason: o.finish_reason.clone(),
             streamed: self.streamed,
             cancelled: o.cancelled,
-            cache_hit: false,
-            attempts: serde_json::to_value(&self.attempts).unwrap_or_default(),
+            cache_hit: o.cache_hit,
+            failed_attempts: failed_attempts(&self.attempts),
             latency_ms: i32::try_from(self.started.elapsed().as_millis()).ok(),
             first_token_ms: o.first_token_ms,
-            completed_at: now,
-        };
-        (self.hold, row)
+        }
     }
+}
+
+/// What the request log keeps of attempts that did not answer: never the provider's message,
+/// which often quotes the prompt.
+pub fn failed_attempts(attempts: &[Attempt]) -> Vec<FailedAttempt> {
+    attempts
+        .iter()
+        .filter_map(|a| {
+            let e = a.error.as_ref()?;
+            Some(FailedAttempt {
+                provider: a.provider.clone(),
+                model: a.model.clone(),
+                upstream_model: a.upstream_model.clone(),
+                status: e.status,
+                class: e.kind.as_str().to_string(),
+                latency_ms: a.latency_ms,
+            })
+        })
+        .collect()
 }
 
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Settles a request; a failure to settle is logged loudly (the hold then expires, uncharged).
-pub async fn settle(state: &AppState, hold: Option<Hold>, row: RequestLogRow) {
-    let id = row.id;
-    if let Err(e) = state.settler.settle(hold.as_ref(), row).await {
-        tracing::error!(request_id = %id, error = %e, "settlement failed");
+/// Settles a request and says what it charged. If the settlement could not be recorded at
+/// all (an error here means Redis and Postgres both refused it and it is kept in memory), the
+/// request is still answered: it was served.
+pub async fn settle(state: &AppState, hold: Option<&Hold>, record: &SettlementRecord) -> Settled {
+    match state.ledger.settle(hold, record).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(request_id = %record.id, error = %e, "settlement failed");
+            let charged = hold.map_or(record.list_cost, |h| record.list_cost.min(h.amount));
+            Settled {
+                charged,
+                overage: record.list_cost.checked_sub(charged).unwrap_or(Usd::ZERO),
+            }
+        }
     }
 }
 
@@ -200,18 +247,8 @@ fn parse_request(raw: &[u8], shape: Shape) -> Result<ChatRequest, ApiError> {
 /// Records a failed request (releasing its hold, if any) and returns its error.
 pub async fn fail(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
     let status = actix_web::ResponseError::status_code(&e).as_u16();
-    let (hold, row) = draft.into_log(Outcome {
-        status,
-        error_class: Some(e.class()),
-        served: None,
-        usage: Usage::default(),
-        usage_source: None,
-        cost: CostBreakdown::default(),
-        finish_reason: None,
-        cancelled: false,
-        first_token_ms: None,
-    });
-    settle(state, hold, row).await;
+    let record = draft.record(&Outcome::failed(status, e.class()));
+    settle(state, draft.hold.as_ref(), &record).await;
     e
 }
 
@@ -364,15 +401,13 @@ async fn run(
         Ok(a) => a,
         Err(e) => return Err(fail(&state, draft, e.into()).await),
     };
-    let deadline = Utc::now() + state.settings.request_timeout + chrono::Duration::seconds(60);
     match state
-        .reservations
+        .ledger
         .reserve(
             draft.caller.account_id,
             draft.id,
             draft.caller.limit.as_ref(),
             amount,
-            deadline,
         )
         .await
     {
@@ -388,8 +423,14 @@ async fn run(
     for Route { model, endpoints } in &plan {
         for endpoint in endpoints {
             let attempt_started = Instant::now();
-            let result =
-                tokio::time::timeout_at(overall, state.providers.chat(endpoint, &request)).await;
+            let call = tokio::time::timeout_at(overall, state.providers.chat(endpoint, &request));
+            let result = tokio::select! {
+                r = call => r,
+                _ = state.shutdown.deadline.cancelled() => {
+                    let e = ApiError::Unavailable("the gateway is shutting down; retry the request".into());
+                    return Err(fail(&state, draft, e).await);
+                }
+            };
             let result = match result {
                 Err(_) => {
                     state.health.record(endpoint, health::Outcome::Failure);
@@ -528,7 +569,7 @@ async fn complete(
         .choices
         .first()
         .and_then(|c| c.finish_reason.clone());
-    let (hold, mut row) = draft.into_log(Outcome {
+    let record = draft.record(&Outcome {
         status: 200,
         error_class: None,
         served: Some((model, endpoint)),
@@ -538,9 +579,10 @@ async fn complete(
         finish_reason: finish,
         cancelled: false,
         first_token_ms: None,
+        cache_hit: cache.is_hit(),
     });
-    row.cache_hit = cache.is_hit();
-    settle(state, hold, row).await;
+    let settled = settle(state, draft.hold.as_ref(), &record).await;
+    let cost = cost.charged(settled.charged);
     cache.store(
         state,
         CachedAnswer::from_response(

@@ -72,10 +72,10 @@ pub async fn embeddings(
     )
     .await
     {
-        Ok((body, row_update)) => {
-            let (hold, row) = draft.into_log(row_update.outcome());
-            let id = row.id;
-            settle(&state, hold, row).await;
+        Ok((body, served)) => {
+            let record = draft.record(&served.outcome());
+            let id = record.id;
+            settle(&state, draft.hold.as_ref(), &record).await;
             Ok(HttpResponse::Ok()
                 .insert_header(("x-request-id", public_id(id)))
                 .content_type("application/json")
@@ -122,6 +122,7 @@ impl Served {
             finish_reason: None,
             cancelled: false,
             first_token_ms: None,
+            cache_hit: false,
         }
     }
 }
@@ -163,16 +164,14 @@ async fn run(
     endpoints.sort_by_key(|e| selection::unit_price(e));
 
     let amount = selection::max_cost(&endpoints, request.prompt_token_bound(), Some(0), 0)?;
-    let deadline = Utc::now() + state.settings.request_timeout + chrono::Duration::seconds(60);
     draft.hold = Some(
         state
-            .reservations
+            .ledger
             .reserve(
                 draft.caller.account_id,
                 draft.id,
                 draft.caller.limit.as_ref(),
                 amount,
-                deadline,
             )
             .await?,
     );

@@ -50,7 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Liveness plus the dependencies a request needs.
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let pg = sqlx::query("SELECT 1").execute(&state.pg).await.is_ok();
-    let redis = match state.hot.pool().get().await {
+    let redis = match state.redis.get().await {
         Ok(mut c) => redis::cmd("PING")
             .query_async::<String>(&mut *c)
             .await

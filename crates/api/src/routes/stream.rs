@@ -74,7 +74,13 @@ enum End {
     ClientGone,
     Failed(String),
     TimedOut,
+    /// The gateway's drain period ran out (SIGTERM).
+    Shutdown,
 }
+
+/// How often a stream records what it delivered, so another instance can charge it if this
+/// one dies.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 struct Progress {
     content_bytes: u64,
@@ -151,6 +157,8 @@ async fn run(
     };
 
     let mut end = End::Done;
+    let mut last_progress = Instant::now();
+    let mut progress_bytes = 0u64;
     'outer: {
         for event in head {
             if let Some(bytes) = emit(event, &mut progress) {
@@ -165,6 +173,7 @@ async fn run(
                 biased;
                 _ = tx.closed() => { end = End::ClientGone; break; }
                 _ = tokio::time::sleep_until(deadline) => { end = End::TimedOut; break; }
+                _ = state.shutdown.deadline.cancelled() => { end = End::Shutdown; break; }
                 _ = tokio::time::sleep(KEEP_ALIVE) => {
                     if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
                         end = End::ClientGone;
@@ -187,6 +196,20 @@ async fn run(
                             break;
                         }
                     }
+                    if progress.content_bytes > progress_bytes
+                        && last_progress.elapsed() >= PROGRESS_EVERY
+                    {
+                        last_progress = Instant::now();
+                        progress_bytes = progress.content_bytes;
+                        record_progress(
+                            &state,
+                            &draft,
+                            &model,
+                            &endpoint,
+                            prompt_estimate,
+                            &progress,
+                        );
+                    }
                 }
             }
         }
@@ -194,17 +217,7 @@ async fn run(
     // Dropping the upstream stream cancels the provider request.
     drop(rest);
 
-    let (usage, source) = match progress.usage {
-        Some(u) => (u, "provider"),
-        None => (
-            Usage {
-                prompt_tokens: prompt_estimate,
-                completion_tokens: progress.content_bytes.div_ceil(4),
-                ..Default::default()
-            },
-            "estimated",
-        ),
-    };
+    let (usage, source) = delivered_usage(&progress, prompt_estimate);
     let source = if cache.is_hit() { "cache" } else { source };
     let priced = if cache.is_free_hit() {
         Ok(CostBreakdown::default())
@@ -228,14 +241,36 @@ async fn run(
         End::ClientGone => (Some("client_disconnected"), true),
         End::Failed(_) => (Some("stream_broken"), false),
         End::TimedOut => (Some("timeout"), false),
+        End::Shutdown => (Some("shutdown"), false),
     };
+    if matches!(end, End::Failed(_) | End::TimedOut | End::Shutdown) {
+        progress.finish_reason = Some("error".into());
+    }
+
+    // Settled before the last bytes go out: the usage chunk reports what was charged, and a
+    // client that saw `[DONE]` has been charged.
+    let record = draft.record(&Outcome {
+        status: 200,
+        error_class,
+        served: Some((&model, &endpoint)),
+        usage,
+        usage_source: Some(source),
+        cost,
+        finish_reason: progress.finish_reason.clone(),
+        cancelled,
+        first_token_ms: progress.first_token_ms,
+        cache_hit: cache.is_hit(),
+    });
+    let settled = settle(&state, draft.hold.as_ref(), &record).await;
+    let cost = cost.charged(settled.charged);
+
     if !matches!(end, End::ClientGone) {
         let mut tail: Vec<Bytes> = Vec::new();
-        if matches!(end, End::Failed(_) | End::TimedOut) {
-            let code = if matches!(end, End::TimedOut) {
-                408
-            } else {
-                502
+        if matches!(end, End::Failed(_) | End::TimedOut | End::Shutdown) {
+            let code = match end {
+                End::TimedOut => 408,
+                End::Shutdown => 503,
+                _ => 502,
             };
             let object = if legacy_shape {
                 "text_completion"
@@ -251,7 +286,6 @@ async fn run(
             if let Some(b) = sse_json(&err_chunk) {
                 tail.push(b);
             }
-            progress.finish_reason = Some("error".into());
         }
         if include_usage && legacy_shape {
             let usage_chunk = legacy::Completion {
@@ -305,8 +339,8 @@ async fn run(
                     .unwrap_or(u64::MAX),
             }),
             End::Failed(_) | End::TimedOut => Some(health::Outcome::Failure),
-            // A client that went away says nothing about the endpoint.
-            End::ClientGone => None,
+            // A client that went away, or our own shutdown, says nothing about the endpoint.
+            End::ClientGone | End::Shutdown => None,
         };
         if let Some(o) = outcome {
             state.health.record(&endpoint, o);
@@ -324,26 +358,69 @@ async fn run(
             ),
         );
     }
+}
 
-    let (hold, mut row) = draft.into_log(Outcome {
+/// Usage as the provider reported it, or estimated from what was delivered when it never did.
+fn delivered_usage(progress: &Progress, prompt_estimate: u64) -> (Usage, &'static str) {
+    match progress.usage {
+        Some(u) => (u, "provider"),
+        None => (
+            Usage {
+                prompt_tokens: prompt_estimate,
+                completion_tokens: progress.content_bytes.div_ceil(4),
+                ..Default::default()
+            },
+            "estimated",
+        ),
+    }
+}
+
+/// Records, without holding the stream up, what to charge if this instance dies now: the
+/// prompt and what was delivered so far.
+fn record_progress(
+    state: &Arc<AppState>,
+    draft: &Draft,
+    model: &Model,
+    endpoint: &Endpoint,
+    prompt_estimate: u64,
+    progress: &Progress,
+) {
+    let Some(hold) = draft.hold.clone() else {
+        return;
+    };
+    // Usage a provider reported mid-stream may be partial: never charge less than delivered.
+    let (mut usage, _) = delivered_usage(progress, prompt_estimate);
+    usage.completion_tokens = usage
+        .completion_tokens
+        .max(progress.content_bytes.div_ceil(4));
+    let Ok(cost) = endpoint.prices.cost(&usage) else {
+        return;
+    };
+    let record = draft.record(&Outcome {
         status: 200,
-        error_class,
-        served: Some((&model, &endpoint)),
+        error_class: Some("instance_lost"),
+        served: Some((model, endpoint)),
         usage,
-        usage_source: Some(source),
+        usage_source: Some("progress"),
         cost,
-        finish_reason: progress.finish_reason,
-        cancelled,
+        finish_reason: Some("error".into()),
+        cancelled: false,
         first_token_ms: progress.first_token_ms,
+        cache_hit: false,
     });
-    row.cache_hit = cache.is_hit();
-    settle(&state, hold, row).await;
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = state.ledger.progress(&hold, &record).await {
+            tracing::warn!(request_id = %record.id, error = %e, "could not record stream progress");
+        }
+    });
 }
 
 fn message_of(end: &End) -> String {
     match end {
         End::Failed(m) => format!("the provider stream failed: {m}"),
         End::TimedOut => "the request timed out".into(),
+        End::Shutdown => "the gateway is shutting down; the answer was cut short".into(),
         _ => String::new(),
     }
 }

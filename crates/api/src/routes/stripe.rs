@@ -135,7 +135,7 @@ async fn receive_webhook(
     verifier
         .verify(header, &bytes, chrono::Utc::now().timestamp())
         .map_err(TopupError::Signature)?;
-    let outcome = webhook::process(&state.pg, &state.hot, &bytes).await?;
+    let outcome = webhook::process(&state.pg, state.ledger.state(), &bytes).await?;
     if !outcome.posted.is_empty() {
         tracing::info!(event = %outcome.event_id, posted = ?outcome.posted, "Stripe event posted");
     }

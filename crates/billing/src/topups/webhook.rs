@@ -9,7 +9,7 @@
 //! After commit, the hot balance in Redis is moved by the same amount.
 
 use chrono::{DateTime, Utc};
-use infron_store::hot::HotBalance;
+use infron_store::hot::HotState;
 use infron_store::ledger::{self, NewTransaction};
 use infron_store::topups::{
     self as store, DisputeFunds, NewTopupSession, StripeEventRow, TopupSessionRow,
@@ -48,7 +48,7 @@ struct Posted {
 /// Processes one event whose signature was already verified.
 pub async fn process(
     pg: &PgPool,
-    hot: &HotBalance,
+    hot: &HotState,
     body: &[u8],
 ) -> Result<WebhookOutcome, TopupError> {
     let event = events::parse_event(body)?;
@@ -112,10 +112,10 @@ pub async fn process(
 /// Moves the hot balance by what was just committed. A failure here is logged, not returned:
 /// the ledger is already right, a retried event would be a no-op, and the hot copy is
 /// rebuilt from Postgres by reconciliation.
-async fn update_hot(hot: &HotBalance, p: &Posted) {
+async fn update_hot(hot: &HotState, p: &Posted) {
     let result = match Usd::new(p.tenant_delta).and_then(Usd::to_pico) {
         Ok(delta) => hot
-            .posted(p.account, None, p.version, delta)
+            .posted_to_account(p.account, p.version, None, delta)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -1,0 +1,358 @@
+//! Group commit for the request path: operations from every request in flight are queued, and
+//! whatever is waiting when Redis is free goes in one script call. Under load a request's
+//! reservation or settlement shares its round trip (and its script start-up) with many others;
+//! idle, it goes alone at once, so the added latency is at most one round trip.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use redis::{Script, Value};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use uuid::Uuid;
+
+use super::{lua, HotKeys, KeyScope};
+use crate::redis_conn::RedisConn;
+use crate::StoreError;
+
+/// One request-path operation on the hot state.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Hold `amount_pico` of the account (and the key's period) until `deadline_ms`.
+    Reserve {
+        account: Uuid,
+        request: Uuid,
+        scope: Option<KeyScope>,
+        amount_pico: i64,
+        deadline_ms: i64,
+    },
+    /// Close the hold, charge `charge_pico` (already capped at the hold), queue `payload`.
+    Settle {
+        account: Uuid,
+        request: Uuid,
+        scope: Option<KeyScope>,
+        charge_pico: i64,
+        payload: String,
+    },
+    /// Record what to charge if this instance dies now, and extend the hold.
+    Progress {
+        account: Uuid,
+        request: Uuid,
+        scope: Option<KeyScope>,
+        deadline_ms: i64,
+        charge_pico: i64,
+        payload: String,
+    },
+    /// Extend a hold's lease.
+    Extend {
+        account: Uuid,
+        request: Uuid,
+        scope: Option<KeyScope>,
+        deadline_ms: i64,
+    },
+    /// Queue a record that held nothing (a request refused before reserving).
+    Record { account: Uuid, payload: String },
+}
+
+impl Op {
+    fn account(&self) -> Uuid {
+        match self {
+            Op::Reserve { account, .. }
+            | Op::Settle { account, .. }
+            | Op::Progress { account, .. }
+            | Op::Extend { account, .. }
+            | Op::Record { account, .. } => *account,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    Reserved,
+    /// The account has no hot copy: load it from Postgres and retry.
+    AccountNotLoaded,
+    /// The key's limit period has no hot copy: load it and retry.
+    KeyNotLoaded,
+    Insufficient {
+        available_pico: i64,
+    },
+    KeyLimitReached {
+        remaining_pico: i64,
+    },
+    /// The settlement journal is over its limit (Postgres has been away for long).
+    Backlog {
+        entries: i64,
+    },
+    Settled {
+        charged_pico: i64,
+        entry: String,
+        /// Epochs of the account's and the key period's hashes the charge was taken from.
+        epoch: String,
+        key_epoch: String,
+    },
+    /// Settled before (a retried settle): what was charged then.
+    AlreadySettled {
+        charged_pico: i64,
+    },
+    Progressed,
+    /// The hold is no longer open (settled, or swept after its lease ran out).
+    HoldGone,
+    Extended,
+    Queued {
+        entry: String,
+    },
+}
+
+type Reply = oneshot::Sender<Result<OpResult, StoreError>>;
+
+/// Handle on the batching task; cheap to clone.
+#[derive(Clone)]
+pub struct OpBatcher {
+    tx: mpsc::Sender<(Op, Reply)>,
+}
+
+/// Most operations in one script call; a call this size takes Redis well under a millisecond.
+const MAX_BATCH: usize = 512;
+
+impl OpBatcher {
+    /// Starts the batching task. `backlog_limit`: journal entries per shard past which new
+    /// reservations are refused. `in_flight`: script calls outstanding at once (more spreads a
+    /// burst over fewer round trips; one keeps batches largest).
+    pub fn start(conn: RedisConn, keys: HotKeys, backlog_limit: i64, in_flight: usize) -> Self {
+        let (tx, rx) = mpsc::channel(65_536);
+        tokio::spawn(run(
+            rx,
+            conn,
+            Arc::new(keys),
+            backlog_limit,
+            in_flight.max(1),
+        ));
+        OpBatcher { tx }
+    }
+
+    pub async fn submit(&self, op: Op) -> Result<OpResult, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((op, reply))
+            .await
+            .map_err(|_| StoreError::Config("the hot-state batcher has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Config("the hot-state batcher dropped an operation".into()))?
+    }
+}
+
+static OPS: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(&lua::ops()));
+
+async fn run(
+    mut rx: mpsc::Receiver<(Op, Reply)>,
+    conn: RedisConn,
+    keys: Arc<HotKeys>,
+    backlog_limit: i64,
+    in_flight: usize,
+) {
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let cluster = conn.is_cluster();
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        // In a cluster each call must stay in one slot: one call per shard. A single server
+        // takes the whole batch in one call.
+        let groups: Vec<Vec<(Op, Reply)>> = if cluster {
+            let mut by_shard: HashMap<u16, Vec<(Op, Reply)>> = HashMap::new();
+            for item in batch {
+                by_shard
+                    .entry(keys.shard_of(item.0.account()))
+                    .or_default()
+                    .push(item);
+            }
+            by_shard.into_values().collect()
+        } else {
+            vec![batch]
+        };
+        let conn = conn.clone();
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            let calls = groups
+                .into_iter()
+                .map(|g| execute(conn.clone(), &keys, backlog_limit, g));
+            futures_util::future::join_all(calls).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Builds one script call for a group of operations, runs it and answers each caller.
+async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group: Vec<(Op, Reply)>) {
+    let mut key_index: HashMap<String, usize> = HashMap::new();
+    let mut key_list: Vec<String> = Vec::new();
+    let mut idx = |k: String| -> String {
+        let n = *key_index.entry(k.clone()).or_insert_with(|| {
+            key_list.push(k);
+            key_list.len()
+        });
+        n.to_string()
+    };
+    let mut args: Vec<String> = vec![backlog_limit.to_string()];
+    for (op, _) in &group {
+        match op {
+            Op::Reserve {
+                account,
+                request,
+                scope,
+                amount_pico,
+                deadline_ms,
+            } => {
+                let shard = keys.shard_of(*account);
+                args.push("R".into());
+                args.push(idx(keys.journal(shard)));
+                args.push(idx(keys.holds(shard)));
+                args.push(idx(keys.account(*account)));
+                args.push(
+                    scope
+                        .as_ref()
+                        .map_or_else(|| "0".into(), |s| idx(keys.key_limit(*account, s))),
+                );
+                args.push(request.to_string());
+                args.push(amount_pico.to_string());
+                args.push(HotKeys::hold_member(*account, *request, scope.as_ref()));
+                args.push(deadline_ms.to_string());
+            }
+            Op::Settle {
+                account,
+                request,
+                scope,
+                charge_pico,
+                payload,
+            } => {
+                let shard = keys.shard_of(*account);
+                args.push("S".into());
+                args.push(idx(keys.journal(shard)));
+                args.push(idx(keys.holds(shard)));
+                args.push(idx(keys.progress(shard)));
+                args.push(idx(keys.account(*account)));
+                args.push(
+                    scope
+                        .as_ref()
+                        .map_or_else(|| "0".into(), |s| idx(keys.key_limit(*account, s))),
+                );
+                args.push(request.to_string());
+                args.push(charge_pico.to_string());
+                args.push(HotKeys::hold_member(*account, *request, scope.as_ref()));
+                args.push(payload.clone());
+            }
+            Op::Progress {
+                account,
+                request,
+                scope,
+                deadline_ms,
+                charge_pico,
+                payload,
+            } => {
+                let shard = keys.shard_of(*account);
+                args.push("P".into());
+                args.push(idx(keys.holds(shard)));
+                args.push(idx(keys.progress(shard)));
+                args.push(idx(keys.account(*account)));
+                args.push(request.to_string());
+                args.push(HotKeys::hold_member(*account, *request, scope.as_ref()));
+                args.push(deadline_ms.to_string());
+                args.push(charge_pico.to_string());
+                args.push(payload.clone());
+            }
+            Op::Extend {
+                account,
+                request,
+                scope,
+                deadline_ms,
+            } => {
+                let shard = keys.shard_of(*account);
+                args.push("X".into());
+                args.push(idx(keys.holds(shard)));
+                args.push(HotKeys::hold_member(*account, *request, scope.as_ref()));
+                args.push(deadline_ms.to_string());
+            }
+            Op::Record { account, payload } => {
+                args.push("J".into());
+                args.push(idx(keys.journal(keys.shard_of(*account))));
+                args.push(payload.clone());
+            }
+        }
+    }
+    let mut invocation = OPS.prepare_invoke();
+    for k in &key_list {
+        invocation.key(k);
+    }
+    for a in &args {
+        invocation.arg(a);
+    }
+    let reply: Result<Vec<Value>, redis::RedisError> = invocation.invoke_async(&mut conn).await;
+    match reply {
+        Ok(results) if results.len() == group.len() => {
+            for ((_, tx), value) in group.into_iter().zip(results) {
+                let _ = tx.send(parse(value));
+            }
+        }
+        Ok(results) => {
+            let msg = format!(
+                "hot-state script answered {} results for {} operations",
+                results.len(),
+                group.len()
+            );
+            for (_, tx) in group {
+                let _ = tx.send(Err(StoreError::Corrupt(msg.clone())));
+            }
+        }
+        Err(e) => {
+            let shared = Arc::new(e);
+            for (_, tx) in group {
+                let _ = tx.send(Err(StoreError::Shared(shared.clone())));
+            }
+        }
+    }
+}
+
+fn parse(value: Value) -> Result<OpResult, StoreError> {
+    let parts: Vec<String> = redis::from_redis_value(&value)?;
+    let corrupt = || StoreError::Corrupt(format!("hot-state reply {parts:?}"));
+    let num = |i: usize| -> Result<i64, StoreError> {
+        parts
+            .get(i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(corrupt)
+    };
+    Ok(match parts.first().map(String::as_str) {
+        Some("O") => OpResult::Reserved,
+        Some("L") => OpResult::AccountNotLoaded,
+        Some("K") => OpResult::KeyNotLoaded,
+        Some("I") => OpResult::Insufficient {
+            available_pico: num(1)?,
+        },
+        Some("Q") => OpResult::KeyLimitReached {
+            remaining_pico: num(1)?,
+        },
+        Some("B") => OpResult::Backlog { entries: num(1)? },
+        Some("S") => OpResult::Settled {
+            charged_pico: num(1)?,
+            entry: parts.get(2).cloned().ok_or_else(corrupt)?,
+            epoch: parts.get(3).cloned().unwrap_or_default(),
+            key_epoch: parts.get(4).cloned().unwrap_or_default(),
+        },
+        Some("D") => OpResult::AlreadySettled {
+            charged_pico: num(1)?,
+        },
+        Some("P") => OpResult::Progressed,
+        Some("G") => OpResult::HoldGone,
+        Some("X") => OpResult::Extended,
+        Some("J") => OpResult::Queued {
+            entry: parts.get(1).cloned().ok_or_else(corrupt)?,
+        },
+        _ => return Err(corrupt()),
+    })
+}
