@@ -19,5 +19,6 @@ mod limits;
 mod lots;
 mod models;
 mod money;
+mod overage;
 mod routing;
 mod stripe;

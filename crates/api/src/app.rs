@@ -367,12 +367,14 @@ async fn follow_auth_changes(state: Arc<AppState>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             n = notified => match n {
                 Ok(Some(_)) => state.auth.cache.clear(),
-                // The connection dropped (and may have missed notifications): start clean.
-                Ok(None) => state.auth.cache.clear(),
+                // The listening connection dropped and came back: a change made meanwhile
+                // shows in the revision, which the poll compares. Clearing here would make
+                // every request look its key up again, in Postgres, which may be the very thing
+                // that is away.
+                Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "key-change listener failed; reconnecting");
                     listener = None;
-                    state.auth.cache.clear();
                 }
             },
             _ = poll.tick() => match auth_revision(&state.pg).await {

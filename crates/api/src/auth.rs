@@ -50,6 +50,12 @@ pub struct KeyCache {
 
 const MAX_ENTRIES: usize = 100_000;
 
+/// How long a key whose cache entry expired may still be trusted while Postgres cannot be
+/// reached. No key can be disabled while Postgres is down (the change is made there), and every
+/// change made before is in the entry or was announced; so during an outage the gateway keeps
+/// serving known keys instead of refusing everyone.
+const STALE_FOR: Duration = Duration::from_secs(3600);
+
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
@@ -64,9 +70,13 @@ impl KeyCache {
     }
 
     fn get(&self, hash: &[u8; 32]) -> Option<Cached> {
+        self.get_within(hash, self.ttl)
+    }
+
+    fn get_within(&self, hash: &[u8; 32], age: Duration) -> Option<Cached> {
         let map = self.entries.read().ok()?;
         let (c, at) = map.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| c.clone())
+        (at.elapsed() < age).then(|| c.clone())
     }
 
     /// Caches `c` unless the cache was cleared since `generation` was read.
@@ -77,7 +87,7 @@ impl KeyCache {
             }
             if map.len() >= MAX_ENTRIES {
                 let ttl = self.ttl;
-                map.retain(|_, (_, at)| at.elapsed() < ttl);
+                map.retain(|_, (_, at)| at.elapsed() < ttl.max(STALE_FOR));
                 if map.len() >= MAX_ENTRIES {
                     map.clear();
                 }
@@ -125,9 +135,23 @@ impl Authenticator {
             Some(c) => c,
             None => {
                 let generation = self.cache.generation();
-                let c = self.lookup(&hash).await?;
-                self.cache.put(hash, c.clone(), generation);
-                c
+                match self.lookup(&hash).await {
+                    Ok(c) => {
+                        self.cache.put(hash, c.clone(), generation);
+                        c
+                    }
+                    Err(ApiError::Unavailable(m)) => {
+                        let stale = self
+                            .cache
+                            .get_within(&hash, STALE_FOR)
+                            .ok_or(ApiError::Unavailable(m))?;
+                        // Trusted again for a TTL, so the requests behind this one do not each
+                        // wait for Postgres to time out.
+                        self.cache.put(hash, stale.clone(), generation);
+                        stale
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         match cached {

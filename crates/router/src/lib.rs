@@ -6,6 +6,7 @@ pub mod cache;
 pub mod catalog;
 pub mod health;
 pub mod legacy;
+pub mod media_tokens;
 pub mod preferences;
 pub mod providers;
 pub mod selection;

@@ -178,11 +178,11 @@ impl ChatRequest {
     }
 
     /// An upper bound on prompt tokens: byte-level tokenizers never emit more tokens than
-    /// bytes, plus a per-message allowance for the chat template and a fixed allowance per
-    /// image. Reserving against this bound means a request can never cost more than its hold.
+    /// bytes, plus a per-message allowance for the chat template, and for images and files the
+    /// bounds `media_tokens` reads from their content. Reserving against this bound means a
+    /// request rarely costs more than its hold (and never charges more: see billing).
     pub fn prompt_token_bound(&self) -> u64 {
         const PER_MESSAGE: u64 = 8;
-        const PER_IMAGE: u64 = 2_000;
         let mut total: u64 = 16;
         for m in &self.messages {
             total += PER_MESSAGE;
@@ -192,11 +192,15 @@ impl ChatRequest {
                     for p in parts {
                         total += match p {
                             ContentPart::Text { text, .. } => text.len() as u64,
-                            ContentPart::ImageUrl { .. } => PER_IMAGE,
+                            ContentPart::ImageUrl { image_url } => {
+                                crate::media_tokens::image(&image_url.url)
+                            }
                             ContentPart::InputAudio { input_audio } => {
                                 input_audio.to_string().len() as u64
                             }
-                            ContentPart::File { file } => file.to_string().len() as u64,
+                            ContentPart::File { file } => {
+                                crate::media_tokens::file(file).max(file.to_string().len() as u64)
+                            }
                         }
                     }
                 }
