@@ -45,7 +45,14 @@ async fn redis_restarted_empty_loses_no_answered_request_and_posting_resumes() {
         gw.log_text().contains("Redis lost its data"),
         "the gateway noticed the loss"
     );
+    let waited = std::time::Instant::now();
     let missing = scene.wait_logged(&all, Duration::from_secs(30)).await;
+    println!(
+        "{} answered across two Redis losses; {} refused while Redis was away; all in Postgres {:?} after the load stopped",
+        all.len(),
+        seen.iter().filter(|s| s.status == 503 || s.status == 0).count(),
+        waited.elapsed()
+    );
     assert!(
         missing.is_empty(),
         "{} of {} answered requests never reached Postgres",
