@@ -299,6 +299,9 @@ async fn refresh_health(state: Arc<AppState>, stop: CancellationToken) {
     let every = state.settings.routing.health_refresh;
     loop {
         let keys = state.catalog().endpoint_keys();
+        if let Err(e) = state.health.flush().await {
+            tracing::warn!(error = %e, "could not record endpoint health");
+        }
         if let Err(e) = state.health.refresh(&keys).await {
             tracing::warn!(error = %e, "could not refresh endpoint health");
         }

@@ -4,19 +4,23 @@
 //!
 //! The request path never waits on Redis for health: it reads an in-process snapshot that a
 //! background task refreshes with one pipelined round trip (and that this instance's own
-//! outcomes update at once). Outcomes are written by spawned tasks. The only synchronous call is
-//! claiming the probe of a half-open circuit, and only when a candidate is half-open.
+//! outcomes update at once). Failures are written at once by spawned tasks (they open
+//! circuits); successes are added up in process and written once per refresh (they only move
+//! averages and counters), so a busy endpoint costs Redis a few calls a second, not one per
+//! request. The only synchronous call is claiming the probe of a half-open circuit, and only
+//! when a candidate is half-open.
 //!
-//! Layout, under the Redis prefix `P`, for an endpoint `E` (`provider/upstream_model`):
-//! - `P:health:E` hash: `fails` (consecutive failures), `last_fail` and `last_ok` (ms),
+//! Layout, under the Redis prefix `P`, for an endpoint `E` (`provider/upstream_model`; `{E}` is
+//! the hash tag, so one endpoint's keys share a Redis Cluster slot):
+//! - `P:health:{E}` hash: `fails` (consecutive failures), `last_fail` and `last_ok` (ms),
 //!   `open_until` (ms; the circuit is open before it), `lat` (EWMA of latency, ms), `tput`
 //!   (EWMA of throughput, tokens/s). Expires a day after the last outcome.
-//! - `P:health:E:m:{minute}` hash: `ok`, `err`, latency histogram `l0`..`l14`, `tok` and
+//! - `P:health:{E}:m:{minute}` hash: `ok`, `err`, latency histogram `l0`..`l14`, `tok` and
 //!   `gen_ms` (tokens generated and the time spent generating them). Expires after 31 minutes.
-//! - `P:health:E:probe`: the half-open probe lease, set with NX for one cool-down.
+//! - `P:health:{E}:probe`: the half-open probe lease, set with NX for one cool-down.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Duration;
 
 use infron_store::{RedisPool, StoreError};
@@ -148,27 +152,30 @@ pub struct WindowStats {
     pub throughput: Option<f64>,
 }
 
+/// Records outcomes of one endpoint. ARGV: successes (0 for one failure), now (ms), mean
+/// latency (ms, -1 if none), latency samples, tokens, generation ms, circuit threshold,
+/// cool-down (ms), EWMA weight, minute-bucket TTL, state TTL, then histogram bucket names and
+/// counts in pairs. `n` successes move the averages as `n` samples of their mean would.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local s = KEYS[1]
 local b = KEYS[2]
 local now = tonumber(ARGV[2])
-local alpha = tonumber(ARGV[9])
+local n = tonumber(ARGV[1])
+local alpha = 1 - (1 - tonumber(ARGV[9])) ^ math.max(n, 1)
 local function ewma(field, sample)
   local old = tonumber(redis.call('HGET', s, field) or '')
   local new = sample
   if old then new = old + alpha * (sample - old) end
   redis.call('HSET', s, field, tostring(new))
 end
-if ARGV[1] == '1' then
+if n > 0 then
   redis.call('HSET', s, 'fails', '0', 'open_until', '0', 'last_ok', ARGV[2])
-  redis.call('HINCRBY', b, 'ok', 1)
+  redis.call('HINCRBY', b, 'ok', n)
   local lat = tonumber(ARGV[3])
-  if lat >= 0 then
-    ewma('lat', lat)
-    redis.call('HINCRBY', b, ARGV[4], 1)
-  end
+  if lat >= 0 then ewma('lat', lat) end
+  for i = 12, #ARGV, 2 do redis.call('HINCRBY', b, ARGV[i], ARGV[i + 1]) end
   local tok = tonumber(ARGV[5])
   local gen = tonumber(ARGV[6])
   if tok > 0 and gen > 0 then
@@ -193,12 +200,23 @@ return redis.call('HMGET', s, 'fails', 'last_fail', 'open_until', 'lat', 'tput')
 
 const STATE_FIELDS: [&str; 5] = ["fails", "last_fail", "open_until", "lat", "tput"];
 
+/// Successes of one endpoint since the last flush.
+#[derive(Debug, Default, Clone)]
+struct Successes {
+    count: u64,
+    latency_sum: u64,
+    buckets: HashMap<usize, u64>,
+    tokens: u64,
+    generation_ms: u64,
+}
+
 /// Health of every endpoint: Redis as the shared truth, a snapshot for the request path.
 pub struct HealthBoard {
     pool: RedisPool,
     prefix: String,
     pub config: HealthConfig,
     snapshot: RwLock<HashMap<String, EndpointHealth>>,
+    pending: Mutex<HashMap<String, Successes>>,
 }
 
 impl HealthBoard {
@@ -208,19 +226,20 @@ impl HealthBoard {
             prefix: format!("{redis_prefix}:health"),
             config,
             snapshot: RwLock::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
     fn state_key(&self, endpoint: &str) -> String {
-        format!("{}:{endpoint}", self.prefix)
+        format!("{}:{{{endpoint}}}", self.prefix)
     }
 
     fn minute_key(&self, endpoint: &str, minute: i64) -> String {
-        format!("{}:{endpoint}:m:{minute}", self.prefix)
+        format!("{}:{{{endpoint}}}:m:{minute}", self.prefix)
     }
 
     fn probe_key(&self, endpoint: &str) -> String {
-        format!("{}:{endpoint}:probe", self.prefix)
+        format!("{}:{{{endpoint}}}:probe", self.prefix)
     }
 
     /// The snapshot's view of one endpoint (unknown endpoints are healthy).
@@ -240,51 +259,119 @@ impl HealthBoard {
         map.insert(endpoint.to_string(), health);
     }
 
-    /// Records an attempt's outcome in Redis without making the request wait; the snapshot is
-    /// updated with what Redis returns (which includes other instances' outcomes).
+    /// Records an attempt's outcome without making the request wait. A failure (and the first
+    /// success after failures, which closes the circuit) goes to Redis at once; other
+    /// successes are added up and written by the next `flush`.
     pub fn record(self: &Arc<Self>, endpoint: &Endpoint, outcome: Outcome) {
+        if let Outcome::Success {
+            latency_ms,
+            tokens,
+            generation_ms,
+        } = outcome
+        {
+            if self.get(&endpoint.key).consecutive_failures == 0 {
+                if let Ok(mut pending) = self.pending.lock() {
+                    let s = pending.entry(endpoint.key.clone()).or_default();
+                    s.count += 1;
+                    s.latency_sum = s.latency_sum.saturating_add(latency_ms);
+                    *s.buckets.entry(latency_bucket(latency_ms)).or_default() += 1;
+                    if tokens > 0 && generation_ms > 0 {
+                        s.tokens += tokens;
+                        s.generation_ms += generation_ms;
+                    }
+                    return;
+                }
+            }
+        }
         let board = self.clone();
         let key = endpoint.key.clone();
+        let batch = match outcome {
+            Outcome::Failure => None,
+            Outcome::Success {
+                latency_ms,
+                tokens,
+                generation_ms,
+            } => Some(Successes {
+                count: 1,
+                latency_sum: latency_ms,
+                buckets: HashMap::from([(latency_bucket(latency_ms), 1)]),
+                tokens,
+                generation_ms,
+            }),
+        };
         tokio::spawn(async move {
-            if let Err(e) = board.record_now(&key, outcome).await {
+            if let Err(e) = board.write(&key, batch.as_ref()).await {
                 tracing::warn!(endpoint = %key, error = %e, "could not record endpoint health");
             }
         });
     }
 
+    /// Records one outcome in Redis now (tests and tools).
     pub async fn record_now(&self, endpoint: &str, outcome: Outcome) -> Result<(), StoreError> {
-        let now = now_ms();
-        let (ok, latency, tokens, generation) = match outcome {
+        let batch = match outcome {
+            Outcome::Failure => None,
             Outcome::Success {
                 latency_ms,
                 tokens,
                 generation_ms,
-            } => (
-                true,
-                i64::try_from(latency_ms).unwrap_or(i64::MAX),
+            } => Some(Successes {
+                count: 1,
+                latency_sum: latency_ms,
+                buckets: HashMap::from([(latency_bucket(latency_ms), 1)]),
                 tokens,
                 generation_ms,
-            ),
-            Outcome::Failure => (false, -1, 0, 0),
+            }),
         };
-        let bucket = latency_bucket(u64::try_from(latency).unwrap_or(0));
+        self.write(endpoint, batch.as_ref()).await
+    }
+
+    /// Writes the successes added up since the last flush, one call per endpoint.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let pending = match self.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => return Ok(()),
+        };
+        for (endpoint, batch) in pending {
+            self.write(&endpoint, Some(&batch)).await?;
+        }
+        Ok(())
+    }
+
+    /// `None`: one failure; `Some`: successes.
+    async fn write(&self, endpoint: &str, successes: Option<&Successes>) -> Result<(), StoreError> {
+        let now = now_ms();
         let mut conn = self.pool.get().await?;
-        let fields: Vec<Option<String>> = RECORD
+        let mut invocation = RECORD.prepare_invoke();
+        invocation
             .key(self.state_key(endpoint))
-            .key(self.minute_key(endpoint, now.div_euclid(60_000)))
-            .arg(if ok { "1" } else { "0" })
-            .arg(now)
-            .arg(latency)
-            .arg(format!("l{bucket}"))
-            .arg(tokens)
-            .arg(generation)
+            .key(self.minute_key(endpoint, now.div_euclid(60_000)));
+        match successes {
+            Some(s) => {
+                let mean = s.latency_sum / s.count.max(1);
+                invocation
+                    .arg(s.count)
+                    .arg(now)
+                    .arg(i64::try_from(mean).unwrap_or(i64::MAX))
+                    .arg(s.count)
+                    .arg(s.tokens)
+                    .arg(s.generation_ms);
+            }
+            None => {
+                invocation.arg(0).arg(now).arg(-1).arg(0).arg(0).arg(0);
+            }
+        }
+        invocation
             .arg(self.config.circuit_threshold.max(1))
             .arg(millis(self.config.cooldown))
             .arg(EWMA_ALPHA)
             .arg((WINDOW_MINUTES + 1) * 60)
-            .arg(86_400)
-            .invoke_async(&mut *conn)
-            .await?;
+            .arg(86_400);
+        if let Some(s) = successes {
+            for (bucket, count) in &s.buckets {
+                invocation.arg(format!("l{bucket}")).arg(*count);
+            }
+        }
+        let fields: Vec<Option<String>> = invocation.invoke_async(&mut *conn).await?;
         self.put(endpoint, parse_state(&fields));
         Ok(())
     }
