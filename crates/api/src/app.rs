@@ -30,6 +30,8 @@ pub enum StartError {
     Http(String),
     #[error("cannot set up Stripe: {0}")]
     Stripe(infron_billing::topups::TopupError),
+    #[error("cannot set up email: {0}")]
+    Mail(String),
 }
 
 pub struct Application {
@@ -99,8 +101,9 @@ impl Application {
         let workers = settings.workers.max(1);
         let (checkout, webhook) =
             crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
+        let accounts = build_accounts(&settings, pg.clone(), hot.pool().clone())?;
         let state = Arc::new(
-            AppState::new(settings, pg, hot, auth, providers, catalog)
+            AppState::new(settings, pg, hot, auth, providers, catalog, accounts)
                 .with_stripe(checkout, webhook)
                 .with_catalog_env(catalog_env),
         );
@@ -165,6 +168,40 @@ impl Application {
         }
         result
     }
+}
+
+fn build_accounts(
+    settings: &Settings,
+    pg: infron_store::PgPool,
+    redis: infron_store::RedisPool,
+) -> Result<infron_accounts::Accounts, StartError> {
+    use secrecy::ExposeSecret;
+    let t = &settings.tenants;
+    let mailer = infron_accounts::mail::Mailer::new(
+        t.smtp_url.as_ref().map(|u| u.expose_secret()),
+        &t.email_from,
+    )
+    .map_err(StartError::Mail)?;
+    let sessions = infron_accounts::Sessions::new(
+        infron_store::sessions::SessionStore::new(redis, &settings.redis_prefix),
+        infron_accounts::SessionConfig {
+            idle: t.session_idle,
+            absolute: t.session_absolute,
+        },
+    );
+    Ok(infron_accounts::Accounts::new(
+        pg,
+        sessions,
+        mailer,
+        infron_accounts::AccountsConfig {
+            public_url: t.public_url.clone(),
+            throttle: infron_accounts::ThrottleConfig {
+                window: t.signin_window,
+                per_ip: t.signin_max_per_ip,
+                per_email: t.signin_max_per_email,
+            },
+        },
+    ))
 }
 
 async fn shutdown_signal() {

@@ -26,6 +26,8 @@ pub struct AppState {
     pub stripe_webhook: Option<WebhookVerifier>,
     /// Endpoint health shared with the other instances through Redis.
     pub health: Arc<HealthBoard>,
+    /// Users, sessions, roles, invitations and the audit log.
+    pub accounts: infron_accounts::Accounts,
     /// None when `INFRON_RESPONSE_CACHE=off`.
     pub response_cache: Option<Arc<ResponseCache>>,
     catalog: RwLock<Arc<Catalog>>,
@@ -44,6 +46,7 @@ impl AppState {
         auth: Authenticator,
         providers: ProviderClient,
         catalog: Catalog,
+        accounts: infron_accounts::Accounts,
     ) -> Self {
         let health = Arc::new(HealthBoard::new(
             hot.pool().clone(),
@@ -68,6 +71,7 @@ impl AppState {
             stripe_checkout: None,
             stripe_webhook: None,
             health,
+            accounts,
             response_cache,
             catalog: RwLock::new(Arc::new(catalog)),
             catalog_env: Arc::new(|k: &str| std::env::var(k).ok()),

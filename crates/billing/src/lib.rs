@@ -10,6 +10,7 @@ pub mod limits;
 pub mod money;
 pub mod pricing;
 pub mod reservation;
+pub mod reversals;
 pub mod settlement;
 pub mod topups;
 pub mod writer;
