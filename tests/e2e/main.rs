@@ -4,6 +4,8 @@
 
 mod fake_stripe;
 mod helpers;
+mod smtp_sink;
+mod tenant_helpers;
 
 mod auth;
 mod cache;
@@ -21,3 +23,4 @@ mod models;
 mod money;
 mod routing;
 mod stripe;
+mod tenants;

@@ -101,7 +101,15 @@ impl Application {
         let workers = settings.workers.max(1);
         let (checkout, webhook) =
             crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
-        let accounts = build_accounts(&settings, pg.clone(), hot.pool().clone())?;
+        let public_url = settings.tenants.public_url.clone().unwrap_or_else(|| {
+            let host = match listener.local_addr() {
+                Ok(a) if a.ip().is_ipv6() && !a.ip().is_unspecified() => format!("[{}]", a.ip()),
+                Ok(a) if !a.ip().is_unspecified() => a.ip().to_string(),
+                _ => "127.0.0.1".to_string(),
+            };
+            format!("http://{host}:{port}")
+        });
+        let accounts = build_accounts(&settings, pg.clone(), hot.pool().clone(), public_url)?;
         let state = Arc::new(
             AppState::new(settings, pg, hot, auth, providers, catalog, accounts)
                 .with_stripe(checkout, webhook)
@@ -174,6 +182,7 @@ fn build_accounts(
     settings: &Settings,
     pg: infron_store::PgPool,
     redis: infron_store::RedisPool,
+    public_url: String,
 ) -> Result<infron_accounts::Accounts, StartError> {
     use secrecy::ExposeSecret;
     let t = &settings.tenants;
@@ -194,7 +203,7 @@ fn build_accounts(
         sessions,
         mailer,
         infron_accounts::AccountsConfig {
-            public_url: t.public_url.clone(),
+            public_url,
             throttle: infron_accounts::ThrottleConfig {
                 window: t.signin_window,
                 per_ip: t.signin_max_per_ip,

@@ -240,7 +240,7 @@ impl Settings {
                 reason: format!("'{fee_rate}': {e}"),
             })?,
         };
-        let tenants = TenantSettings::from_env(env, &bind)?;
+        let tenants = TenantSettings::from_env(env)?;
         Ok(Settings {
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
@@ -311,7 +311,8 @@ impl Settings {
 #[derive(Clone)]
 pub struct TenantSettings {
     /// Scheme, host and port people use (email links, the allowed Origin, Secure cookies).
-    pub public_url: String,
+    /// None: `http://` and the address the server bound (127.0.0.1 for a wildcard bind).
+    pub public_url: Option<String>,
     /// `smtp://user:pass@host:587` or `smtps://...`; None: emails are written to the log.
     pub smtp_url: Option<SecretString>,
     pub email_from: String,
@@ -325,11 +326,11 @@ pub struct TenantSettings {
 }
 
 impl TenantSettings {
-    fn from_env(env: Env, bind: &str) -> Result<TenantSettings, SettingError> {
+    fn from_env(env: Env) -> Result<TenantSettings, SettingError> {
         let present = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let public_url = match present("INFRON_PUBLIC_URL") {
             Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-                u.trim_end_matches('/').to_string()
+                Some(u.trim_end_matches('/').to_string())
             }
             Some(u) => {
                 return Err(SettingError {
@@ -337,7 +338,7 @@ impl TenantSettings {
                     reason: format!("'{u}' is not an http(s):// URL"),
                 })
             }
-            None => format!("http://{bind}"),
+            None => None,
         };
         let smtp_url = match present("INFRON_SMTP_URL") {
             Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => {
@@ -627,7 +628,7 @@ mod tests {
     #[test]
     fn tenant_settings_default_and_are_checked() {
         let s = Settings::from_env(&base).unwrap();
-        assert_eq!(s.tenants.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.tenants.public_url, None);
         assert!(s.tenants.smtp_url.is_none());
         assert_eq!(s.tenants.signin_max_per_email, 10);
         let with = |name: &'static str, value: &'static str| {
@@ -640,7 +641,7 @@ mod tests {
             }
         };
         let s = Settings::from_env(&with("INFRON_PUBLIC_URL", "https://gw.example/")).unwrap();
-        assert_eq!(s.tenants.public_url, "https://gw.example");
+        assert_eq!(s.tenants.public_url.as_deref(), Some("https://gw.example"));
         for (name, value) in [
             ("INFRON_PUBLIC_URL", "gw.example"),
             ("INFRON_SMTP_URL", "mail.example:25"),
