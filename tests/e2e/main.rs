@@ -23,4 +23,5 @@ mod models;
 mod money;
 mod routing;
 mod stripe;
+mod tenant_roles;
 mod tenants;

@@ -229,6 +229,10 @@ impl Accounts {
         ctx: &AuditCtx,
         user_id: Uuid,
     ) -> Result<()> {
+        // The role first, so the answer does not depend on whose id was sent.
+        if !matches!(actor, Actor::User { role: Role::Owner, .. }) {
+            return Err(AccountsError::forbidden("only the owner can transfer ownership"));
+        }
         let target = self.member(actor, user_id).await?;
         actor.transfer_ownership(&target)?;
         let account = actor.account_id();

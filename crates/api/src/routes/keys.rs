@@ -193,6 +193,9 @@ pub async fn list(
 
 /// The key named by `hash` if the caller may see it; 404 otherwise.
 async fn visible_key(p: &Principal, state: &AppState, hash: &str) -> Result<(ApiKeyRow, Vec<u8>), ApiError> {
+    // Whether the caller may see keys at all comes first, so the answer never depends on
+    // which id was guessed.
+    p.actor.read_keys()?;
     let not_found = || ApiError::UnknownId("key not found".into());
     let bytes = parse_hash(hash).ok_or_else(not_found)?;
     let row = infron_store::keys::get_in_account(&state.pg, p.actor.account_id(), &bytes)
