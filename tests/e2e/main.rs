@@ -21,6 +21,7 @@ mod limits;
 mod lots;
 mod models;
 mod money;
+mod openapi;
 mod routing;
 mod stripe;
 mod tenant_roles;

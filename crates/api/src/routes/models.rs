@@ -74,6 +74,9 @@ pub fn architecture(m: &Model) -> Value {
         "modality": format!("{}->{}", m.input_modalities.join("+"), output.join("+")),
         "input_modalities": m.input_modalities,
         "output_modalities": output,
+        // The catalog does not say which tokenizer or chat template a model uses.
+        "tokenizer": "Other",
+        "instruct_type": null,
     })
 }
 
