@@ -22,6 +22,7 @@ mod lots;
 mod models;
 mod money;
 mod openapi;
+mod operators;
 mod routing;
 mod stripe;
 mod tenant_roles;

@@ -67,7 +67,10 @@ fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
     let field = path.rsplit('.').next().unwrap_or("");
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         if !values.contains(v) && !OPERATOR_NAMED.contains(&field) {
-            errors.push(format!("{path}: {v} is not one of {}", Value::Array(values.clone())));
+            errors.push(format!(
+                "{path}: {v} is not one of {}",
+                Value::Array(values.clone())
+            ));
         }
     }
     if let Some(obj) = v.as_object() {
@@ -106,9 +109,16 @@ fn conforms(route: &str, v: &Value) -> Vec<String> {
 fn the_checker_catches_missing_fields_wrong_types_and_enums() {
     let good = json!({"data": {"total_credits": 1.5, "total_usage": 0}});
     assert!(conforms("GET /credits", &good).is_empty());
-    assert_eq!(conforms("GET /credits", &json!({"data": {"total_credits": 1}})).len(), 1);
     assert_eq!(
-        conforms("GET /credits", &json!({"data": {"total_credits": "1", "total_usage": 0}})).len(),
+        conforms("GET /credits", &json!({"data": {"total_credits": 1}})).len(),
+        1
+    );
+    assert_eq!(
+        conforms(
+            "GET /credits",
+            &json!({"data": {"total_credits": "1", "total_usage": 0}})
+        )
+        .len(),
         1
     );
     assert!(!conforms("DELETE /keys/{hash}", &json!({"deleted": false})).is_empty());
@@ -123,12 +133,22 @@ async fn openrouter_shaped_responses_match_the_published_document() {
     let (_, _, owner) = member(app, None).await;
     let (_, me) = status_of(owner.get("/api/v1/me")).await;
     let account: uuid::Uuid = me["data"]["account_id"].as_str().unwrap().parse().unwrap();
-    infron_billing::grants::grant(&app.pg, &app.hot, account, "5".parse().unwrap(), "t", "grant:t".into())
-        .await
-        .unwrap();
+    infron_billing::grants::grant(
+        &app.pg,
+        &app.hot,
+        account,
+        "5".parse().unwrap(),
+        "t",
+        "grant:t".into(),
+    )
+    .await
+    .unwrap();
     let (_, mgmt) = api_key(&owner, json!({ "name": "mgmt", "kind": "management" })).await;
     let get = |path: &str, key: &str| {
-        let r = app.client.get(format!("{}{path}", app.base)).bearer_auth(key.to_string());
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(key.to_string());
         async move { status_of(r).await }
     };
 
@@ -145,27 +165,50 @@ async fn openrouter_shaped_responses_match_the_published_document() {
         app.client
             .post(format!("{}/api/v1/keys", app.base))
             .bearer_auth(&mgmt)
-            .json(&json!({ "name": "shaped", "limit": 5, "limit_reset": "weekly",
-                           "expires_at": "2999-12-31T23:59:59Z", "include_byok_in_limit": false })),
+            .json(
+                &json!({ "name": "shaped", "limit": 5, "limit_reset": "weekly",
+                           "expires_at": "2999-12-31T23:59:59Z", "include_byok_in_limit": false }),
+            ),
     )
     .await;
     let secret = created.1["key"].as_str().unwrap_or_default().to_string();
-    let hash = created.1["data"]["hash"].as_str().unwrap_or_default().to_string();
+    let hash = created.1["data"]["hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     expect("POST /keys", created, 201);
 
     let res = app
-        .post_chat(&secret, &chat_body("test/chat", Some(json!({"prompt_tokens": 7, "completion_tokens": 3}))))
+        .post_chat(
+            &secret,
+            &chat_body(
+                "test/chat",
+                Some(json!({"prompt_tokens": 7, "completion_tokens": 3})),
+            ),
+        )
         .await;
     assert_eq!(res.status(), 200);
-    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // A stream too, whose generation has a first-token time.
     let mut streamed = chat_body("test/chat", None);
     streamed["stream"] = json!(true);
-    let _ = app.post_chat(&secret, &streamed).await.text().await.unwrap();
+    let _ = app
+        .post_chat(&secret, &streamed)
+        .await
+        .text()
+        .await
+        .unwrap();
     app.settled().await;
 
     expect("GET /keys", get("/api/v1/keys", &mgmt).await, 200);
-    expect("GET /keys/{hash}", get(&format!("/api/v1/keys/{hash}"), &mgmt).await, 200);
+    expect(
+        "GET /keys/{hash}",
+        get(&format!("/api/v1/keys/{hash}"), &mgmt).await,
+        200,
+    );
     expect(
         "PATCH /keys/{hash}",
         status_of(
@@ -181,10 +224,18 @@ async fn openrouter_shaped_responses_match_the_published_document() {
     expect("GET /key", get("/api/v1/key", &mgmt).await, 200);
     expect("GET /credits", get("/api/v1/credits", &mgmt).await, 200);
     expect("GET /credits", get("/api/v1/credits", &secret).await, 200);
-    expect("GET /generation", get(&format!("/api/v1/generation?id={id}"), &secret).await, 200);
+    expect(
+        "GET /generation",
+        get(&format!("/api/v1/generation?id={id}"), &secret).await,
+        200,
+    );
     expect("GET /activity", get("/api/v1/activity", &mgmt).await, 200);
     let today = chrono::Utc::now().date_naive();
-    let (s, act) = get(&format!("/api/v1/activity?date={today}&group_by=workspace&api_key_hash={hash}"), &mgmt).await;
+    let (s, act) = get(
+        &format!("/api/v1/activity?date={today}&group_by=workspace&api_key_hash={hash}"),
+        &mgmt,
+    )
+    .await;
     assert_eq!(act["data"].as_array().map(Vec::len), Some(1), "{act}");
     expect("GET /activity", (s, act), 200);
     for path in ["/api/v1/models", "/v1/models"] {
@@ -207,5 +258,10 @@ async fn openrouter_shaped_responses_match_the_published_document() {
         .await,
         200,
     );
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

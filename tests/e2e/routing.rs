@@ -867,7 +867,10 @@ async fn endpoints_page_shows_prices_status_latency_and_uptime() {
     let p50 = a["latency_last_30m"]["p50"].as_f64().unwrap();
     let p90 = a["latency_last_30m"]["p90"].as_f64().unwrap();
     assert!(p50 >= 0.0 && p90 >= p50, "{a}");
-    assert!(a["throughput_last_30m"]["p50"].as_f64().unwrap() > 0.0, "{a}");
+    assert!(
+        a["throughput_last_30m"]["p50"].as_f64().unwrap() > 0.0,
+        "{a}"
+    );
 
     let page: Value = app
         .client

@@ -19,10 +19,7 @@ pub struct Received {
 impl Received {
     /// The body, decoded from its transfer encoding.
     pub fn body(&self) -> String {
-        let (headers, body) = self
-            .data
-            .split_once("\r\n\r\n")
-            .unwrap_or((&self.data, ""));
+        let (headers, body) = self.data.split_once("\r\n\r\n").unwrap_or((&self.data, ""));
         let encoding = headers
             .lines()
             .find_map(|l| {
@@ -124,7 +121,10 @@ impl SmtpSink {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no email to {to} with a {path} link; got {:?}", self.messages());
+        panic!(
+            "no email to {to} with a {path} link; got {:?}",
+            self.messages()
+        );
     }
 
     /// The token of the link to `to` with `path`.
@@ -175,7 +175,10 @@ async fn serve(
                 if line == ".\r\n" || line == ".\n" {
                     break;
                 }
-                let unstuffed = line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line);
+                let unstuffed = line
+                    .strip_prefix('.')
+                    .filter(|_| line.starts_with(".."))
+                    .unwrap_or(&line);
                 data.push_str(unstuffed);
             }
             store.lock().unwrap().push(Received {

@@ -146,5 +146,8 @@ pub async fn status_of(r: RequestBuilder) -> (u16, Value) {
     let res = r.send().await.unwrap();
     let s = res.status().as_u16();
     let text = res.text().await.unwrap();
-    (s, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        s,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }

@@ -24,7 +24,10 @@ async fn sign_up_verify_sign_in_create_a_key_call_and_see_logs_and_activity() {
     )
     .await;
     assert_eq!(s, 202, "{v}");
-    let link = t.smtp.link("ada.lovelace@example.com", "/verify-email").await;
+    let link = t
+        .smtp
+        .link("ada.lovelace@example.com", "/verify-email")
+        .await;
     assert!(link.starts_with(&app.base), "{link}");
     // Not verified yet: signing in is refused.
     assert_eq!(b.sign_in(email, PASSWORD).await, 403);
@@ -55,15 +58,25 @@ async fn sign_up_verify_sign_in_create_a_key_call_and_see_logs_and_activity() {
     )
     .await
     .unwrap();
-    let (hash, secret) = api_key(&b, json!({ "name": "laptop", "limit": 2, "limit_reset": "monthly" })).await;
+    let (hash, secret) = api_key(
+        &b,
+        json!({ "name": "laptop", "limit": 2, "limit_reset": "monthly" }),
+    )
+    .await;
     let res = app
         .post_chat(
             &secret,
-            &chat_body("test/chat", Some(json!({"prompt_tokens": 10, "completion_tokens": 20}))),
+            &chat_body(
+                "test/chat",
+                Some(json!({"prompt_tokens": 10, "completion_tokens": 20})),
+            ),
         )
         .await;
     assert_eq!(res.status(), 200);
-    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.settled().await;
 
     // The request is in the log, with the key that made it...
@@ -102,7 +115,12 @@ async fn sign_up_verify_sign_in_create_a_key_call_and_see_logs_and_activity() {
     // 10 × 0.000001 + 20 × 0.000002
     assert_eq!(a["usage"].to_string(), "0.00005");
     // The key's own view and the generation record agree.
-    let (_, k) = status_of(app.client.get(format!("{}/api/v1/key", app.base)).bearer_auth(&secret)).await;
+    let (_, k) = status_of(
+        app.client
+            .get(format!("{}/api/v1/key", app.base))
+            .bearer_auth(&secret),
+    )
+    .await;
     assert_eq!(k["data"]["usage"].to_string(), "0.00005");
     assert_eq!(k["data"]["limit_remaining"].to_string(), "1.99995");
     assert_eq!(k["data"]["is_management_key"], false);
@@ -133,10 +151,17 @@ async fn session_cookies_are_http_only_lax_rotated_and_stored_only_hashed() {
     assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("infron_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     // Plain HTTP on 127.0.0.1: the only case without Secure.
     assert!(!cookie.contains("Secure"), "{cookie}");
-    let id = cookie["infron_session=".len()..].split(';').next().unwrap().to_string();
+    let id = cookie["infron_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     // Redis holds the session under a hash of its id, never the id itself.
     let mut conn = app.hot.pool().get().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -240,7 +265,12 @@ async fn sign_out_password_change_and_reset_end_sessions() {
     assert_eq!(status_of(one.get("/api/v1/me")).await.0, 200);
 
     // Sign out of one session: the other stays.
-    assert_eq!(status_of(one.post("/api/v1/auth/signout", &json!({}))).await.0, 200);
+    assert_eq!(
+        status_of(one.post("/api/v1/auth/signout", &json!({})))
+            .await
+            .0,
+        200
+    );
     assert_eq!(status_of(one.get("/api/v1/me")).await.0, 401);
     assert_eq!(status_of(two.get("/api/v1/me")).await.0, 200);
 
@@ -252,13 +282,19 @@ async fn sign_out_password_change_and_reset_end_sessions() {
         &json!({ "current_password": "wrong wrong wrong", "new_password": new_password }),
     ))
     .await;
-    assert_eq!((s, v["error"]["param"].as_str()), (400, Some("current_password")));
+    assert_eq!(
+        (s, v["error"]["param"].as_str()),
+        (400, Some("current_password"))
+    );
     let (s, v) = status_of(two.post(
         "/api/v1/auth/password",
         &json!({ "current_password": PASSWORD, "new_password": "short" }),
     ))
     .await;
-    assert_eq!((s, v["error"]["param"].as_str()), (400, Some("new_password")));
+    assert_eq!(
+        (s, v["error"]["param"].as_str()),
+        (400, Some("new_password"))
+    );
     let (s, _) = status_of(two.post(
         "/api/v1/auth/password",
         &json!({ "current_password": PASSWORD, "new_password": new_password }),
@@ -279,7 +315,11 @@ async fn sign_out_password_change_and_reset_end_sessions() {
         assert_eq!(s, 202);
     }
     let token = t.smtp.token(&email, "/reset-password").await;
-    assert!(t.smtp.messages().iter().all(|m| !m.to.contains(&"nobody@example.com".to_string())));
+    assert!(t
+        .smtp
+        .messages()
+        .iter()
+        .all(|m| !m.to.contains(&"nobody@example.com".to_string())));
     let reset = |password: &str| {
         app.client
             .post(format!("{}/api/v1/auth/password/reset", app.base))
@@ -287,7 +327,11 @@ async fn sign_out_password_change_and_reset_end_sessions() {
     };
     assert_eq!(status_of(reset("tiny")).await.0, 400);
     assert_eq!(status_of(reset("the reset passphrase")).await.0, 200);
-    assert_eq!(status_of(reset("the reset passphrase")).await.0, 400, "used once");
+    assert_eq!(
+        status_of(reset("the reset passphrase")).await.0,
+        400,
+        "used once"
+    );
     assert_eq!(status_of(two.get("/api/v1/me")).await.0, 401);
     assert_eq!(one.sign_in(&email, new_password).await, 401);
     assert_eq!(one.sign_in(&email, "the reset passphrase").await, 200);
@@ -309,10 +353,21 @@ async fn signing_up_twice_reveals_nothing_and_bad_input_names_the_field() {
             .header("origin", &app.base)
             .json(&json!({ "email": email, "password": password }))
     };
-    assert_eq!(status_of(signup("grace@example.com", PASSWORD)).await.0, 202);
-    assert_eq!(status_of(signup("GRACE@example.com", "another long password")).await.0, 202);
+    assert_eq!(
+        status_of(signup("grace@example.com", PASSWORD)).await.0,
+        202
+    );
+    assert_eq!(
+        status_of(signup("GRACE@example.com", "another long password"))
+            .await
+            .0,
+        202
+    );
     // The second got an "already registered" email, not a second account.
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&app.pg).await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.pg)
+        .await
+        .unwrap();
     assert_eq!(users, 1);
     for _ in 0..100 {
         if t.smtp.messages().len() == 2 {
@@ -321,7 +376,10 @@ async fn signing_up_twice_reveals_nothing_and_bad_input_names_the_field() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let subjects: Vec<String> = t.smtp.messages().iter().map(|m| m.subject()).collect();
-    assert!(subjects.iter().any(|s| s.contains("already have")), "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains("already have")),
+        "{subjects:?}"
+    );
     for (email, password, field) in [
         ("not-an-email", PASSWORD, "email"),
         ("x@example.com", "short", "password"),
@@ -365,9 +423,17 @@ async fn sign_in_is_throttled_per_email_across_instances() {
         .await
         .unwrap();
     assert_eq!(res.status(), 429);
-    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&wait), "{wait}");
-    assert_eq!(a.sign_in(&email, PASSWORD).await, 429, "the right password too");
+    assert_eq!(
+        a.sign_in(&email, PASSWORD).await,
+        429,
+        "the right password too"
+    );
     // Another address is not affected.
     let (_, other, _) = member(app, None).await;
     assert_eq!(a.sign_in(&other, PASSWORD).await, 200);
@@ -410,18 +476,44 @@ async fn management_keys_administer_but_cannot_call_models() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
-    let (s, list) = status_of(app.client.get(format!("{}/api/v1/keys", app.base)).bearer_auth(&mgmt)).await;
+    let (s, list) = status_of(
+        app.client
+            .get(format!("{}/api/v1/keys", app.base))
+            .bearer_auth(&mgmt),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
     // ...and the key it made calls models (once credits exist).
-    let account: uuid::Uuid = created["data"]["workspace_id"].as_str().unwrap().parse().unwrap();
-    infron_billing::grants::grant(&app.pg, &app.hot, account, "1".parse().unwrap(), "t", "grant:t".into())
-        .await
+    let account: uuid::Uuid = created["data"]["workspace_id"]
+        .as_str()
+        .unwrap()
+        .parse()
         .unwrap();
+    infron_billing::grants::grant(
+        &app.pg,
+        &app.hot,
+        account,
+        "1".parse().unwrap(),
+        "t",
+        "grant:t".into(),
+    )
+    .await
+    .unwrap();
     let secret = created["key"].as_str().unwrap();
-    assert_eq!(app.post_chat(secret, &chat_body("test/chat", None)).await.status(), 200);
+    assert_eq!(
+        app.post_chat(secret, &chat_body("test/chat", None))
+            .await
+            .status(),
+        200
+    );
     // /api/v1/key says what the management key is.
-    let (_, k) = status_of(app.client.get(format!("{}/api/v1/key", app.base)).bearer_auth(&mgmt)).await;
+    let (_, k) = status_of(
+        app.client
+            .get(format!("{}/api/v1/key", app.base))
+            .bearer_auth(&mgmt),
+    )
+    .await;
     assert_eq!(k["data"]["is_management_key"], true);
     // Deleting the inference key stops it at once.
     let hash = created["data"]["hash"].as_str().unwrap();
@@ -434,14 +526,23 @@ async fn management_keys_administer_but_cannot_call_models() {
     assert_eq!((s, v["deleted"].as_bool()), (200, Some(true)));
     let mut status = 0;
     for _ in 0..40 {
-        status = app.post_chat(secret, &chat_body("test/chat", None)).await.status().as_u16();
+        status = app
+            .post_chat(secret, &chat_body("test/chat", None))
+            .await
+            .status()
+            .as_u16();
         if status == 401 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(status, 401);
-    let (s, _) = status_of(app.client.get(format!("{}/api/v1/keys/{hash}", app.base)).bearer_auth(&mgmt)).await;
+    let (s, _) = status_of(
+        app.client
+            .get(format!("{}/api/v1/keys/{hash}", app.base))
+            .bearer_auth(&mgmt),
+    )
+    .await;
     assert_eq!(s, 404, "a deleted key is gone");
 }
 
@@ -472,8 +573,20 @@ async fn key_limits_defaults_and_bad_input() {
     ))
     .await;
     assert_eq!(s, 200, "{k}");
-    assert_eq!((k["data"]["limit"].to_string().as_str(), k["data"]["name"].as_str()), ("7.5", Some("renamed")));
-    assert_eq!((k["data"]["disabled"].as_bool(), k["data"]["limit_reset"].as_str()), (Some(true), Some("daily")));
+    assert_eq!(
+        (
+            k["data"]["limit"].to_string().as_str(),
+            k["data"]["name"].as_str()
+        ),
+        ("7.5", Some("renamed"))
+    );
+    assert_eq!(
+        (
+            k["data"]["disabled"].as_bool(),
+            k["data"]["limit_reset"].as_str()
+        ),
+        (Some(true), Some("daily"))
+    );
     // Disabled keys are listed only on request.
     let (_, l) = status_of(owner.get("/api/v1/keys")).await;
     assert_eq!(l["data"].as_array().unwrap().len(), 1);
@@ -483,14 +596,24 @@ async fn key_limits_defaults_and_bad_input() {
     for (body, field) in [
         (json!({ "limit": -1 }), "limit"),
         (json!({ "limit_reset": "hourly" }), "limit_reset"),
-        (json!({ "expires_at": "2000-01-01T00:00:00Z" }), "expires_at"),
-        (json!({ "expires_at": "2999-01-01T00:00:00+01:00" }), "expires_at"),
+        (
+            json!({ "expires_at": "2000-01-01T00:00:00Z" }),
+            "expires_at",
+        ),
+        (
+            json!({ "expires_at": "2999-01-01T00:00:00+01:00" }),
+            "expires_at",
+        ),
         (json!({ "disabled": "no" }), "disabled"),
         (json!({ "name": "" }), "name"),
         (json!({ "owner": "me" }), "body"),
     ] {
         let (s, v) = status_of(owner.patch(&format!("/api/v1/keys/{hash}"), &body)).await;
-        assert_eq!((s, v["error"]["param"].as_str()), (400, Some(field)), "{body}: {v}");
+        assert_eq!(
+            (s, v["error"]["param"].as_str()),
+            (400, Some(field)),
+            "{body}: {v}"
+        );
     }
     let (_, k) = status_of(owner.get(&format!("/api/v1/keys/{hash}?"))).await;
     assert_eq!(k["data"]["name"], "renamed");

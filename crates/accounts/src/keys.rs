@@ -97,7 +97,10 @@ pub fn usd_limit(field: &'static str, v: &Value) -> Result<Option<Decimal>> {
         .or_else(|_| Decimal::from_scientific(&text))
         .map_err(|_| AccountsError::invalid(field, format!("{field}: '{text}' is not a number")))?;
     if d.is_sign_negative() && !d.is_zero() {
-        return Err(AccountsError::invalid(field, format!("{field} must not be negative")));
+        return Err(AccountsError::invalid(
+            field,
+            format!("{field} must not be negative"),
+        ));
     }
     if d.normalize().scale() > 12 {
         return Err(AccountsError::invalid(
@@ -156,7 +159,10 @@ fn expiry(field: &'static str, v: &Value) -> Result<Option<DateTime<Utc>>> {
     }
     let t = t.with_timezone(&Utc);
     if t <= Utc::now() {
-        return Err(AccountsError::invalid(field, format!("{field} must be in the future")));
+        return Err(AccountsError::invalid(
+            field,
+            format!("{field} must be in the future"),
+        ));
     }
     Ok(Some(t))
 }
@@ -167,7 +173,10 @@ fn uuid_field(field: &'static str, v: &Value) -> Result<Option<Uuid>> {
         Value::String(s) => Uuid::parse_str(s)
             .map(Some)
             .map_err(|_| AccountsError::invalid(field, format!("{field}: '{s}' is not an id"))),
-        _ => Err(AccountsError::invalid(field, format!("{field} must be a string id"))),
+        _ => Err(AccountsError::invalid(
+            field,
+            format!("{field} must be a string id"),
+        )),
     }
 }
 
@@ -228,7 +237,11 @@ impl NewKeySpec {
             kind,
             limit,
             limit_reset,
-            expires_at: m.get("expires_at").map(|v| expiry("expires_at", v)).transpose()?.flatten(),
+            expires_at: m
+                .get("expires_at")
+                .map(|v| expiry("expires_at", v))
+                .transpose()?
+                .flatten(),
             creator_user_id: m
                 .get("creator_user_id")
                 .map(|v| uuid_field("creator_user_id", v))
@@ -261,13 +274,19 @@ impl KeyPatch {
         }
         let p = KeyPatch {
             name: m.get("name").map(|v| name("name", v)).transpose()?,
-            disabled: m.get("disabled").map(|v| bool_field("disabled", v)).transpose()?,
+            disabled: m
+                .get("disabled")
+                .map(|v| bool_field("disabled", v))
+                .transpose()?,
             limit: m.get("limit").map(|v| usd_limit("limit", v)).transpose()?,
             limit_reset: m
                 .get("limit_reset")
                 .map(|v| reset("limit_reset", v))
                 .transpose()?,
-            expires_at: m.get("expires_at").map(|v| expiry("expires_at", v)).transpose()?,
+            expires_at: m
+                .get("expires_at")
+                .map(|v| expiry("expires_at", v))
+                .transpose()?,
         };
         check_reset_needs_limit(&p.limit, &p.limit_reset)?;
         Ok(p)
@@ -278,7 +297,12 @@ impl SettingsPatch {
     pub fn parse(body: &Value) -> Result<SettingsPatch> {
         let m = object(
             body,
-            &["name", "allow_training", "default_key_limit", "default_key_limit_reset"],
+            &[
+                "name",
+                "allow_training",
+                "default_key_limit",
+                "default_key_limit_reset",
+            ],
         )?;
         let p = SettingsPatch {
             name: m.get("name").map(|v| name("name", v)).transpose()?,
@@ -322,8 +346,10 @@ mod tests {
 
     #[test]
     fn new_keys_are_parsed_strictly() {
-        let k = NewKeySpec::parse(&json!({"name": " ci ", "limit": 12.5, "limit_reset": "monthly",
-                                          "expires_at": "2999-01-01T00:00:00Z"}))
+        let k = NewKeySpec::parse(
+            &json!({"name": " ci ", "limit": 12.5, "limit_reset": "monthly",
+                                          "expires_at": "2999-01-01T00:00:00Z"}),
+        )
         .unwrap();
         assert_eq!(k.name, "ci");
         assert_eq!(k.limit, Some(Some(Decimal::new(125, 1))));
@@ -336,13 +362,28 @@ mod tests {
             (json!({"name": "a", "limit": "lots"}), "limit"),
             (json!({"name": "a", "limit": 0.0000000000001}), "limit"),
             (json!({"name": "a", "limit_reset": "yearly"}), "limit_reset"),
-            (json!({"name": "a", "limit": null, "limit_reset": "daily"}), "limit_reset"),
-            (json!({"name": "a", "expires_at": "2999-01-01T00:00:00+02:00"}), "expires_at"),
-            (json!({"name": "a", "expires_at": "2000-01-01T00:00:00Z"}), "expires_at"),
+            (
+                json!({"name": "a", "limit": null, "limit_reset": "daily"}),
+                "limit_reset",
+            ),
+            (
+                json!({"name": "a", "expires_at": "2999-01-01T00:00:00+02:00"}),
+                "expires_at",
+            ),
+            (
+                json!({"name": "a", "expires_at": "2000-01-01T00:00:00Z"}),
+                "expires_at",
+            ),
             (json!({"name": "a", "expires_at": "tomorrow"}), "expires_at"),
             (json!({"name": "a", "kind": "root"}), "kind"),
-            (json!({"name": "a", "kind": "management", "limit": 5}), "limit"),
-            (json!({"name": "a", "creator_user_id": "bob"}), "creator_user_id"),
+            (
+                json!({"name": "a", "kind": "management", "limit": 5}),
+                "limit",
+            ),
+            (
+                json!({"name": "a", "creator_user_id": "bob"}),
+                "creator_user_id",
+            ),
             (json!({"name": "a", "colour": "red"}), "body"),
             (json!([1]), "body"),
         ] {
@@ -358,7 +399,10 @@ mod tests {
         let p = KeyPatch::parse(&json!({"disabled": true})).unwrap();
         assert_eq!(p.disabled, Some(true));
         assert_eq!(p.limit, None);
-        assert_eq!(field(KeyPatch::parse(&json!({"disabled": "yes"}))), "disabled");
+        assert_eq!(
+            field(KeyPatch::parse(&json!({"disabled": "yes"}))),
+            "disabled"
+        );
         let s = SettingsPatch::parse(&json!({"allow_training": true, "default_key_limit": "5"}))
             .unwrap();
         assert_eq!(s.default_key_limit, Some(Some(Decimal::new(5, 0))));

@@ -66,7 +66,10 @@ impl AccountsConfig {
     }
 
     pub fn link(&self, path: &str, token: &str) -> String {
-        format!("{}{path}?token={token}", self.public_url.trim_end_matches('/'))
+        format!(
+            "{}{path}?token={token}",
+            self.public_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -125,7 +128,10 @@ impl Accounts {
         if let Some(e) = email {
             // Hashed: Redis need not hold the address.
             b.push((
-                format!("{kind}:email:{}", hex::encode(sessions::token_hash(e.as_str()))),
+                format!(
+                    "{kind}:email:{}",
+                    hex::encode(sessions::token_hash(e.as_str()))
+                ),
                 t.per_email,
             ));
         }
@@ -150,8 +156,14 @@ mod tests {
 
     #[test]
     fn origins_and_secure_cookies() {
-        assert_eq!(cfg("https://gw.example/base/").origin(), "https://gw.example");
-        assert_eq!(cfg("http://127.0.0.1:8080").origin(), "http://127.0.0.1:8080");
+        assert_eq!(
+            cfg("https://gw.example/base/").origin(),
+            "https://gw.example"
+        );
+        assert_eq!(
+            cfg("http://127.0.0.1:8080").origin(),
+            "http://127.0.0.1:8080"
+        );
         assert!(!cfg("http://127.0.0.1:8080").secure_cookies());
         assert!(!cfg("http://localhost").secure_cookies());
         assert!(cfg("http://gw.example").secure_cookies());

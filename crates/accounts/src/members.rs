@@ -75,7 +75,10 @@ impl Accounts {
         .await;
         let link = self.config.link(INVITE_PATH, &token);
         self.mailer
-            .send(email, mail::invitation(&name, role.as_str(), &ctx.label, &link))
+            .send(
+                email,
+                mail::invitation(&name, role.as_str(), &ctx.label, &link),
+            )
             .await?;
         Ok(row)
     }
@@ -158,7 +161,10 @@ impl Accounts {
                 &self.pg,
                 account,
                 user_id,
-                &[KeyKind::Management.as_str(), KeyKind::ManagementRead.as_str()],
+                &[
+                    KeyKind::Management.as_str(),
+                    KeyKind::ManagementRead.as_str(),
+                ],
             )
             .await?;
         }
@@ -212,7 +218,11 @@ impl Accounts {
             ctx,
             Change {
                 account_id: Some(account),
-                action: if leaving { "member.leave" } else { "member.remove" },
+                action: if leaving {
+                    "member.leave"
+                } else {
+                    "member.remove"
+                },
                 target_kind: "user",
                 target_id: user_id.to_string(),
                 details: serde_json::json!({ "role": role, "keys_disabled": disabled }),
@@ -230,8 +240,16 @@ impl Accounts {
         user_id: Uuid,
     ) -> Result<()> {
         // The role first, so the answer does not depend on whose id was sent.
-        if !matches!(actor, Actor::User { role: Role::Owner, .. }) {
-            return Err(AccountsError::forbidden("only the owner can transfer ownership"));
+        if !matches!(
+            actor,
+            Actor::User {
+                role: Role::Owner,
+                ..
+            }
+        ) {
+            return Err(AccountsError::forbidden(
+                "only the owner can transfer ownership",
+            ));
         }
         let target = self.member(actor, user_id).await?;
         actor.transfer_ownership(&target)?;
@@ -250,7 +268,9 @@ impl Accounts {
         .fetch_optional(&mut *tx)
         .await?;
         if still_owner.as_deref() != Some("owner") {
-            return Err(AccountsError::forbidden("only the owner can transfer ownership"));
+            return Err(AccountsError::forbidden(
+                "only the owner can transfer ownership",
+            ));
         }
         infron_store::members::set_role(&mut tx, account, me, Role::Admin.as_str()).await?;
         if !infron_store::members::set_role(&mut tx, account, user_id, Role::Owner.as_str()).await?
@@ -297,7 +317,10 @@ impl Accounts {
     pub async fn create_account(&self, user_id: Uuid, ctx: &AuditCtx, name: &str) -> Result<Uuid> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(AccountsError::invalid("name", "the name must be 1 to 200 characters"));
+            return Err(AccountsError::invalid(
+                "name",
+                "the name must be 1 to 200 characters",
+            ));
         }
         let mut tx = self.pg.begin().await?;
         let id = Uuid::now_v7();

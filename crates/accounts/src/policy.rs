@@ -177,7 +177,9 @@ impl Actor {
                         "members create keys for themselves only",
                     )),
                 },
-                Role::Billing => Err(AccountsError::forbidden("billing members cannot create keys")),
+                Role::Billing => Err(AccountsError::forbidden(
+                    "billing members cannot create keys",
+                )),
             },
             Actor::ManagementKey {
                 read_only: true, ..
@@ -321,7 +323,9 @@ impl Actor {
     pub fn read_audit(&self) -> Result<()> {
         match self.role() {
             Some(Role::Owner) => Ok(()),
-            _ => Err(AccountsError::forbidden("only the owner can read the audit log")),
+            _ => Err(AccountsError::forbidden(
+                "only the owner can read the audit log",
+            )),
         }
     }
 }
@@ -425,33 +429,141 @@ mod tests {
         };
         type Rule = Box<dyn Fn(&Actor) -> &'static str>;
         let rules: Vec<(&str, Rule, [&str; 7])> = vec![
-            ("list keys", Box::new(|a| ok(a.read_keys())), ["ok", "ok", "ok", "403", "ok", "ok", "403"]),
-            ("see own key", Box::new(move |a| ok(a.see_key(&own))), ["ok", "ok", "ok", "403", "ok", "ok", "403"]),
-            ("see another's key", Box::new(move |a| ok(a.see_key(&others))), ["ok", "ok", "404", "403", "ok", "ok", "403"]),
-            ("see a management key", Box::new(move |a| ok(a.see_key(&mgmt_key))), ["ok", "ok", "404", "403", "404", "404", "403"]),
-            ("change own key", Box::new(move |a| ok(a.change_key(&own))), ["ok", "ok", "ok", "403", "ok", "403", "403"]),
-            ("change another's key", Box::new(move |a| ok(a.change_key(&others))), ["ok", "ok", "404", "403", "ok", "403", "403"]),
-            ("create own key", Box::new(|a| ok(a.create_key(KeyKind::Inference, None))), ["ok", "ok", "ok", "403", "ok", "403", "403"]),
-            ("create a key for another", Box::new(|a| ok(a.create_key(KeyKind::Inference, Some(OTHER)))), ["ok", "ok", "403", "403", "ok", "403", "403"]),
-            ("create a management key", Box::new(|a| ok(a.create_key(KeyKind::Management, None))), ["ok", "ok", "403", "403", "403", "403", "403"]),
-            ("read usage", Box::new(|a| ok(a.read_usage())), ["ok", "ok", "ok", "ok", "ok", "ok", "403"]),
-            ("read a generation", Box::new(|a| ok(a.read_generation())), ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
-            ("read credits", Box::new(|a| ok(a.read_credits())), ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
-            ("read members", Box::new(|a| ok(a.read_members())), ["ok", "ok", "403", "403", "403", "403", "403"]),
-            ("invite a member", Box::new(|a| ok(a.invite(Role::Member))), ["ok", "ok", "403", "403", "403", "403", "403"]),
-            ("invite an owner", Box::new(|a| ok(a.invite(Role::Owner))), ["403", "403", "403", "403", "403", "403", "403"]),
-            ("promote a member to admin", Box::new(move |a| ok(a.change_role(&member, Role::Admin))), ["ok", "ok", "403", "403", "403", "403", "403"]),
-            ("demote an admin", Box::new(move |a| ok(a.change_role(&admin, Role::Member))), ["ok", "403", "403", "403", "403", "403", "403"]),
-            ("make someone owner", Box::new(move |a| ok(a.change_role(&member, Role::Owner))), ["403", "403", "403", "403", "403", "403", "403"]),
-            ("change own role", Box::new(move |a| ok(a.change_role(&myself, Role::Admin))), ["403", "403", "403", "403", "403", "403", "403"]),
-            ("remove a member", Box::new(move |a| ok(a.remove_member(&member))), ["ok", "ok", "403", "403", "403", "403", "403"]),
-            ("remove an admin", Box::new(move |a| ok(a.remove_member(&admin))), ["ok", "403", "403", "403", "403", "403", "403"]),
-            ("remove the owner", Box::new(move |a| ok(a.remove_member(&owner))), ["403", "403", "403", "403", "403", "403", "403"]),
-            ("leave", Box::new(|a| ok(a.leave())), ["409", "ok", "ok", "ok", "403", "403", "403"]),
-            ("transfer ownership", Box::new(move |a| ok(a.transfer_ownership(&member))), ["ok", "403", "403", "403", "403", "403", "403"]),
-            ("read settings", Box::new(|a| ok(a.read_settings())), ["ok", "ok", "ok", "ok", "ok", "ok", "403"]),
-            ("update settings", Box::new(|a| ok(a.update_settings())), ["ok", "ok", "403", "403", "403", "403", "403"]),
-            ("read the audit log", Box::new(|a| ok(a.read_audit())), ["ok", "403", "403", "403", "403", "403", "403"]),
+            (
+                "list keys",
+                Box::new(|a| ok(a.read_keys())),
+                ["ok", "ok", "ok", "403", "ok", "ok", "403"],
+            ),
+            (
+                "see own key",
+                Box::new(move |a| ok(a.see_key(&own))),
+                ["ok", "ok", "ok", "403", "ok", "ok", "403"],
+            ),
+            (
+                "see another's key",
+                Box::new(move |a| ok(a.see_key(&others))),
+                ["ok", "ok", "404", "403", "ok", "ok", "403"],
+            ),
+            (
+                "see a management key",
+                Box::new(move |a| ok(a.see_key(&mgmt_key))),
+                ["ok", "ok", "404", "403", "404", "404", "403"],
+            ),
+            (
+                "change own key",
+                Box::new(move |a| ok(a.change_key(&own))),
+                ["ok", "ok", "ok", "403", "ok", "403", "403"],
+            ),
+            (
+                "change another's key",
+                Box::new(move |a| ok(a.change_key(&others))),
+                ["ok", "ok", "404", "403", "ok", "403", "403"],
+            ),
+            (
+                "create own key",
+                Box::new(|a| ok(a.create_key(KeyKind::Inference, None))),
+                ["ok", "ok", "ok", "403", "ok", "403", "403"],
+            ),
+            (
+                "create a key for another",
+                Box::new(|a| ok(a.create_key(KeyKind::Inference, Some(OTHER)))),
+                ["ok", "ok", "403", "403", "ok", "403", "403"],
+            ),
+            (
+                "create a management key",
+                Box::new(|a| ok(a.create_key(KeyKind::Management, None))),
+                ["ok", "ok", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "read usage",
+                Box::new(|a| ok(a.read_usage())),
+                ["ok", "ok", "ok", "ok", "ok", "ok", "403"],
+            ),
+            (
+                "read a generation",
+                Box::new(|a| ok(a.read_generation())),
+                ["ok", "ok", "ok", "ok", "ok", "ok", "ok"],
+            ),
+            (
+                "read credits",
+                Box::new(|a| ok(a.read_credits())),
+                ["ok", "ok", "ok", "ok", "ok", "ok", "ok"],
+            ),
+            (
+                "read members",
+                Box::new(|a| ok(a.read_members())),
+                ["ok", "ok", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "invite a member",
+                Box::new(|a| ok(a.invite(Role::Member))),
+                ["ok", "ok", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "invite an owner",
+                Box::new(|a| ok(a.invite(Role::Owner))),
+                ["403", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "promote a member to admin",
+                Box::new(move |a| ok(a.change_role(&member, Role::Admin))),
+                ["ok", "ok", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "demote an admin",
+                Box::new(move |a| ok(a.change_role(&admin, Role::Member))),
+                ["ok", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "make someone owner",
+                Box::new(move |a| ok(a.change_role(&member, Role::Owner))),
+                ["403", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "change own role",
+                Box::new(move |a| ok(a.change_role(&myself, Role::Admin))),
+                ["403", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "remove a member",
+                Box::new(move |a| ok(a.remove_member(&member))),
+                ["ok", "ok", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "remove an admin",
+                Box::new(move |a| ok(a.remove_member(&admin))),
+                ["ok", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "remove the owner",
+                Box::new(move |a| ok(a.remove_member(&owner))),
+                ["403", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "leave",
+                Box::new(|a| ok(a.leave())),
+                ["409", "ok", "ok", "ok", "403", "403", "403"],
+            ),
+            (
+                "transfer ownership",
+                Box::new(move |a| ok(a.transfer_ownership(&member))),
+                ["ok", "403", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "read settings",
+                Box::new(|a| ok(a.read_settings())),
+                ["ok", "ok", "ok", "ok", "ok", "ok", "403"],
+            ),
+            (
+                "update settings",
+                Box::new(|a| ok(a.update_settings())),
+                ["ok", "ok", "403", "403", "403", "403", "403"],
+            ),
+            (
+                "read the audit log",
+                Box::new(|a| ok(a.read_audit())),
+                ["ok", "403", "403", "403", "403", "403", "403"],
+            ),
         ];
         let actors = actors();
         let mut wrong = Vec::new();

@@ -89,7 +89,11 @@ impl Sessions {
 
     /// Starts a new session (always a fresh id: signing in rotates it). Returns the cookie
     /// value and the session.
-    pub async fn start(&self, subject: Subject, account: Option<Uuid>) -> Result<(String, Session)> {
+    pub async fn start(
+        &self,
+        subject: Subject,
+        account: Option<Uuid>,
+    ) -> Result<(String, Session)> {
         let id = new_token();
         let id_hash = hex::encode(token_hash(&id));
         let now = chrono::Utc::now().timestamp_millis();
@@ -121,7 +125,11 @@ impl Sessions {
         }
         let id_hash = hex::encode(token_hash(cookie));
         let now = chrono::Utc::now().timestamp_millis();
-        let Some(r) = self.store.touch(&id_hash, now, ms(self.config.idle)).await? else {
+        let Some(r) = self
+            .store
+            .touch(&id_hash, now, ms(self.config.idle))
+            .await?
+        else {
             return Ok(None);
         };
         let subject = Subject::decode(&r.subject)
@@ -189,8 +197,16 @@ mod tests {
     fn origin_rules() {
         let ours = "https://gw.example";
         assert!(same_origin(Some("https://gw.example"), None, ours));
-        assert!(same_origin(Some("https://gw.example"), Some("same-origin"), ours));
-        assert!(!same_origin(Some("https://evil.example"), Some("same-origin"), ours));
+        assert!(same_origin(
+            Some("https://gw.example"),
+            Some("same-origin"),
+            ours
+        ));
+        assert!(!same_origin(
+            Some("https://evil.example"),
+            Some("same-origin"),
+            ours
+        ));
         assert!(same_origin(None, Some("same-origin"), ours));
         assert!(!same_origin(None, Some("cross-site"), ours));
         assert!(!same_origin(None, Some("same-site"), ours));

@@ -18,8 +18,7 @@ impl Email {
     pub fn parse(field: &'static str, s: &str) -> Result<Email, AccountsError> {
         let s = s.trim().to_lowercase();
         let bad = || AccountsError::invalid(field, format!("'{s}' is not an email address"));
-        if s.len() < 3 || s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if s.len() < 3 || s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
@@ -70,7 +69,10 @@ impl Password {
             ));
         }
         if s.trim().is_empty() {
-            return Err(AccountsError::invalid(field, "the password must not be blank"));
+            return Err(AccountsError::invalid(
+                field,
+                "the password must not be blank",
+            ));
         }
         Ok(Password(SecretString::from(s.to_string())))
     }

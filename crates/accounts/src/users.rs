@@ -45,15 +45,26 @@ impl Accounts {
         else {
             drop(tx);
             let m = mail::already_registered(
-                &format!("{}{SIGN_IN_PATH}", self.config.public_url.trim_end_matches('/')),
-                &format!("{}{FORGOT_PATH}", self.config.public_url.trim_end_matches('/')),
+                &format!(
+                    "{}{SIGN_IN_PATH}",
+                    self.config.public_url.trim_end_matches('/')
+                ),
+                &format!(
+                    "{}{FORGOT_PATH}",
+                    self.config.public_url.trim_end_matches('/')
+                ),
             );
             self.send_quietly(email, m).await;
             return Ok(());
         };
         let account_id = Uuid::now_v7();
-        infron_store::accounts::create_in(&mut tx, account_id, &personal_name(email), Some(user.id))
-            .await?;
+        infron_store::accounts::create_in(
+            &mut tx,
+            account_id,
+            &personal_name(email),
+            Some(user.id),
+        )
+        .await?;
         infron_store::members::insert(&mut tx, account_id, user.id, Role::Owner.as_str()).await?;
         tx.commit().await?;
         self.record(
@@ -111,12 +122,11 @@ impl Accounts {
     }
 
     pub async fn verify_email(&self, token: &str) -> Result<Uuid> {
-        let user =
-            infron_store::users::consume_token(&self.pg, &token_hash(token), "verify_email")
-                .await?
-                .ok_or_else(|| {
-                    AccountsError::invalid("token", "this link is invalid, used or expired")
-                })?;
+        let user = infron_store::users::consume_token(&self.pg, &token_hash(token), "verify_email")
+            .await?
+            .ok_or_else(|| {
+                AccountsError::invalid("token", "this link is invalid, used or expired")
+            })?;
         infron_store::users::mark_verified(&self.pg, user).await?;
         Ok(user)
     }
@@ -127,7 +137,8 @@ impl Accounts {
         self.throttle(&self.buckets("signin", ip, Some(email)))
             .await?;
         let user = infron_store::users::user_by_email(&self.pg, email.as_str()).await?;
-        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let ok =
+            password::verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let user = match user {
             Some(u) if ok => u,
             _ => {

@@ -287,7 +287,8 @@ async fn create_operator(
     password_stdin: bool,
 ) -> anyhow::Result<ExitCode> {
     use std::io::Read;
-    let email = infron_accounts::Email::parse("email", email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let email = infron_accounts::Email::parse("email", email)
+        .map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let (password, generated) = if password_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -320,7 +321,9 @@ async fn create_operator(
     .await;
     eprintln!("operator {} created ({email})", row.id);
     if generated {
-        eprintln!("the password below is shown only once; sign in at POST /api/v1/operator/auth/signin");
+        eprintln!(
+            "the password below is shown only once; sign in at POST /api/v1/operator/auth/signin"
+        );
         println!("{}", password.expose());
     }
     Ok(ExitCode::SUCCESS)

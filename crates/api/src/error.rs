@@ -89,9 +89,9 @@ impl ApiError {
                 "insufficient_quota"
             }
             ApiError::Forbidden(_) => "permission_error",
-            ApiError::NotFound(_) | ApiError::UnknownId(_) | ApiError::NoEligibleEndpoint { .. } => {
-                "not_found_error"
-            }
+            ApiError::NotFound(_)
+            | ApiError::UnknownId(_)
+            | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
             ApiError::TooManyRequests { .. } => "rate_limit_error",
             ApiError::Timeout => "timeout_error",
@@ -153,9 +153,9 @@ impl ResponseError for ApiError {
                 StatusCode::PAYMENT_REQUIRED
             }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) | ApiError::UnknownId(_) | ApiError::NoEligibleEndpoint { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound(_)
+            | ApiError::UnknownId(_)
+            | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

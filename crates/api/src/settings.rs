@@ -327,7 +327,11 @@ pub struct TenantSettings {
 
 impl TenantSettings {
     fn from_env(env: Env) -> Result<TenantSettings, SettingError> {
-        let present = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let present = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let public_url = match present("INFRON_PUBLIC_URL") {
             Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
                 Some(u.trim_end_matches('/').to_string())

@@ -58,18 +58,22 @@ pub async fn reverse_grant(
         .execute(&mut *guard)
         .await
         .map_err(store)?;
-    let done: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE external_id = $1)")
-            .bind(&external_id)
-            .fetch_one(pg)
-            .await
-            .map_err(store)?;
+    let done: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE external_id = $1)",
+    )
+    .bind(&external_id)
+    .fetch_one(pg)
+    .await
+    .map_err(store)?;
     if done {
         return Ok(Reversal::AlreadyReversed { external_id });
     }
     let grant = Usd::new(amount)?;
     let marker = format!("rev-{grant_id}");
-    let taken = match hot.take_for_expiry(account, &marker, grant.to_pico()?).await? {
+    let taken = match hot
+        .take_for_expiry(account, &marker, grant.to_pico()?)
+        .await?
+    {
         Some(pico) => Usd::from_pico(pico),
         None => {
             let (balance, _) = ledger::tenant_balance(pg, account)

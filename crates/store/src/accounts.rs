@@ -56,12 +56,12 @@ pub async fn create_in(
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<AccountRow>, StoreError> {
-    Ok(sqlx::query_as::<_, AccountRow>(&format!(
-        "SELECT {COLUMNS} FROM accounts WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+    Ok(
+        sqlx::query_as::<_, AccountRow>(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 pub async fn set_allow_training(pool: &PgPool, id: Uuid, allow: bool) -> Result<bool, StoreError> {

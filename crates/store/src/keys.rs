@@ -24,7 +24,8 @@ pub struct ApiKeyRow {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, account_id, name, key_hint, disabled, credit_limit, limit_reset, expires_at, \
+const COLUMNS: &str =
+    "id, account_id, name, key_hint, disabled, credit_limit, limit_reset, expires_at, \
     created_at, kind, created_by, updated_at, deleted_at";
 
 pub struct NewApiKey<'a> {

@@ -162,7 +162,12 @@ impl SessionStore {
             return Ok(None);
         }
         let num = |k: &str| v.get(k).and_then(|s| s.parse::<i64>().ok());
-        match (v.get("subject"), v.get("csrf"), num("created_ms"), num("absolute_ms")) {
+        match (
+            v.get("subject"),
+            v.get("csrf"),
+            num("created_ms"),
+            num("absolute_ms"),
+        ) {
             (Some(subject), Some(csrf), Some(created_ms), Some(absolute_ms)) => {
                 Ok(Some(SessionRecord {
                     subject: subject.clone(),

@@ -73,11 +73,14 @@ pub struct LogQuery {
 /// A page of the log, newest first. Served by the (account_id, created_at) or
 /// (api_key_id, created_at) index; partitions outside [from, to) are pruned.
 pub async fn logs(pool: &PgPool, q: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-    let mut b: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM request_logs WHERE account_id = "));
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM request_logs WHERE account_id = "
+    ));
     b.push_bind(q.account_id);
     if let Some(keys) = &q.keys {
-        b.push(" AND api_key_id = ANY(").push_bind(keys.clone()).push(")");
+        b.push(" AND api_key_id = ANY(")
+            .push_bind(keys.clone())
+            .push(")");
     }
     if let Some(m) = &q.model {
         b.push(" AND model = ").push_bind(m.clone());

@@ -48,12 +48,12 @@ pub async fn user_by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>
 }
 
 pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, StoreError> {
-    Ok(sqlx::query_as::<_, UserRow>(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 pub async fn set_password(pool: &PgPool, id: Uuid, password_hash: &str) -> Result<(), StoreError> {

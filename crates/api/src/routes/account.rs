@@ -156,7 +156,9 @@ pub async fn generation(
     let r = &g.entry;
     if let Visibility::CreatedBy(user) = visibility {
         let creator = match r.api_key_id {
-            Some(k) => infron_store::keys::get(&state.pg, k).await?.and_then(|k| k.created_by),
+            Some(k) => infron_store::keys::get(&state.pg, k)
+                .await?
+                .and_then(|k| k.created_by),
             None => None,
         };
         if creator != Some(user) {

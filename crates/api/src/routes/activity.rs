@@ -106,7 +106,11 @@ fn key_scope(
 }
 
 fn check_workspace(actor: &Actor, q: &HashMap<String, String>) -> Result<(), ApiError> {
-    match q.get("workspace_id").map(|w| w.trim()).filter(|w| !w.is_empty()) {
+    match q
+        .get("workspace_id")
+        .map(|w| w.trim())
+        .filter(|w| !w.is_empty())
+    {
         None => Ok(()),
         Some(w) if Uuid::parse_str(w).ok() == Some(actor.account_id()) => Ok(()),
         Some(_) => Err(ApiError::UnknownId("workspace not found".into())),
@@ -126,12 +130,19 @@ pub async fn activity(
         None | Some("") => false,
         Some("workspace") => true,
         Some(other) => {
-            return Err(ApiError::invalid("group_by", format!("group_by: '{other}' is not workspace")))
+            return Err(ApiError::invalid(
+                "group_by",
+                format!("group_by: '{other}' is not workspace"),
+            ))
         }
     };
     let today = Utc::now().date_naive();
     let first = today - Duration::days(ACTIVITY_DAYS);
-    let (from, to) = match query.get("date").map(|d| d.trim()).filter(|d| !d.is_empty()) {
+    let (from, to) = match query
+        .get("date")
+        .map(|d| d.trim())
+        .filter(|d| !d.is_empty())
+    {
         None => (first, today),
         Some(d) => {
             let day = NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -185,7 +196,10 @@ pub async fn activity(
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
-fn time(q: &HashMap<String, String>, name: &'static str) -> Result<Option<DateTime<Utc>>, ApiError> {
+fn time(
+    q: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => DateTime::parse_from_rfc3339(v)
@@ -218,15 +232,25 @@ pub async fn logs(
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     let visibility = p.actor.read_usage()?;
-    let limit = match query.get("limit").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+    let limit = match query
+        .get("limit")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
         None => LOG_PAGE_DEFAULT,
         Some(v) => v
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=LOG_PAGE_MAX).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1 to {LOG_PAGE_MAX}")))?,
+            .ok_or_else(|| {
+                ApiError::invalid("limit", format!("limit must be 1 to {LOG_PAGE_MAX}"))
+            })?,
     };
-    let status = match query.get("status").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+    let status = match query
+        .get("status")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
         None => StatusFilter::Any,
         Some("success") => StatusFilter::Success,
         Some("error") => StatusFilter::Error,

@@ -89,7 +89,11 @@ fn parse_hash(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Usage and current-period spend of `rows`, then their JSON.
-async fn render(state: &AppState, account: Uuid, rows: &[(ApiKeyRow, Vec<u8>)]) -> Result<Vec<Value>, ApiError> {
+async fn render(
+    state: &AppState,
+    account: Uuid,
+    rows: &[(ApiKeyRow, Vec<u8>)],
+) -> Result<Vec<Value>, ApiError> {
     let ids: Vec<Uuid> = rows.iter().map(|(r, _)| r.id).collect();
     let usage = infron_store::keys::usage_from_rollup(&state.pg, account, &ids).await?;
     let limited: Vec<(Uuid, Option<String>)> = rows
@@ -120,10 +124,17 @@ async fn render(state: &AppState, account: Uuid, rows: &[(ApiKeyRow, Vec<u8>)]) 
 }
 
 fn flag(q: &HashMap<String, String>, name: &'static str) -> Result<bool, ApiError> {
-    match q.get(name).map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+    match q
+        .get(name)
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("" | "false" | "0") => Ok(false),
         Some("true" | "1") => Ok(true),
-        Some(other) => Err(ApiError::invalid(name, format!("{name}: '{other}' is not true or false"))),
+        Some(other) => Err(ApiError::invalid(
+            name,
+            format!("{name}: '{other}' is not true or false"),
+        )),
     }
 }
 
@@ -153,21 +164,30 @@ pub async fn list(
             .parse::<i64>()
             .ok()
             .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::invalid("offset", format!("offset: '{o}' is not a whole number ≥ 0")))?,
+            .ok_or_else(|| {
+                ApiError::invalid("offset", format!("offset: '{o}' is not a whole number ≥ 0"))
+            })?,
     };
     let include_disabled = flag(&query, "include_disabled")?;
     let management = match query.get("kind").map(String::as_str) {
         None | Some("inference") => false,
         Some("management") => true,
         Some(other) => {
-            return Err(ApiError::invalid("kind", format!("kind: '{other}' is not inference or management")))
+            return Err(ApiError::invalid(
+                "kind",
+                format!("kind: '{other}' is not inference or management"),
+            ))
         }
     };
     let kinds: &[&str] = if management {
         // Only owners and admins see management keys.
         match &p.actor {
             Actor::User { role, .. } if role.administers() => &["management", "management_read"],
-            _ => return Err(ApiError::Forbidden("only owners and admins see management keys".into())),
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "only owners and admins see management keys".into(),
+                ))
+            }
         }
     } else {
         &["inference"]
@@ -192,7 +212,11 @@ pub async fn list(
 }
 
 /// The key named by `hash` if the caller may see it; 404 otherwise.
-async fn visible_key(p: &Principal, state: &AppState, hash: &str) -> Result<(ApiKeyRow, Vec<u8>), ApiError> {
+async fn visible_key(
+    p: &Principal,
+    state: &AppState,
+    hash: &str,
+) -> Result<(ApiKeyRow, Vec<u8>), ApiError> {
     // Whether the caller may see keys at all comes first, so the answer never depends on
     // which id was guessed.
     p.actor.read_keys()?;
@@ -290,7 +314,8 @@ pub async fn create(
         )
         .await;
     let data = render(&state, account_id, &[(row, hash.to_vec())]).await?;
-    Ok(HttpResponse::Created().json(json!({ "data": data.into_iter().next(), "key": secret.expose() })))
+    Ok(HttpResponse::Created()
+        .json(json!({ "data": data.into_iter().next(), "key": secret.expose() })))
 }
 
 /// `PATCH /api/v1/keys/{hash}`: `name`, `disabled`, `limit`, `limit_reset`, `expires_at`.
@@ -305,13 +330,21 @@ pub async fn update(
     let patch = KeyPatch::parse(&body)?;
     let (before, hash) = visible_key(&p, &state, &path).await?;
     p.actor.change_key(&facts(&before)?)?;
-    if kind_of(&before)?.is_management() && (patch.limit.flatten().is_some() || patch.limit_reset.flatten().is_some()) {
-        return Err(ApiError::invalid("limit", "management keys cannot spend, so they take no limit"));
+    if kind_of(&before)?.is_management()
+        && (patch.limit.flatten().is_some() || patch.limit_reset.flatten().is_some())
+    {
+        return Err(ApiError::invalid(
+            "limit",
+            "management keys cannot spend, so they take no limit",
+        ));
     }
     // A reset needs a limit, the one sent or the one the key has.
     let limit_after = patch.limit.unwrap_or(before.credit_limit);
     if matches!(patch.limit_reset, Some(Some(_))) && limit_after.is_none() {
-        return Err(ApiError::invalid("limit_reset", "limit_reset needs a limit"));
+        return Err(ApiError::invalid(
+            "limit_reset",
+            "limit_reset needs a limit",
+        ));
     }
     let changes = KeyChanges {
         name: patch.name.clone(),

@@ -146,7 +146,8 @@ pub async fn invitations(
     let p = principal(&req, &state).await?;
     p.actor.read_members()?;
     let rows = infron_store::members::open_invitations(&state.pg, p.actor.account_id()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": rows.iter().map(invitation_json).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "data": rows.iter().map(invitation_json).collect::<Vec<_>>() })))
 }
 
 /// `POST /api/v1/invitations` `{email, role}`: emails a link valid 7 days.

@@ -83,16 +83,34 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
         .route("/members/{user_id}", web::delete().to(members::remove))
         .route("/invitations", web::get().to(members::invitations))
         .route("/invitations", web::post().to(members::invite))
-        .route("/invitations/accept", web::post().to(session::accept_invitation))
+        .route(
+            "/invitations/accept",
+            web::post().to(session::accept_invitation),
+        )
         .route("/invitations/{id}", web::delete().to(members::revoke))
         .route("/audit", web::get().to(members::audit))
-        .route("/operator/auth/signin", web::post().to(session::operator_sign_in))
+        .route(
+            "/operator/auth/signin",
+            web::post().to(session::operator_sign_in),
+        )
         .route("/operator/accounts", web::get().to(operator::accounts))
         .route("/operator/accounts/{id}", web::get().to(operator::account))
-        .route("/operator/accounts/{id}/grants", web::post().to(operator::grant))
-        .route("/operator/accounts/{id}/reversals", web::post().to(operator::reverse))
-        .route("/operator/accounts/{id}/freeze", web::post().to(operator::freeze))
-        .route("/operator/accounts/{id}/unfreeze", web::post().to(operator::unfreeze))
+        .route(
+            "/operator/accounts/{id}/grants",
+            web::post().to(operator::grant),
+        )
+        .route(
+            "/operator/accounts/{id}/reversals",
+            web::post().to(operator::reverse),
+        )
+        .route(
+            "/operator/accounts/{id}/freeze",
+            web::post().to(operator::freeze),
+        )
+        .route(
+            "/operator/accounts/{id}/unfreeze",
+            web::post().to(operator::unfreeze),
+        )
         .route("/operator/audit", web::get().to(operator::audit));
 }
 

@@ -29,9 +29,9 @@ fn model_json(m: &Model) -> Value {
             "discount": discount(p.discount),
         })
     });
-    let pricing = pricing.unwrap_or_else(|| {
-        json!({ "prompt": "0", "completion": "0", "request": "0", "image": "0", "discount": 0 })
-    });
+    let pricing = pricing.unwrap_or_else(
+        || json!({ "prompt": "0", "completion": "0", "request": "0", "image": "0", "discount": 0 }),
+    );
     let (author, _) = m.id.split_once('/').unwrap_or(("", ""));
     json!({
         "id": m.id,

@@ -72,14 +72,16 @@ pub async fn accounts(
     let limit = num("limit", 50, 500)?.max(1);
     let q = query.get("q").map(|s| s.trim()).filter(|s| !s.is_empty());
     let rows = infron_store::accounts::search(&state.pg, q, offset, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": rows.iter().map(|r| {
+    Ok(
+        HttpResponse::Ok().json(json!({ "data": rows.iter().map(|r| {
         let mut v = settings_json(&r.account);
         v["balance"] = json!(usd(r.balance));
         v["owner_email"] = json!(r.owner_email);
         v["members"] = json!(r.members);
         v["frozen_reason"] = json!(r.account.frozen_reason);
         v
-    }).collect::<Vec<_>>() })))
+    }).collect::<Vec<_>>() })),
+    )
 }
 
 /// `GET /api/v1/operator/accounts/{id}`: settings, balance, members and keys.
@@ -108,8 +110,10 @@ pub async fn account(
     v["keys"] = json!(keys
         .iter()
         .filter(|k| k.deleted_at.is_none())
-        .map(|k| json!({ "id": k.id, "name": k.name, "label": k.key_hint, "kind": k.kind,
-                         "disabled": k.disabled, "created_by": k.created_by }))
+        .map(
+            |k| json!({ "id": k.id, "name": k.name, "label": k.key_hint, "kind": k.kind,
+                         "disabled": k.disabled, "created_by": k.created_by })
+        )
         .collect::<Vec<_>>());
     Ok(HttpResponse::Ok().json(json!({ "data": v })))
 }
@@ -125,7 +129,10 @@ struct GrantBody {
 fn reason(r: &str) -> Result<String, ApiError> {
     let r = r.trim();
     if r.is_empty() || r.chars().count() > 500 {
-        return Err(ApiError::invalid("reason", "reason must be 1 to 500 characters"));
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be 1 to 500 characters",
+        ));
     }
     Ok(r.to_string())
 }
@@ -148,7 +155,10 @@ pub async fn grant(
         return Err(ApiError::invalid("amount", "amount must be positive"));
     }
     if amount > Usd::from_cents(100_000_000_00) {
-        return Err(ApiError::invalid("amount", "amount must be at most 100000000"));
+        return Err(ApiError::invalid(
+            "amount",
+            "amount must be at most 100000000",
+        ));
     }
     let why = reason(&body.reason)?;
     let id = *path;
@@ -166,8 +176,8 @@ pub async fn grant(
         None => Uuid::now_v7().to_string(),
     };
     let external_id = format!("grant:{key}");
-    let r = infron_billing::grants::grant(&state.pg, &state.hot, id, amount, &why, external_id)
-        .await?;
+    let r =
+        infron_billing::grants::grant(&state.pg, &state.hot, id, amount, &why, external_id).await?;
     if r.newly_posted {
         state
             .accounts
@@ -208,8 +218,14 @@ pub async fn reverse(
     let body: ReverseBody = json(&req, payload).await?;
     let why = reason(&body.reason)?;
     let id = *path;
-    match infron_billing::reversals::reverse_grant(&state.pg, &state.hot, id, body.grant.trim(), &why)
-        .await?
+    match infron_billing::reversals::reverse_grant(
+        &state.pg,
+        &state.hot,
+        id,
+        body.grant.trim(),
+        &why,
+    )
+    .await?
     {
         Reversal::NoSuchGrant => Err(ApiError::UnknownId("grant not found".into())),
         Reversal::AlreadyReversed { external_id } => Err(ApiError::Conflict(format!(
@@ -288,7 +304,11 @@ async fn set_frozen(
             ctx,
             Change {
                 account_id: Some(id),
-                action: if reason.is_some() { "account.freeze" } else { "account.unfreeze" },
+                action: if reason.is_some() {
+                    "account.freeze"
+                } else {
+                    "account.unfreeze"
+                },
                 target_kind: "account",
                 target_id: id.to_string(),
                 details: json!({ "reason": reason }),
@@ -305,12 +325,15 @@ pub async fn audit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     operator(&req, &state).await?;
-    let account = match query.get("account_id").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+    let account = match query
+        .get("account_id")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
         None => None,
-        Some(v) => Some(
-            Uuid::parse_str(v)
-                .map_err(|_| ApiError::invalid("account_id", format!("account_id: '{v}' is not an id")))?,
-        ),
+        Some(v) => Some(Uuid::parse_str(v).map_err(|_| {
+            ApiError::invalid("account_id", format!("account_id: '{v}' is not an id"))
+        })?),
     };
     let (cursor, limit) = audit_page(&query)?;
     let rows = infron_store::audit::page(&state.pg, account, cursor, limit).await?;

@@ -127,11 +127,18 @@ pub async fn sign_in(
     let email = Email::parse("email", &c.email)?;
     let signed = state
         .accounts
-        .sign_in(&email, &Password::offered(&c.password), &client_ip(&req, &state))
+        .sign_in(
+            &email,
+            &Password::offered(&c.password),
+            &client_ip(&req, &state),
+        )
         .await?;
     end_previous(&req, &state).await;
     Ok(HttpResponse::Ok()
-        .insert_header(("Set-Cookie", principal::session_cookie(&state, &signed.cookie)))
+        .insert_header((
+            "Set-Cookie",
+            principal::session_cookie(&state, &signed.cookie),
+        ))
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "data": {
             "user_id": signed.user_id,
@@ -153,7 +160,10 @@ async fn end_previous(req: &HttpRequest, state: &AppState) {
 }
 
 /// `POST /api/v1/auth/signout`: ends this session.
-pub async fn sign_out(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn sign_out(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     if let Some(s) = principal::session(&req, &state).await? {
         state.accounts.sessions.end(&s).await?;
     }
@@ -187,7 +197,12 @@ pub async fn change_password(
     let new = Password::parse("new_password", &c.new_password)?;
     state
         .accounts
-        .change_password(&session, user, &Password::offered(&c.current_password), &new)
+        .change_password(
+            &session,
+            user,
+            &Password::offered(&c.current_password),
+            &new,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "data": { "changed": true } })))
 }
@@ -275,7 +290,8 @@ pub async fn create_account(
     let ctx = principal::user_ctx(&req, &state, user, email);
     let id = state.accounts.create_account(user, &ctx, &n.name).await?;
     state.accounts.sessions.switch_account(&session, id).await?;
-    Ok(HttpResponse::Created().json(json!({ "data": { "id": id, "name": n.name.trim(), "role": "owner" } })))
+    Ok(HttpResponse::Created()
+        .json(json!({ "data": { "id": id, "name": n.name.trim(), "role": "owner" } })))
 }
 
 /// `POST /api/v1/invitations/accept`: join the account of an invitation sent to the signed-in
@@ -292,13 +308,17 @@ pub async fn accept_invitation(
         .map(|u| u.email)
         .unwrap_or_default();
     let ctx = principal::user_ctx(&req, &state, user, email);
-    let inv = state.accounts.accept_invitation(user, &ctx, &t.token).await?;
+    let inv = state
+        .accounts
+        .accept_invitation(user, &ctx, &t.token)
+        .await?;
     state
         .accounts
         .sessions
         .switch_account(&session, inv.account_id)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": { "account_id": inv.account_id, "role": inv.role } })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "data": { "account_id": inv.account_id, "role": inv.role } })))
 }
 
 /// `POST /api/v1/operator/auth/signin`: an operator's session.
@@ -312,11 +332,17 @@ pub async fn operator_sign_in(
     let email = Email::parse("email", &c.email)?;
     let (cookie, session) = state
         .accounts
-        .operator_sign_in(&email, &Password::offered(&c.password), &client_ip(&req, &state))
+        .operator_sign_in(
+            &email,
+            &Password::offered(&c.password),
+            &client_ip(&req, &state),
+        )
         .await?;
     end_previous(&req, &state).await;
     let Subject::Operator(id) = session.subject else {
-        return Err(ApiError::Internal("operator session without an operator".into()));
+        return Err(ApiError::Internal(
+            "operator session without an operator".into(),
+        ));
     };
     Ok(HttpResponse::Ok()
         .insert_header(("Set-Cookie", principal::session_cookie(&state, &cookie)))
