@@ -123,7 +123,7 @@ async fn every_route_every_role_own_and_foreign_ids() {
     let invitation_b = inv["data"]["id"].as_str().unwrap().to_string();
     app.settled().await;
 
-    let callers = vec![
+    let callers = [
         Caller {
             name: "owner",
             who: Who::Session(owner),

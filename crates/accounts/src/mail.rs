@@ -9,11 +9,14 @@ use crate::types::Email;
 
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
+    Smtp(Box<Smtp>),
     Log,
+}
+
+#[derive(Clone)]
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
 }
 
 /// One message to send: plain text.
@@ -37,7 +40,7 @@ impl Mailer {
             .map_err(|e| format!("INFRON_SMTP_URL: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(10)))
             .build();
-        Ok(Mailer::Smtp { transport, from })
+        Ok(Mailer::Smtp(Box::new(Smtp { transport, from })))
     }
 
     pub async fn send(&self, to: &Email, mail: Mail) -> Result<()> {
@@ -46,7 +49,8 @@ impl Mailer {
                 tracing::info!(to = %to, subject = %mail.subject, body = %mail.body, "email (no SMTP configured; written to the log)");
                 Ok(())
             }
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp(smtp) => {
+                let Smtp { transport, from } = smtp.as_ref();
                 let to: Mailbox = to
                     .as_str()
                     .parse()

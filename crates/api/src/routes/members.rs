@@ -261,10 +261,11 @@ pub async fn update_settings(
     Ok(HttpResponse::Ok().json(json!({ "data": settings_json(&after) })))
 }
 
+/// A keyset position in the audit log: the last entry's time and id.
+pub type AuditCursor = (DateTime<Utc>, Uuid);
+
 /// Parses the audit log's keyset cursor and page size.
-pub fn audit_page(
-    q: &HashMap<String, String>,
-) -> Result<(Option<(DateTime<Utc>, Uuid)>, i64), ApiError> {
+pub fn audit_page(q: &HashMap<String, String>) -> Result<(Option<AuditCursor>, i64), ApiError> {
     let limit = match q.get("limit").map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => 50,
         Some(v) => v

@@ -154,7 +154,8 @@ pub async fn grant(
     if amount.is_negative() || amount.is_zero() {
         return Err(ApiError::invalid("amount", "amount must be positive"));
     }
-    if amount > Usd::from_cents(100_000_000_00) {
+    // $100,000,000: far beyond any real grant, well inside the hot balance's range.
+    if amount > Usd::from_cents(10_000_000_000) {
         return Err(ApiError::invalid(
             "amount",
             "amount must be at most 100000000",
