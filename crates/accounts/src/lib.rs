@@ -39,6 +39,9 @@ pub struct AccountsConfig {
     /// Where people reach the gateway (`https://gw.example`); email links start with it and
     /// session-authenticated changes must come from this origin.
     pub public_url: String,
+    /// The public URL was not set and is a loopback address: `localhost`, `127.0.0.1` and
+    /// `[::1]` on its port are the same site to a person at this machine.
+    pub loopback_aliases: bool,
     pub throttle: ThrottleConfig,
 }
 
@@ -52,6 +55,25 @@ impl AccountsConfig {
                 None => u,
             },
             None => u,
+        }
+    }
+
+    /// Origins a session-authenticated change may come from.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let origin = self.origin().to_string();
+        if !self.loopback_aliases {
+            return vec![origin];
+        }
+        let port = origin
+            .strip_prefix("http://")
+            .and_then(|h| h.rsplit_once(':'))
+            .map(|(_, p)| p.to_string());
+        match port {
+            Some(p) => ["localhost", "127.0.0.1", "[::1]"]
+                .iter()
+                .map(|h| format!("http://{h}:{p}"))
+                .collect(),
+            None => vec![origin],
         }
     }
 
@@ -146,6 +168,7 @@ mod tests {
     fn cfg(url: &str) -> AccountsConfig {
         AccountsConfig {
             public_url: url.into(),
+            loopback_aliases: false,
             throttle: ThrottleConfig {
                 window: Duration::from_secs(1),
                 per_ip: 1,
@@ -168,6 +191,12 @@ mod tests {
         assert!(!cfg("http://localhost").secure_cookies());
         assert!(cfg("http://gw.example").secure_cookies());
         assert!(cfg("https://localhost").secure_cookies());
+        let mut local = cfg("http://127.0.0.1:8080");
+        assert_eq!(local.allowed_origins(), vec!["http://127.0.0.1:8080"]);
+        local.loopback_aliases = true;
+        assert!(local
+            .allowed_origins()
+            .contains(&"http://localhost:8080".to_string()));
         assert_eq!(
             cfg("https://gw.example/").link("/verify-email", "abc"),
             "https://gw.example/verify-email?token=abc"

@@ -181,9 +181,9 @@ impl Session {
 /// `Origin` must be ours when present; without it, `Sec-Fetch-Site` must say same-origin (or
 /// none: typed by the user). A request with neither header is refused too, since browsers
 /// send at least one of them on every cross-site POST.
-pub fn same_origin(origin: Option<&str>, fetch_site: Option<&str>, allowed_origin: &str) -> bool {
+pub fn same_origin(origin: Option<&str>, fetch_site: Option<&str>, allowed: &[String]) -> bool {
     match (origin, fetch_site) {
-        (Some(o), _) if o != "null" => o.trim_end_matches('/') == allowed_origin,
+        (Some(o), _) if o != "null" => allowed.iter().any(|a| o.trim_end_matches('/') == a),
         (_, Some(site)) => matches!(site, "same-origin" | "none"),
         _ => false,
     }
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn origin_rules() {
-        let ours = "https://gw.example";
+        let ours = &["https://gw.example".to_string()];
         assert!(same_origin(Some("https://gw.example"), None, ours));
         assert!(same_origin(
             Some("https://gw.example"),

@@ -101,6 +101,10 @@ impl Application {
         let workers = settings.workers.max(1);
         let (checkout, webhook) =
             crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
+        let loopback_aliases = settings.tenants.public_url.is_none()
+            && listener
+                .local_addr()
+                .is_ok_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
         let public_url = settings.tenants.public_url.clone().unwrap_or_else(|| {
             let host = match listener.local_addr() {
                 Ok(a) if a.ip().is_ipv6() && !a.ip().is_unspecified() => format!("[{}]", a.ip()),
@@ -109,7 +113,13 @@ impl Application {
             };
             format!("http://{host}:{port}")
         });
-        let accounts = build_accounts(&settings, pg.clone(), hot.pool().clone(), public_url)?;
+        let accounts = build_accounts(
+            &settings,
+            pg.clone(),
+            hot.pool().clone(),
+            public_url,
+            loopback_aliases,
+        )?;
         let state = Arc::new(
             AppState::new(settings, pg, hot, auth, providers, catalog, accounts)
                 .with_stripe(checkout, webhook)
@@ -183,6 +193,7 @@ fn build_accounts(
     pg: infron_store::PgPool,
     redis: infron_store::RedisPool,
     public_url: String,
+    loopback_aliases: bool,
 ) -> Result<infron_accounts::Accounts, StartError> {
     use secrecy::ExposeSecret;
     let t = &settings.tenants;
@@ -204,6 +215,7 @@ fn build_accounts(
         mailer,
         infron_accounts::AccountsConfig {
             public_url,
+            loopback_aliases,
             throttle: infron_accounts::ThrottleConfig {
                 window: t.signin_window,
                 per_ip: t.signin_max_per_ip,

@@ -101,7 +101,7 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError>
     if infron_accounts::sessions::same_origin(
         header(req, "origin"),
         header(req, "sec-fetch-site"),
-        state.accounts.config.origin(),
+        &state.accounts.config.allowed_origins(),
     ) {
         Ok(())
     } else {
