@@ -17,8 +17,11 @@ pub struct TenantApp {
 
 pub async fn spawn_tenant_app(extra: &[(&str, String)]) -> TenantApp {
     let smtp = SmtpSink::start().await;
-    let mut env: Vec<(&str, String)> = vec![("INFRON_SMTP_URL", smtp.url())];
-    env.extend(extra.iter().cloned());
+    // `extra` first: the first value of a setting wins. Every test signs in from 127.0.0.1, so
+    // the per-address limit is raised unless a test sets it.
+    let mut env: Vec<(&str, String)> = extra.to_vec();
+    env.push(("INFRON_SMTP_URL", smtp.url()));
+    env.push(("INFRON_SIGNIN_MAX_PER_IP", "1000".to_string()));
     let app = spawn_app_with(&env).await;
     TenantApp { app, smtp }
 }

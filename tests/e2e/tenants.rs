@@ -344,6 +344,38 @@ async fn sign_out_password_change_and_reset_end_sessions() {
 }
 
 #[tokio::test]
+async fn sessions_expire_when_idle_and_at_their_absolute_deadline() {
+    let t = spawn_tenant_app(&[
+        ("INFRON_SESSION_IDLE_SECS", "1".to_string()),
+        ("INFRON_SESSION_ABSOLUTE_SECS", "3".to_string()),
+    ])
+    .await;
+    let app = &t.app;
+    let (_, email, idle) = member(app, None).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        status_of(idle.get("/api/v1/me")).await.0,
+        401,
+        "idle too long"
+    );
+
+    let mut busy = Browser::new(&app.base);
+    assert_eq!(busy.sign_in(&email, PASSWORD).await, 200);
+    // Used every 400 ms, it outlives the idle time but not the absolute deadline.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(1800) {
+        assert_eq!(status_of(busy.get("/api/v1/me")).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3300).saturating_sub(started.elapsed())).await;
+    assert_eq!(
+        status_of(busy.get("/api/v1/me")).await.0,
+        401,
+        "past the absolute deadline"
+    );
+}
+
+#[tokio::test]
 async fn signing_up_twice_reveals_nothing_and_bad_input_names_the_field() {
     let t = spawn_tenant_app(&[]).await;
     let app = &t.app;
