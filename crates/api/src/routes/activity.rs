@@ -70,7 +70,6 @@ impl KeyIndex {
 /// The keys a read is limited to: the rules' visibility, narrowed by an `api_key_hash` or
 /// `user_id` filter. A key or user the caller cannot see is 404. None: the whole account.
 fn key_scope(
-    actor: &Actor,
     visibility: Visibility,
     keys: &KeyIndex,
     key_hash: Option<&str>,
@@ -101,7 +100,6 @@ fn key_scope(
             Some(s) => s.into_iter().filter(|k| theirs.contains(k)).collect(),
         });
     }
-    let _ = actor;
     Ok(scope)
 }
 
@@ -159,7 +157,6 @@ pub async fn activity(
     let account = p.actor.account_id();
     let keys = KeyIndex::load(&state, account).await?;
     let scope = key_scope(
-        &p.actor,
         visibility,
         &keys,
         query.get("api_key_hash").map(String::as_str),
@@ -272,7 +269,6 @@ pub async fn logs(
     let account = p.actor.account_id();
     let keys = KeyIndex::load(&state, account).await?;
     let scope = key_scope(
-        &p.actor,
         visibility,
         &keys,
         query.get("api_key_hash").map(String::as_str),
