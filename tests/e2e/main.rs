@@ -4,6 +4,8 @@
 
 mod fake_stripe;
 mod helpers;
+mod smtp_sink;
+mod tenant_helpers;
 
 mod auth;
 mod cache;
@@ -19,6 +21,10 @@ mod limits;
 mod lots;
 mod models;
 mod money;
+mod openapi;
+mod operators;
 mod overage;
 mod routing;
 mod stripe;
+mod tenant_roles;
+mod tenants;

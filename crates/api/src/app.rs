@@ -35,6 +35,8 @@ pub enum StartError {
     Stripe(infron_billing::topups::TopupError),
     #[error("cannot use Redis (REDIS_URL): {0}")]
     Ledger(infron_billing::BillingError),
+    #[error("cannot set up email: {0}")]
+    Mail(String),
 }
 
 pub struct Application {
@@ -111,10 +113,36 @@ impl Application {
         let (checkout, webhook) =
             crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
         let drain = settings.drain;
+        let loopback_aliases = settings.tenants.public_url.is_none()
+            && listener
+                .local_addr()
+                .is_ok_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+        let public_url = settings.tenants.public_url.clone().unwrap_or_else(|| {
+            let host = match listener.local_addr() {
+                Ok(a) if a.ip().is_ipv6() && !a.ip().is_unspecified() => format!("[{}]", a.ip()),
+                Ok(a) if !a.ip().is_unspecified() => a.ip().to_string(),
+                _ => "127.0.0.1".to_string(),
+            };
+            format!("http://{host}:{port}")
+        });
+        let accounts = build_accounts(
+            &settings,
+            pg.clone(),
+            redis.clone(),
+            public_url,
+            loopback_aliases,
+        )?;
         let state = Arc::new(
-            AppState::new(settings, pg, ledger, redis, auth, providers, catalog)
-                .with_stripe(checkout, webhook)
-                .with_catalog_env(catalog_env),
+            AppState::new(
+                settings,
+                crate::state::Stores { pg, ledger, redis },
+                auth,
+                providers,
+                catalog,
+                accounts,
+            )
+            .with_stripe(checkout, webhook)
+            .with_catalog_env(catalog_env),
         );
 
         let stop = CancellationToken::new();
@@ -256,6 +284,43 @@ async fn drain(state: &AppState, handle: actix_web::dev::ServerHandle) {
         );
     }
     let _ = stopping.await;
+}
+
+fn build_accounts(
+    settings: &Settings,
+    pg: infron_store::PgPool,
+    redis: infron_store::RedisPool,
+    public_url: String,
+    loopback_aliases: bool,
+) -> Result<infron_accounts::Accounts, StartError> {
+    use secrecy::ExposeSecret;
+    let t = &settings.tenants;
+    let mailer = infron_accounts::mail::Mailer::new(
+        t.smtp_url.as_ref().map(|u| u.expose_secret()),
+        &t.email_from,
+    )
+    .map_err(StartError::Mail)?;
+    let sessions = infron_accounts::Sessions::new(
+        infron_store::sessions::SessionStore::new(redis, &settings.redis_prefix),
+        infron_accounts::SessionConfig {
+            idle: t.session_idle,
+            absolute: t.session_absolute,
+        },
+    );
+    Ok(infron_accounts::Accounts::new(
+        pg,
+        sessions,
+        mailer,
+        infron_accounts::AccountsConfig {
+            public_url,
+            loopback_aliases,
+            throttle: infron_accounts::ThrottleConfig {
+                window: t.signin_window,
+                per_ip: t.signin_max_per_ip,
+                per_email: t.signin_max_per_email,
+            },
+        },
+    ))
 }
 
 async fn shutdown_signal() {

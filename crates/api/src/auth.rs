@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
 use crate::error::ApiError;
+use infron_accounts::KeyKind;
 use infron_billing::limits::{KeyLimit, LimitReset};
 use infron_billing::Usd;
 use infron_store::PgPool;
@@ -31,6 +32,10 @@ pub struct Caller {
     pub limit: Option<KeyLimit>,
     /// When the key stops working; checked on every request, cached or not.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Inference keys call models; management keys administer and are refused on model routes.
+    pub kind: KeyKind,
+    /// The user who created the key (None for keys made with the CLI).
+    pub created_by: Option<Uuid>,
 }
 
 #[derive(Clone)]
@@ -38,6 +43,8 @@ enum Cached {
     Valid(Caller),
     /// Unknown or disabled: cached too, so a flood of bad keys cannot hammer Postgres.
     Refused(&'static str),
+    /// The key is fine but its account is frozen by an operator: 403.
+    Frozen,
 }
 
 pub struct KeyCache {
@@ -111,7 +118,26 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// The caller of a model route: an inference key of an account that is not frozen.
+    /// Management keys administer; they cannot call models (403).
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
+        let caller = self.authenticate_any(req).await?;
+        if caller.kind.is_management() {
+            return Err(ApiError::Forbidden(
+                "management keys cannot call models; use an inference key".into(),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// Whether the request carries a bearer token at all (else a session may be used).
+    pub fn has_bearer(req: &HttpRequest) -> bool {
+        req.headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION)
+    }
+
+    /// Any valid key, inference or management, of an account that is not frozen.
+    pub async fn authenticate_any(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -160,6 +186,9 @@ impl Authenticator {
             }
             Cached::Valid(caller) => Ok(caller),
             Cached::Refused(why) => Err(ApiError::Unauthorized(why.into())),
+            Cached::Frozen => Err(ApiError::Forbidden(
+                "this account is frozen; contact the operator".into(),
+            )),
         }
     }
 
@@ -179,6 +208,13 @@ impl Authenticator {
         let account = infron_store::accounts::get(&self.pg, row.account_id)
             .await?
             .ok_or_else(|| ApiError::Internal(format!("key {} has no account", row.id)))?;
+        if account.frozen_at.is_some() {
+            return Ok(Cached::Frozen);
+        }
+        let kind: KeyKind = row
+            .kind
+            .parse()
+            .map_err(|e: String| ApiError::Internal(format!("key {}: {e}", row.id)))?;
         let limit = match row.credit_limit {
             Some(l) => Some(KeyLimit {
                 key_id: row.id,
@@ -194,6 +230,8 @@ impl Authenticator {
             allow_training: account.allow_training,
             limit,
             expires_at: row.expires_at,
+            kind,
+            created_by: row.created_by,
         }))
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::api_keys::ApiKey;
 use crate::settings::Settings;
-use infron_billing::limits::{period_start, LimitReset};
+use infron_billing::limits::LimitReset;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +44,21 @@ pub enum Command {
     /// Ledger checks.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Manage operators (the people running the platform).
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator; prints a generated password once (or reads one from stdin).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +164,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts(c) => accounts(&settings, c).await,
+        Command::Operators(OperatorsCommand::Create {
+            email,
+            password_stdin,
+        }) => create_operator(&settings, &email, password_stdin).await,
         Command::Keys(c) => keys(&settings, c).await,
         Command::Credits(CreditsCommand::Grant {
             account,
@@ -171,6 +190,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = infron_billing::grants::grant(&pg, &hot, account, amount, &reason, external_id)
                 .await?;
             if r.newly_posted {
+                audit(
+                    &pg,
+                    account,
+                    "credits.grant",
+                    "transaction",
+                    r.transaction_external_id.clone(),
+                    serde_json::json!({ "amount": amount.to_string(), "reason": reason }),
+                )
+                .await;
                 println!("granted ${amount} to {account}; balance ${}", r.balance);
             } else {
                 println!(
@@ -277,6 +305,77 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Records a change made with the CLI in the audit log.
+async fn audit(
+    pg: &infron_store::PgPool,
+    account: Uuid,
+    action: &'static str,
+    target_kind: &'static str,
+    target_id: String,
+    details: serde_json::Value,
+) {
+    infron_accounts::audit::record_with(
+        pg,
+        &infron_accounts::AuditCtx::cli(),
+        infron_accounts::Change {
+            account_id: Some(account),
+            action,
+            target_kind,
+            target_id,
+            details,
+        },
+    )
+    .await;
+}
+
+async fn create_operator(
+    settings: &Settings,
+    email: &str,
+    password_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let email = infron_accounts::Email::parse("email", email)
+        .map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let (password, generated) = if password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the password from stdin")?;
+        (s.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (infron_accounts::sessions::new_token(), true)
+    };
+    let password = infron_accounts::Password::parse("password", &password)
+        .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let pg = pg(settings).await?;
+    let hash = infron_accounts::password::hash(&password).await?;
+    let Some(row) =
+        infron_store::users::insert_operator(&pg, Uuid::now_v7(), email.as_str(), &hash).await?
+    else {
+        bail!("an operator with the email {email} exists");
+    };
+    infron_accounts::audit::record_with(
+        &pg,
+        &infron_accounts::AuditCtx::cli(),
+        infron_accounts::Change {
+            account_id: None,
+            action: "operator.create",
+            target_kind: "operator",
+            target_id: row.id.to_string(),
+            details: serde_json::json!({ "email": email.as_str() }),
+        },
+    )
+    .await;
+    eprintln!("operator {} created ({email})", row.id);
+    if generated {
+        eprintln!(
+            "the password below is shown only once; sign in at POST /api/v1/operator/auth/signin"
+        );
+        println!("{}", password.expose());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn pg(settings: &Settings) -> anyhow::Result<infron_store::PgPool> {
@@ -390,6 +489,16 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             }
+            audit(
+                &pg,
+                account,
+                "key.create",
+                "key",
+                crate::routes::keys::hex_of(&hash),
+                serde_json::json!({ "name": name, "limit": limits.limit, "limit_reset": limits.reset,
+                                    "expires_at": limits.expires_at }),
+            )
+            .await;
             eprintln!(
                 "key id {} created; the secret below is shown only once",
                 row.id
@@ -417,20 +526,24 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
             .await?
             .ok_or_else(|| anyhow::anyhow!("no key {id}"))?;
             // Keep the hot copy of the current period in step with the new limit.
-            if let (Some(old), Some(new)) = (before.credit_limit, after.credit_limit) {
-                if before.limit_reset == after.limit_reset {
-                    let reset = after.limit_reset.as_deref().and_then(LimitReset::parse);
-                    let scope = infron_store::hot::KeyScope {
-                        key_id: id,
-                        period_start: period_start(reset, chrono::Utc::now()).timestamp(),
-                    };
-                    let delta = Usd::new(new - old)?.to_pico()?;
-                    hot(settings)
-                        .await?
-                        .adjust_key(after.account_id, &scope, delta)
-                        .await?;
-                }
-            }
+            infron_billing::limits::apply_limit_change(
+                &hot(settings).await?,
+                after.account_id,
+                id,
+                (before.credit_limit, before.limit_reset.as_deref()),
+                (after.credit_limit, after.limit_reset.as_deref()),
+            )
+            .await?;
+            audit(
+                &pg,
+                after.account_id,
+                "key.update",
+                "key",
+                id.to_string(),
+                serde_json::json!({ "limit": after.credit_limit, "limit_reset": after.limit_reset,
+                                    "expires_at": after.expires_at }),
+            )
+            .await;
             println!(
                 "key {} limit {} reset {} expires {}",
                 after.id,
@@ -445,7 +558,18 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::Disable { id } => match infron_store::keys::set_disabled(&pg, id, true).await?
         {
-            Some(k) => println!("key {} ({}) disabled", k.id, k.key_hint),
+            Some(k) => {
+                audit(
+                    &pg,
+                    k.account_id,
+                    "key.update",
+                    "key",
+                    id.to_string(),
+                    serde_json::json!({ "disabled": true }),
+                )
+                .await;
+                println!("key {} ({}) disabled", k.id, k.key_hint)
+            }
             None => bail!("no key {id}"),
         },
     }

@@ -21,7 +21,16 @@ pub enum ApiError {
     #[error("this key's spending limit is reached: this request may cost up to ${needed}, and ${remaining} of the limit remains")]
     KeyLimitReached { needed: Usd, remaining: Usd },
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
+    /// A missing or foreign id of something other than a model (keys, members, generations).
+    #[error("{0}")]
+    UnknownId(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("no endpoint of model '{model}' can serve this request ({availability})")]
     NoEligibleEndpoint {
         model: String,
@@ -56,7 +65,10 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::InsufficientCredits { .. } => "insufficient_credits",
             ApiError::KeyLimitReached { .. } => "key_limit_reached",
-            ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) | ApiError::UnknownId(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::NoEligibleEndpoint { .. } => "no_eligible_endpoint",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ProviderRejected(_) => "provider_rejected",
@@ -76,7 +88,12 @@ impl ApiError {
             ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => {
                 "insufficient_quota"
             }
-            ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
+            ApiError::Forbidden(_) => "permission_error",
+            ApiError::NotFound(_)
+            | ApiError::UnknownId(_)
+            | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
+            ApiError::Conflict(_) => "conflict_error",
+            ApiError::TooManyRequests { .. } => "rate_limit_error",
             ApiError::Timeout => "timeout_error",
             ApiError::AllProvidersFailed(_) => "upstream_error",
             ApiError::Unavailable(_) => "service_unavailable",
@@ -104,6 +121,9 @@ impl ApiError {
                 json!({ "availability": availability })
             }
             ApiError::ProviderRejected(e) => json!({ "provider_name": e.provider }),
+            ApiError::TooManyRequests { retry_after_secs } => {
+                json!({ "retry_after_seconds": retry_after_secs })
+            }
             ApiError::AllProvidersFailed(attempts) => json!({
                 "provider_errors": attempts.iter().filter_map(|a| a.error.as_ref()).collect::<Vec<_>>(),
             }),
@@ -132,7 +152,12 @@ impl ResponseError for ApiError {
             ApiError::InsufficientCredits { .. } | ApiError::KeyLimitReached { .. } => {
                 StatusCode::PAYMENT_REQUIRED
             }
-            ApiError::NotFound(_) | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_)
+            | ApiError::UnknownId(_)
+            | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::AllProvidersFailed(_) => StatusCode::BAD_GATEWAY,
@@ -145,7 +170,11 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(detail = %detail, "internal error");
         }
-        HttpResponse::build(self.status_code()).json(self.body())
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        response.json(self.body())
     }
 }
 
@@ -178,6 +207,26 @@ impl From<infron_store::StoreError> for ApiError {
             ApiError::Unavailable("a storage dependency is unavailable".into())
         } else {
             ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<infron_accounts::AccountsError> for ApiError {
+    fn from(e: infron_accounts::AccountsError) -> Self {
+        use infron_accounts::AccountsError as E;
+        match e {
+            E::Invalid { field, message } => ApiError::invalid(field, message),
+            E::Unauthenticated(m) => ApiError::Unauthorized(m),
+            E::Forbidden(m) => ApiError::Forbidden(m),
+            E::NotFound(what) => ApiError::UnknownId(format!("{what} not found")),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Throttled { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+            E::Mail(m) => {
+                tracing::error!(error = %m, "email not sent");
+                ApiError::Unavailable("the email could not be sent; try again later".into())
+            }
+            E::Store(s) => s.into(),
+            E::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -1,11 +1,15 @@
 //! The Infron HTTP gateway: routes, authentication, the error envelope, streaming, and the
 //! admin CLI. It wires the router, billing and store crates together.
 
+// The OpenRouter-shaped responses are large `json!` literals.
+#![recursion_limit = "256"]
+
 pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod principal;
 pub mod request_id;
 pub mod response_cache;
 pub mod routes;

@@ -54,6 +54,8 @@ pub struct Settings {
     /// On SIGTERM: how long running requests and streams may finish before streams are ended
     /// with an error chunk. Keep the orchestrator's stop grace period longer than this.
     pub drain: Duration,
+    /// Users, sessions, email and sign-in throttling (docs/tenants.md).
+    pub tenants: TenantSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -253,6 +255,7 @@ impl Settings {
                 reason: format!("'{fee_rate}': {e}"),
             })?,
         };
+        let tenants = TenantSettings::from_env(env)?;
         Ok(Settings {
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
@@ -317,6 +320,7 @@ impl Settings {
             },
             ledger: ledger_config(env)?,
             drain: secs(env, "INFRON_DRAIN_SECS", 25)?,
+            tenants,
         })
     }
 
@@ -344,6 +348,101 @@ fn ledger_config(env: Env) -> Result<HotLedgerConfig, SettingError> {
         retain_limit: parsed(env, "INFRON_UNPOSTED_MAX", 1_000_000)?,
         batches_in_flight: 2,
     })
+}
+
+/// The tenant-facing side: where the gateway is reached, email, sessions and throttling.
+#[derive(Clone)]
+pub struct TenantSettings {
+    /// Scheme, host and port people use (email links, the allowed Origin, Secure cookies).
+    /// None: `http://` and the address the server bound (127.0.0.1 for a wildcard bind).
+    pub public_url: Option<String>,
+    /// `smtp://user:pass@host:587` or `smtps://...`; None: emails are written to the log.
+    pub smtp_url: Option<SecretString>,
+    pub email_from: String,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub signin_window: Duration,
+    pub signin_max_per_ip: u32,
+    pub signin_max_per_email: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl TenantSettings {
+    fn from_env(env: Env) -> Result<TenantSettings, SettingError> {
+        let present = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let public_url = match present("INFRON_PUBLIC_URL") {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                return Err(SettingError {
+                    name: "INFRON_PUBLIC_URL",
+                    reason: format!("'{u}' is not an http(s):// URL"),
+                })
+            }
+            None => None,
+        };
+        let smtp_url = match present("INFRON_SMTP_URL") {
+            Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => {
+                Some(SecretString::from(u))
+            }
+            Some(_) => {
+                return Err(SettingError {
+                    name: "INFRON_SMTP_URL",
+                    reason: "must be an smtp:// or smtps:// URL".into(),
+                })
+            }
+            None => None,
+        };
+        let count = |name: &'static str, default: u32| -> Result<u32, SettingError> {
+            let v: u32 = parsed(env, name, default)?;
+            if v == 0 {
+                return Err(SettingError {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
+            Ok(v)
+        };
+        let trust_forwarded_for = match present("INFRON_TRUST_FORWARDED_FOR")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(other) => {
+                return Err(SettingError {
+                    name: "INFRON_TRUST_FORWARDED_FOR",
+                    reason: format!("'{other}' is not true or false"),
+                })
+            }
+        };
+        let session_idle = secs(env, "INFRON_SESSION_IDLE_SECS", 8 * 3600)?;
+        let session_absolute = secs(env, "INFRON_SESSION_ABSOLUTE_SECS", 7 * 24 * 3600)?;
+        if session_absolute < session_idle {
+            return Err(SettingError {
+                name: "INFRON_SESSION_ABSOLUTE_SECS",
+                reason: "must not be shorter than INFRON_SESSION_IDLE_SECS".into(),
+            });
+        }
+        Ok(TenantSettings {
+            public_url,
+            smtp_url,
+            email_from: present("INFRON_EMAIL_FROM")
+                .unwrap_or_else(|| "Infron <no-reply@localhost>".into()),
+            session_idle,
+            session_absolute,
+            signin_window: secs(env, "INFRON_SIGNIN_WINDOW_SECS", 900)?,
+            signin_max_per_ip: count("INFRON_SIGNIN_MAX_PER_IP", 50)?,
+            signin_max_per_email: count("INFRON_SIGNIN_MAX_PER_EMAIL", 10)?,
+            trust_forwarded_for,
+        })
+    }
 }
 
 /// Stripe top-ups. Everything is optional: without `STRIPE_SECRET_KEY` the checkout endpoint
@@ -571,6 +670,37 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().starts_with("setting INFRON_WORKERS:"), "{e}");
+    }
+
+    #[test]
+    fn tenant_settings_default_and_are_checked() {
+        let s = Settings::from_env(&base).unwrap();
+        assert_eq!(s.tenants.public_url, None);
+        assert!(s.tenants.smtp_url.is_none());
+        assert_eq!(s.tenants.signin_max_per_email, 10);
+        let with = |name: &'static str, value: &'static str| {
+            move |k: &str| {
+                if k == name {
+                    Some(value.to_string())
+                } else {
+                    base(k)
+                }
+            }
+        };
+        let s = Settings::from_env(&with("INFRON_PUBLIC_URL", "https://gw.example/")).unwrap();
+        assert_eq!(s.tenants.public_url.as_deref(), Some("https://gw.example"));
+        for (name, value) in [
+            ("INFRON_PUBLIC_URL", "gw.example"),
+            ("INFRON_SMTP_URL", "mail.example:25"),
+            ("INFRON_SIGNIN_MAX_PER_IP", "0"),
+            ("INFRON_TRUST_FORWARDED_FOR", "maybe"),
+            ("INFRON_SESSION_ABSOLUTE_SECS", "60"),
+        ] {
+            assert_eq!(
+                Settings::from_env(&with(name, value)).unwrap_err().name,
+                name
+            );
+        }
     }
 
     #[test]

@@ -29,11 +29,20 @@ pub struct AppState {
     pub stripe_webhook: Option<WebhookVerifier>,
     /// Endpoint health shared with the other instances through Redis.
     pub health: Arc<HealthBoard>,
+    /// Users, sessions, roles, invitations and the audit log.
+    pub accounts: infron_accounts::Accounts,
     /// None when `INFRON_RESPONSE_CACHE=off`.
     pub response_cache: Option<Arc<ResponseCache>>,
     catalog: RwLock<Arc<Catalog>>,
     /// Where `${VAR}` in the catalog and provider keys are read from when it is reloaded.
     catalog_env: CatalogEnv,
+}
+
+/// Where state lives: Postgres, the hot ledger in Redis, and pooled Redis connections.
+pub struct Stores {
+    pub pg: PgPool,
+    pub ledger: Arc<HotLedger>,
+    pub redis: RedisPool,
 }
 
 /// The environment a catalog is loaded with.
@@ -42,13 +51,13 @@ pub type CatalogEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 impl AppState {
     pub fn new(
         settings: Settings,
-        pg: PgPool,
-        ledger: Arc<HotLedger>,
-        redis: RedisPool,
+        stores: Stores,
         auth: Authenticator,
         providers: ProviderClient,
         catalog: Catalog,
+        accounts: infron_accounts::Accounts,
     ) -> Self {
+        let Stores { pg, ledger, redis } = stores;
         let health = Arc::new(HealthBoard::new(
             redis.clone(),
             &settings.redis_prefix,
@@ -73,6 +82,7 @@ impl AppState {
             stripe_checkout: None,
             stripe_webhook: None,
             health,
+            accounts,
             response_cache,
             catalog: RwLock::new(Arc::new(catalog)),
             catalog_env: Arc::new(|k: &str| std::env::var(k).ok()),

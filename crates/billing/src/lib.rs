@@ -12,6 +12,7 @@ pub mod money;
 pub mod pricing;
 pub mod reconcile;
 pub mod record;
+pub mod reversals;
 pub mod topups;
 pub mod writer;
 

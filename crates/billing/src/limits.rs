@@ -86,6 +86,30 @@ impl KeyLimit {
     }
 }
 
+/// Keeps the hot copy of a key's current period in step when its limit changes from `before`
+/// to `after` (limit, reset). Only a changed amount under the same reset needs it: a new or
+/// removed limit, or a new reset period, starts from Postgres on the next reservation.
+pub async fn apply_limit_change(
+    hot: &infron_store::hot::HotState,
+    account: Uuid,
+    key_id: Uuid,
+    before: (Option<rust_decimal::Decimal>, Option<&str>),
+    after: (Option<rust_decimal::Decimal>, Option<&str>),
+) -> Result<(), crate::BillingError> {
+    if let (Some(old), Some(new)) = (before.0, after.0) {
+        if before.1 == after.1 && old != new {
+            let reset = after.1.and_then(LimitReset::parse);
+            let scope = KeyScope {
+                key_id,
+                period_start: period_start(reset, Utc::now()).timestamp(),
+            };
+            let delta = Usd::new(new - old)?.to_pico()?;
+            hot.adjust_key(account, &scope, delta).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -147,7 +147,9 @@ pub struct WindowStats {
     /// Share of successful requests, 0 to 100; `None` without requests.
     pub uptime_percent: Option<f64>,
     pub latency_p50_ms: Option<f64>,
+    pub latency_p75_ms: Option<f64>,
     pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
     /// Output tokens per second while generating, over the window.
     pub throughput: Option<f64>,
 }
@@ -530,7 +532,9 @@ pub fn window_stats(buckets: &[HashMap<String, u64>]) -> WindowStats {
         failures: err,
         uptime_percent: (total > 0).then(|| ok as f64 * 100.0 / total as f64),
         latency_p50_ms: percentile(&histogram, 0.5),
+        latency_p75_ms: percentile(&histogram, 0.75),
         latency_p90_ms: percentile(&histogram, 0.9),
+        latency_p99_ms: percentile(&histogram, 0.99),
         throughput: (generation_ms > 0).then(|| tokens as f64 * 1000.0 / generation_ms as f64),
     }
 }

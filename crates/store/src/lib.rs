@@ -5,6 +5,7 @@
 //! crate owns what they mean.
 
 pub mod accounts;
+pub mod audit;
 pub mod copy;
 pub mod db;
 pub mod error;
@@ -12,9 +13,13 @@ pub mod hot;
 pub mod keys;
 pub mod ledger;
 pub mod lots;
+pub mod members;
 pub mod redis_conn;
 pub mod request_logs;
+pub mod sessions;
 pub mod topups;
+pub mod usage_reads;
+pub mod users;
 
 pub use db::{connect_postgres, connect_redis, migrate, RedisPool};
 pub use error::StoreError;

@@ -1,4 +1,4 @@
-//! What a key's holder can ask about their own account: credits, the key itself, and one
+//! What a caller can ask about their own account: credits, the calling key itself, and one
 //! generation's record.
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::usage::UsdNumber;
 use crate::error::ApiError;
+use crate::principal::principal;
 use crate::state::AppState;
+use infron_accounts::Visibility;
+use serde_json::Value;
 
 fn usd(d: Decimal) -> UsdNumber {
     UsdNumber(Usd::rounded(d))
@@ -32,7 +35,9 @@ pub async fn credits(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = state.auth.authenticate(&req).await?;
+    let p = principal(&req, &state).await?;
+    p.actor.read_credits()?;
+    let account_id = p.actor.account_id();
     let totals = sqlx::query_as::<_, CreditTotals>(
         "SELECT coalesce(sum(-e.amount) FILTER (WHERE e.amount < 0), 0) AS credited, \
                 coalesce(sum(e.amount) FILTER (WHERE e.amount > 0 AND t.kind = 'usage'), 0) AS usage, \
@@ -44,12 +49,12 @@ pub async fn credits(
          LEFT JOIN ledger_transactions t ON t.id = e.transaction_id \
          WHERE la.account_id = $1 AND la.kind = 'credits' GROUP BY la.id, la.balance",
     )
-    .bind(caller.account_id)
+    .bind(account_id)
     .fetch_optional(&state.pg)
     .await
     .map_err(infron_store::StoreError::from)?
-    .ok_or_else(|| ApiError::Internal(format!("account {} has no credits book", caller.account_id)))?;
-    let lots = infron_store::lots::open_lots(&state.pg, caller.account_id).await?;
+    .ok_or_else(|| ApiError::Internal(format!("account {account_id} has no credits book")))?;
+    let lots = infron_store::lots::open_lots(&state.pg, account_id).await?;
     let expiring: Vec<_> = lots
         .iter()
         .filter_map(|l| l.expires_at.map(|at| json!({ "amount": usd(l.remaining), "expires_at": at, "source": l.source_kind })))
@@ -64,13 +69,17 @@ pub async fn credits(
     }})))
 }
 
-/// `GET /api/v1/key`: the calling key's label, limit and spend.
+/// `GET /api/v1/key`: the calling key (inference or management): label, limit and spend, in
+/// OpenRouter's shape (BYOK figures are zero: Infron has no BYOK).
 pub async fn key(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caller = state.auth.authenticate(&req).await?;
+    let caller = state.auth.authenticate_any(&req).await?;
     let row = infron_store::keys::get(&state.pg, caller.key_id)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
-    let spend = infron_store::keys::spend(&state.pg, caller.key_id).await?;
+    let usage = infron_store::keys::usage_from_rollup(&state.pg, caller.account_id, &[row.id])
+        .await?
+        .into_iter()
+        .next();
     let remaining = match &caller.limit {
         Some(limit) => {
             let start = period_start(limit.reset, chrono::Utc::now());
@@ -80,19 +89,38 @@ pub async fn key(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         }
         None => None,
     };
+    let spent = |f: fn(&infron_store::keys::KeyUsage) -> Decimal| {
+        usd(usage.as_ref().map_or(Decimal::ZERO, f))
+    };
+    let zero = || usd(Decimal::ZERO);
+    let management = caller.kind.is_management();
     Ok(HttpResponse::Ok().json(json!({ "data": {
-        "label": if row.name.is_empty() { row.key_hint.clone() } else { row.name.clone() },
+        "label": row.key_hint,
+        "name": row.name,
         "key_hint": row.key_hint,
         "limit": row.credit_limit.map(usd),
         "limit_remaining": remaining,
         "limit_reset": row.limit_reset,
-        "usage": usd(spend.total),
-        "usage_daily": usd(spend.daily),
-        "usage_weekly": usd(spend.weekly),
-        "usage_monthly": usd(spend.monthly),
+        "include_byok_in_limit": false,
+        "usage": spent(|u| u.total),
+        "usage_daily": spent(|u| u.daily),
+        "usage_weekly": spent(|u| u.weekly),
+        "usage_monthly": spent(|u| u.monthly),
+        "byok_usage": zero(),
+        "byok_usage_daily": zero(),
+        "byok_usage_weekly": zero(),
+        "byok_usage_monthly": zero(),
         "is_free_tier": false,
+        "is_management_key": management,
+        "is_provisioning_key": management,
+        "kind": row.kind,
+        "creator_user_id": row.created_by.map(|u| u.to_string()),
+        // OpenRouter documents this as deprecated and always -1; Infron has no request-rate
+        // limit per key.
+        "rate_limit": { "requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore." },
         "expires_at": row.expires_at,
         "created_at": row.created_at,
+        "workspace_id": row.account_id.to_string(),
     }})))
 }
 
@@ -101,72 +129,160 @@ pub struct GenerationQuery {
     id: Option<String>,
 }
 
-/// `GET /api/v1/generation?id=gen-…`: one request's metadata, tokens and cost breakdown.
+/// `GET /api/v1/generation?id=gen-…`: one request's metadata, tokens and cost, in OpenRouter's
+/// shape plus Infron's breakdown (`cost_details`, `prices`, `providers`). Keys and members see
+/// the requests of the keys they may see; anything else is 404.
 pub async fn generation(
     req: HttpRequest,
     query: web::Query<GenerationQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = state.auth.authenticate(&req).await?;
+    let p = principal(&req, &state).await?;
+    let visibility = p.actor.read_generation()?;
     let raw = query
         .id
         .as_deref()
         .ok_or_else(|| ApiError::invalid("id", "query parameter 'id' is required"))?;
     let id = Uuid::parse_str(raw.trim_start_matches("gen-"))
         .map_err(|_| ApiError::invalid("id", format!("'{raw}' is not a generation id")))?;
-    let row = infron_store::request_logs::get(&state.pg, caller.account_id, id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "generation '{raw}' not found (records appear a moment after the request ends)"
-            ))
-        })?;
-    // The breakdown is recomputed from the tokens and the prices the request was charged at.
-    let prices = match row.price_id {
-        Some(p) => infron_store::request_logs::price_snapshot(&state.pg, p).await?,
-        None => None,
+    let not_found = || {
+        ApiError::UnknownId(format!(
+            "generation '{raw}' not found (records appear a moment after the request ends)"
+        ))
     };
-    let cost_details = prices
+    let g = infron_store::usage_reads::generation(&state.pg, p.actor.account_id(), id)
+        .await?
+        .ok_or_else(not_found)?;
+    let r = &g.entry;
+    if let Visibility::CreatedBy(user) = visibility {
+        let creator = match r.api_key_id {
+            Some(k) => infron_store::keys::get(&state.pg, k)
+                .await?
+                .and_then(|k| k.created_by),
+            None => None,
+        };
+        if creator != Some(user) {
+            return Err(not_found());
+        }
+    }
+    let api_type = match r.endpoint_kind.as_str() {
+        "embedding" | "embeddings" => "embeddings",
+        _ => "completions",
+    };
+    // Attempts that failed (status and class only: provider messages are never stored), then
+    // the one that answered.
+    let mut provider_responses: Vec<Value> = g
+        .attempts
+        .as_ref()
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    json!({
+                        "status": t.get("status").cloned().unwrap_or(Value::Null),
+                        "endpoint_id": format!("{}/{}", t["provider"].as_str().unwrap_or(""), t["upstream_model"].as_str().unwrap_or("")),
+                        "model_permaslug": t["model"],
+                        "latency": t["latency_ms"],
+                        "is_byok": false,
+                        "provider": t["provider"],
+                        "error": t.get("class"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let (Some(provider), Some(upstream)) = (&r.provider, &r.upstream_model) {
+        if r.cache_hit {
+            // Answered from the response cache: no provider was called.
+        } else {
+            provider_responses.push(json!({
+                "status": if r.status < 400 { json!(200) } else { json!(r.status) },
+                "endpoint_id": format!("{provider}/{upstream}"),
+                "model_permaslug": r.model,
+                "latency": r.latency_ms,
+                "is_byok": false,
+                "provider": provider,
+                "error": Value::Null,
+            }));
+        }
+    }
+    let provider_responses = (!provider_responses.is_empty()).then_some(provider_responses);
+    // The breakdown is recomputed from the tokens and the prices the request was charged at.
+    let cost_details = g
+        .prices
         .as_ref()
         .and_then(|p| serde_json::from_value::<infron_billing::Prices>(p.clone()).ok())
         .and_then(|p| {
             p.cost(&infron_billing::Usage {
-                prompt_tokens: u64::try_from(row.prompt_tokens).unwrap_or(0),
-                completion_tokens: u64::try_from(row.completion_tokens).unwrap_or(0),
-                cached_tokens: u64::try_from(row.cached_tokens).unwrap_or(0),
-                cache_write_tokens: u64::try_from(row.cache_write_tokens).unwrap_or(0),
-                reasoning_tokens: u64::try_from(row.reasoning_tokens).unwrap_or(0),
+                prompt_tokens: u64::try_from(r.prompt_tokens).unwrap_or(0),
+                completion_tokens: u64::try_from(r.completion_tokens).unwrap_or(0),
+                cached_tokens: u64::try_from(r.cached_tokens).unwrap_or(0),
+                cache_write_tokens: u64::try_from(r.cache_write_tokens).unwrap_or(0),
+                reasoning_tokens: u64::try_from(r.reasoning_tokens).unwrap_or(0),
                 images: 0,
             })
             .ok()
         })
         .and_then(|c| serde_json::to_value(c).ok());
+    let generation_time = match (r.latency_ms, r.first_token_ms) {
+        (Some(l), Some(f)) if l >= f => Some(l - f),
+        _ => None,
+    };
     Ok(HttpResponse::Ok().json(json!({ "data": {
-        "id": format!("gen-{}", row.id.simple()),
-        "created_at": row.created_at,
-        "model": row.model,
-        "requested_model": row.requested_model,
-        "provider_name": row.provider,
-        "upstream_model": row.upstream_model,
-        "api_key_id": row.api_key_id,
-        "tokens_prompt": row.prompt_tokens,
-        "tokens_completion": row.completion_tokens,
-        "native_tokens_cached": row.cached_tokens,
-        "native_tokens_cache_write": row.cache_write_tokens,
-        "native_tokens_reasoning": row.reasoning_tokens,
-        "usage_source": row.usage_source,
-        "total_cost": usd(row.cost),
-        "overage": usd(row.overage),
+        "id": format!("gen-{}", r.id.simple()),
+        "upstream_id": Value::Null,
+        "total_cost": usd(r.cost),
+        "usage": usd(r.cost),
+        "cache_discount": Value::Null,
+        "upstream_inference_cost": Value::Null,
+        "created_at": r.created_at,
+        "model": r.model.clone().unwrap_or_else(|| r.requested_model.clone()),
+        "requested_model": r.requested_model,
+        "app_id": Value::Null,
+        "streamed": r.streamed,
+        "cancelled": r.cancelled,
+        "provider_name": r.provider,
+        "upstream_model": r.upstream_model,
+        "api_key_id": r.api_key_id,
+        "latency": r.latency_ms,
+        "first_token_latency": r.first_token_ms,
+        "moderation_latency": Value::Null,
+        "generation_time": generation_time,
+        "finish_reason": r.finish_reason,
+        "native_finish_reason": r.finish_reason,
+        "service_tier": Value::Null,
+        "tokens_prompt": r.prompt_tokens,
+        "tokens_completion": r.completion_tokens,
+        "native_tokens_prompt": r.prompt_tokens,
+        "native_tokens_completion": r.completion_tokens,
+        "native_tokens_completion_images": Value::Null,
+        "native_tokens_reasoning": r.reasoning_tokens,
+        "native_tokens_cached": r.cached_tokens,
+        "native_tokens_cache_write": r.cache_write_tokens,
+        "num_media_prompt": Value::Null,
+        "num_input_audio_prompt": Value::Null,
+        "num_media_completion": Value::Null,
+        "num_search_results": Value::Null,
+        "num_fetches": Value::Null,
+        "web_search_engine": Value::Null,
+        "origin": "",
+        "is_byok": false,
+        "external_user": Value::Null,
+        "api_type": api_type,
+        "preset_id": Value::Null,
+        "router": Value::Null,
+        "provider_responses": provider_responses,
+        "user_agent": Value::Null,
+        "http_referer": Value::Null,
+        "data_region": "global",
+        "workspace_id": r.account_id.to_string(),
+        "usage_source": r.usage_source,
         "cost_details": cost_details,
-        "prices": prices,
-        "latency": row.latency_ms,
-        "first_token_latency": row.first_token_ms,
-        "streamed": row.streamed,
-        "cancelled": row.cancelled,
-        "cache_hit": row.cache_hit,
-        "finish_reason": row.finish_reason,
-        "status": row.status,
-        "error_class": row.error_class,
-        "providers": row.attempts,
+        "overage": usd(g.overage),
+        "prices": g.prices,
+        "providers": g.attempts,
+        "cache_hit": r.cache_hit,
+        "status": r.status,
+        "error_class": r.error_class,
     }})))
 }

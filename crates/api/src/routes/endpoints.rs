@@ -35,12 +35,16 @@ fn endpoint_json(
     let round = |v: f64| (v * 10.0).round() / 10.0;
     json!({
         "name": format!("{} | {}", e.provider.display_name, model.id),
+        "model_id": model.id,
         "model_name": model.name,
         "provider_name": e.provider.display_name,
         "tag": e.provider.name,
         "upstream_model": e.upstream_model,
         "context_length": e.context_length,
         "max_completion_tokens": e.max_output_tokens,
+        "max_prompt_tokens": null,
+        "quantization": null,
+        "supports_implicit_caching": false,
         "pricing": {
             "prompt": price(p.prompt),
             "completion": price(p.completion),
@@ -48,19 +52,29 @@ fn endpoint_json(
             "image": price(p.image),
             "input_cache_read": price(p.input_cache_read.unwrap_or(p.prompt)),
             "input_cache_write": price(p.input_cache_write.unwrap_or(p.prompt)),
-            "discount": p.discount.normalize().to_string(),
+            "discount": super::models::discount(p.discount),
         },
         "supported_parameters": sorted(e.supported_parameters.as_ref(), &model.supported_parameters),
         "input_modalities": sorted(e.input_modalities.as_ref(), &model.input_modalities),
         "data_policy": e.provider.data_policy,
-        "status": status,
+        // OpenRouter's integer status (0 ok, -1 degraded, -2 circuit open); Infron's name too.
+        "status": match status { "ok" => 0, "degraded" => -1, _ => -2 },
+        "status_name": status,
         "uptime_last_30m": stats.uptime_percent.map(round),
+        "uptime_last_5m": null,
+        "uptime_last_1d": null,
         "requests_last_30m": stats.requests,
         "latency_last_30m": stats.latency_p50_ms.map(|p50| json!({
             "p50": round(p50),
-            "p90": stats.latency_p90_ms.map(round),
+            "p75": round(stats.latency_p75_ms.unwrap_or(p50)),
+            "p90": round(stats.latency_p90_ms.unwrap_or(p50)),
+            "p99": round(stats.latency_p99_ms.unwrap_or(p50)),
         })),
-        "throughput_last_30m": stats.throughput.map(round),
+        // Infron measures tokens over generation time per minute, not per request: the
+        // window's figure stands for every percentile.
+        "throughput_last_30m": stats.throughput.map(|t| json!({
+            "p50": round(t), "p75": round(t), "p90": round(t), "p99": round(t),
+        })),
         "circuit": {
             "consecutive_failures": health.consecutive_failures,
             "open_until": (health.open_until_ms > now_ms()).then_some(health.open_until_ms),
@@ -99,10 +113,7 @@ pub async fn list(
         "name": model.name,
         "created": 0,
         "description": "",
-        "architecture": {
-            "input_modalities": model.input_modalities,
-            "output_modalities": ["text"],
-        },
+        "architecture": super::models::architecture(model),
         "endpoints": endpoints,
     }})))
 }

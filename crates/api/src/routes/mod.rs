@@ -1,10 +1,15 @@
 pub mod account;
+pub mod activity;
 pub mod admin;
 pub mod body;
 pub mod chat;
 pub mod embeddings;
 pub mod endpoints;
+pub mod keys;
+pub mod members;
 pub mod models;
+pub mod operator;
+pub mod session;
 pub mod stream;
 pub mod stripe;
 pub mod usage;
@@ -42,9 +47,71 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/admin/catalog/reload",
                 web::post().to(admin::reload_catalog),
             )
-            .configure(stripe::configure),
+            .configure(stripe::configure)
+            .configure(tenant_routes),
     );
     cfg.route("/health", web::get().to(health));
+}
+
+/// The tenant-facing API: sign-in, keys, usage, members, settings, and the operator API.
+fn tenant_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/signup", web::post().to(session::sign_up))
+        .route("/auth/verify", web::post().to(session::verify))
+        .route("/auth/verify/resend", web::post().to(session::resend))
+        .route("/auth/signin", web::post().to(session::sign_in))
+        .route("/auth/signout", web::post().to(session::sign_out))
+        .route("/auth/signout-all", web::post().to(session::sign_out_all))
+        .route("/auth/password", web::post().to(session::change_password))
+        .route("/auth/password/forgot", web::post().to(session::forgot))
+        .route("/auth/password/reset", web::post().to(session::reset))
+        .route("/me", web::get().to(session::me))
+        .route("/me/account", web::post().to(session::switch_account))
+        .route("/accounts", web::post().to(session::create_account))
+        .route("/keys", web::get().to(keys::list))
+        .route("/keys", web::post().to(keys::create))
+        .route("/keys/{hash}", web::get().to(keys::get))
+        .route("/keys/{hash}", web::patch().to(keys::update))
+        .route("/keys/{hash}", web::delete().to(keys::delete))
+        .route("/activity", web::get().to(activity::activity))
+        .route("/logs", web::get().to(activity::logs))
+        .route("/account", web::get().to(members::settings))
+        .route("/account", web::patch().to(members::update_settings))
+        .route("/account/leave", web::post().to(members::leave))
+        .route("/account/transfer", web::post().to(members::transfer))
+        .route("/members", web::get().to(members::list))
+        .route("/members/{user_id}", web::patch().to(members::change_role))
+        .route("/members/{user_id}", web::delete().to(members::remove))
+        .route("/invitations", web::get().to(members::invitations))
+        .route("/invitations", web::post().to(members::invite))
+        .route(
+            "/invitations/accept",
+            web::post().to(session::accept_invitation),
+        )
+        .route("/invitations/{id}", web::delete().to(members::revoke))
+        .route("/audit", web::get().to(members::audit))
+        .route(
+            "/operator/auth/signin",
+            web::post().to(session::operator_sign_in),
+        )
+        .route("/operator/accounts", web::get().to(operator::accounts))
+        .route("/operator/accounts/{id}", web::get().to(operator::account))
+        .route(
+            "/operator/accounts/{id}/grants",
+            web::post().to(operator::grant),
+        )
+        .route(
+            "/operator/accounts/{id}/reversals",
+            web::post().to(operator::reverse),
+        )
+        .route(
+            "/operator/accounts/{id}/freeze",
+            web::post().to(operator::freeze),
+        )
+        .route(
+            "/operator/accounts/{id}/unfreeze",
+            web::post().to(operator::unfreeze),
+        )
+        .route("/operator/audit", web::get().to(operator::audit));
 }
 
 /// Liveness plus the dependencies a request needs.

@@ -26,9 +26,12 @@ fn model_json(m: &Model) -> Value {
             "image": price(p.image),
             "input_cache_read": price(p.input_cache_read.unwrap_or(p.prompt)),
             "input_cache_write": price(p.input_cache_write.unwrap_or(p.prompt)),
-            "discount": p.discount.normalize().to_string(),
+            "discount": discount(p.discount),
         })
     });
+    let pricing = pricing.unwrap_or_else(
+        || json!({ "prompt": "0", "completion": "0", "request": "0", "image": "0", "discount": 0 }),
+    );
     let (author, _) = m.id.split_once('/').unwrap_or(("", ""));
     json!({
         "id": m.id,
@@ -39,24 +42,50 @@ fn model_json(m: &Model) -> Value {
         "canonical_slug": m.id,
         "aliases": m.aliases,
         "context_length": m.context_length,
-        "architecture": {
-            "input_modalities": m.input_modalities,
-            "output_modalities": match m.kind { ModelKind::Chat => vec!["text"], ModelKind::Embedding => vec!["embeddings"] },
-        },
+        "description": "",
+        "architecture": architecture(m),
         "pricing": pricing,
         "top_provider": {
             "context_length": m.context_length,
             "max_completion_tokens": m.max_output_tokens,
+            "is_moderated": false,
         },
+        "per_request_limits": null,
+        "default_parameters": null,
+        "supported_voices": null,
         "supported_parameters": m.supported_parameters,
         "endpoints_count": m.endpoints.len(),
+        "links": { "details": format!("/api/v1/models/{}/endpoints", m.id) },
+    })
+}
+
+/// OpenRouter's `discount` is a number (a fraction of the list price).
+pub fn discount(d: rust_decimal::Decimal) -> Value {
+    serde_json::from_str(&d.normalize().to_string()).unwrap_or_else(|_| json!(0))
+}
+
+/// Input and output modalities, and OpenRouter's summary of them (`text+image->text`).
+pub fn architecture(m: &Model) -> Value {
+    let output: Vec<&str> = match m.kind {
+        ModelKind::Chat => vec!["text"],
+        ModelKind::Embedding => vec!["embeddings"],
+    };
+    json!({
+        "modality": format!("{}->{}", m.input_modalities.join("+"), output.join("+")),
+        "input_modalities": m.input_modalities,
+        "output_modalities": output,
+        // The catalog does not say which tokenizer or chat template a model uses.
+        "tokenizer": "Other",
+        "instruct_type": null,
     })
 }
 
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let catalog = state.catalog();
     let data: Vec<Value> = catalog.models.iter().map(|m| model_json(m)).collect();
-    HttpResponse::Ok().json(json!({ "object": "list", "data": data }))
+    HttpResponse::Ok().json(json!({
+        "object": "list", "total_count": data.len(), "links": { "next": null }, "data": data,
+    }))
 }
 
 pub async fn get(

@@ -1,0 +1,315 @@
+//! The account's people and settings: members and roles, invitations, leaving, ownership
+//! transfer, settings (privacy, default key limits) and the audit log. Sessions of members call
+//! these; what each role may do is decided by `infron_accounts::policy`.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use infron_accounts::keys::SettingsPatch;
+use infron_accounts::{Change, Email, Role};
+use infron_billing::Usd;
+use infron_store::accounts::AccountRow;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::session::json;
+use super::usage::UsdNumber;
+use crate::error::ApiError;
+use crate::principal::{audit_ctx, principal};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invite {
+    email: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleChange {
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    user_id: Uuid,
+}
+
+fn role(field: &'static str, s: &str) -> Result<Role, ApiError> {
+    s.parse().map_err(|e: String| ApiError::invalid(field, e))
+}
+
+/// `GET /api/v1/members`
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    p.actor.read_members()?;
+    let members = infron_store::members::list(&state.pg, p.actor.account_id()).await?;
+    let invitations =
+        infron_store::members::open_invitations(&state.pg, p.actor.account_id()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "data": members.iter().map(|m| json!({
+            "user_id": m.user_id, "email": m.email, "role": m.role, "joined_at": m.created_at,
+        })).collect::<Vec<_>>(),
+        "invitations": invitations.iter().map(invitation_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn invitation_json(i: &infron_store::members::InvitationRow) -> Value {
+    json!({ "id": i.id, "email": i.email, "role": i.role, "invited_by": i.invited_by,
+            "created_at": i.created_at, "expires_at": i.expires_at })
+}
+
+/// `PATCH /api/v1/members/{user_id}` `{role}`
+pub async fn change_role(
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let body: RoleChange = json(&req, payload).await?;
+    let new_role = role("role", &body.role)?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    state
+        .accounts
+        .change_role(&p.actor, &ctx, *path, new_role)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": { "user_id": *path, "role": new_role } })))
+}
+
+/// `DELETE /api/v1/members/{user_id}`: the member's keys are disabled.
+pub async fn remove(
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    state
+        .accounts
+        .remove_member(&p.actor, &ctx, *path, false)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}
+
+/// `POST /api/v1/account/leave`: the signed-in member leaves the current account.
+pub async fn leave(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let me = p
+        .actor
+        .user_id()
+        .filter(|_| p.session.is_some())
+        .ok_or_else(|| ApiError::Forbidden("sign in to leave an account".into()))?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    state
+        .accounts
+        .remove_member(&p.actor, &ctx, me, true)
+        .await?;
+    if let Some(s) = &p.session {
+        // Act in another account, if any, from now on.
+        if let Some(next) = infron_store::members::of_user(&state.pg, me).await?.first() {
+            state
+                .accounts
+                .sessions
+                .switch_account(s, next.account_id)
+                .await?;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "data": { "left": p.actor.account_id() } })))
+}
+
+/// `POST /api/v1/account/transfer` `{user_id}`: the member becomes the owner, the owner an admin.
+pub async fn transfer(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let body: Transfer = json(&req, payload).await?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    state
+        .accounts
+        .transfer_ownership(&p.actor, &ctx, body.user_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": { "owner": body.user_id } })))
+}
+
+/// `GET /api/v1/invitations`
+pub async fn invitations(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    p.actor.read_members()?;
+    let rows = infron_store::members::open_invitations(&state.pg, p.actor.account_id()).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "data": rows.iter().map(invitation_json).collect::<Vec<_>>() })))
+}
+
+/// `POST /api/v1/invitations` `{email, role}`: emails a link valid 7 days.
+pub async fn invite(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let body: Invite = json(&req, payload).await?;
+    let email = Email::parse("email", &body.email)?;
+    let role = role("role", &body.role)?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    let row = state.accounts.invite(&p.actor, &ctx, &email, role).await?;
+    Ok(HttpResponse::Created().json(json!({ "data": invitation_json(&row) })))
+}
+
+/// `DELETE /api/v1/invitations/{id}`
+pub async fn revoke(
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    state
+        .accounts
+        .revoke_invitation(&p.actor, &ctx, *path)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}
+
+pub fn settings_json(a: &AccountRow) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "allow_training": a.allow_training,
+        "default_key_limit": a.default_key_limit.map(|d| UsdNumber(Usd::rounded(d))),
+        "default_key_limit_reset": a.default_key_limit_reset,
+        "frozen": a.frozen_at.is_some(),
+        "frozen_at": a.frozen_at,
+        "created_at": a.created_at,
+    })
+}
+
+/// `GET /api/v1/account`: the account's settings.
+pub async fn settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    p.actor.read_settings()?;
+    let a = infron_store::accounts::get(&state.pg, p.actor.account_id())
+        .await?
+        .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
+    Ok(HttpResponse::Ok().json(json!({ "data": settings_json(&a) })))
+}
+
+/// `PATCH /api/v1/account`: `name`, `allow_training`, `default_key_limit`,
+/// `default_key_limit_reset`.
+pub async fn update_settings(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    let body: Value = json(&req, payload).await?;
+    let patch = SettingsPatch::parse(&body)?;
+    p.actor.update_settings()?;
+    let before = infron_store::accounts::get(&state.pg, p.actor.account_id())
+        .await?
+        .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
+    let limit = patch.default_key_limit.unwrap_or(before.default_key_limit);
+    let reset = match (patch.default_key_limit, patch.default_key_limit_reset) {
+        (Some(None), _) => None,
+        (_, Some(r)) => r.map(str::to_string),
+        (_, None) => before.default_key_limit_reset.clone(),
+    };
+    if reset.is_some() && limit.is_none() {
+        return Err(ApiError::invalid(
+            "default_key_limit_reset",
+            "default_key_limit_reset needs a default_key_limit",
+        ));
+    }
+    let after = infron_store::accounts::update_settings(
+        &state.pg,
+        before.id,
+        &infron_store::accounts::AccountSettings {
+            name: patch.name.clone().unwrap_or_else(|| before.name.clone()),
+            allow_training: patch.allow_training.unwrap_or(before.allow_training),
+            default_key_limit: limit,
+            default_key_limit_reset: reset,
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
+    let ctx = audit_ctx(&req, &state, &p).await;
+    state
+        .accounts
+        .record(
+            &ctx,
+            Change {
+                account_id: Some(after.id),
+                action: "settings.update",
+                target_kind: "account",
+                target_id: after.id.to_string(),
+                details: json!({ "changed": body, "before": settings_json(&before) }),
+            },
+        )
+        .await;
+    Ok(HttpResponse::Ok().json(json!({ "data": settings_json(&after) })))
+}
+
+/// A keyset position in the audit log: the last entry's time and id.
+pub type AuditCursor = (DateTime<Utc>, Uuid);
+
+/// Parses the audit log's keyset cursor and page size.
+pub fn audit_page(q: &HashMap<String, String>) -> Result<(Option<AuditCursor>, i64), ApiError> {
+    let limit = match q.get("limit").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => 50,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "limit must be 1 to 500"))?,
+    };
+    let cursor = match q.get("cursor").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(c) => {
+            let bad = || ApiError::invalid("cursor", "cursor is not one this API returned");
+            let (micros, id) = c.split_once('_').ok_or_else(bad)?;
+            let at = micros
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::from_timestamp_micros)
+                .ok_or_else(bad)?;
+            Some((at, Uuid::parse_str(id).map_err(|_| bad())?))
+        }
+    };
+    Ok((cursor, limit))
+}
+
+pub fn audit_json(rows: &[infron_store::audit::AuditRow], limit: i64) -> Value {
+    let next = (rows.len() as i64 == limit)
+        .then(|| {
+            rows.last()
+                .map(|r| format!("{}_{}", r.at.timestamp_micros(), r.id.simple()))
+        })
+        .flatten();
+    json!({ "data": rows, "next_cursor": next })
+}
+
+/// `GET /api/v1/audit?limit=&cursor=`: the account's audit log, newest first (owners).
+pub async fn audit(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = principal(&req, &state).await?;
+    p.actor.read_audit()?;
+    let (cursor, limit) = audit_page(&query)?;
+    let rows =
+        infron_store::audit::page(&state.pg, Some(p.actor.account_id()), cursor, limit).await?;
+    Ok(HttpResponse::Ok().json(audit_json(&rows, limit)))
+}
