@@ -292,7 +292,7 @@ impl ProviderClient {
                 parse_gemini(&body, request, &endpoint.upstream_model)
                     .map_err(|e| http::bad_response(provider, &e))
             }
-            Wire::Anthropic => Err(not_configured(
+            Wire::Anthropic | Wire::Bedrock | Wire::Vertex | Wire::Azure => Err(not_configured(
                 "this provider's wire format has no embeddings API",
             )),
         }

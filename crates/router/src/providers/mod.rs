@@ -168,9 +168,9 @@ impl ProviderClient {
         endpoint: &Arc<Endpoint>,
         request: &ChatRequest,
     ) -> Result<Reply, ProviderError> {
-        if endpoint.provider.api_key.is_none() {
-            tracing::error!(provider = %endpoint.provider.name, env = %endpoint.provider.api_key_env,
-                "provider has no API key configured");
+        if !endpoint.provider.is_configured() {
+            tracing::error!(provider = %endpoint.provider.name, env = %endpoint.provider.credential_vars(),
+                "provider has no credentials configured");
             return Err(ProviderError {
                 provider: endpoint.provider.name.clone(),
                 kind: FailureKind::NotConfigured,
@@ -183,6 +183,15 @@ impl ProviderClient {
             Wire::Openai => openai::chat(self, endpoint, request).await?,
             Wire::Anthropic => anthropic::chat(self, endpoint, request).await?,
             Wire::Gemini => gemini::chat(self, endpoint, request).await?,
+            Wire::Bedrock | Wire::Vertex | Wire::Azure => {
+                return Err(ProviderError {
+                    provider: endpoint.provider.name.clone(),
+                    kind: FailureKind::NotConfigured,
+                    status: None,
+                    message: "this wire format is not implemented yet".into(),
+                    retry_after: None,
+                })
+            }
         };
         match reply {
             Reply::Stream { head, rest } => {
@@ -239,6 +248,7 @@ pub fn check_translatable(endpoint: &Endpoint, request: &ChatRequest) -> Result<
         Wire::Openai => Ok(()),
         Wire::Anthropic => anthropic::prepare(endpoint, request).map(drop),
         Wire::Gemini => gemini::prepare(endpoint, request).map(drop),
+        Wire::Bedrock | Wire::Vertex | Wire::Azure => Ok(()),
     }
 }
 
