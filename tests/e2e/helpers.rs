@@ -322,6 +322,7 @@ pub async fn spawn_app_with_catalog(extra: &[(&str, String)], extra_toml: &str) 
         "127.0.0.1:0",
         infron_mock_provider::MockConfig {
             expected_api_key: Some(PROVIDER_KEY.to_string()),
+            ..infron_mock_provider::MockConfig::default()
         },
     )
     .await

@@ -3,14 +3,21 @@
 
 pub mod anthropic;
 pub mod anthropic_stream;
+pub mod azure;
+pub mod bedrock;
+pub mod bedrock_stream;
 pub mod embeddings;
+pub mod event_stream;
 pub mod gemini;
 pub mod gemini_schema;
 pub mod gemini_stream;
+pub mod google_auth;
 pub mod http;
 pub mod media;
 pub mod openai;
+pub mod sigv4;
 pub mod translate;
+pub mod vertex;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -148,6 +155,8 @@ pub struct Attempt {
 pub struct ProviderClient {
     http: reqwest::Client,
     pub timeouts: Timeouts,
+    /// Vertex access tokens, shared by every request of this instance.
+    google: Arc<google_auth::GoogleTokens>,
 }
 
 impl ProviderClient {
@@ -158,7 +167,11 @@ impl ProviderClient {
             .tcp_nodelay(true)
             .user_agent(concat!("infron/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, timeouts })
+        Ok(Self {
+            http,
+            timeouts,
+            google: Arc::default(),
+        })
     }
 
     /// Sends a chat request to one endpoint. For streams, waits for the first content event so a
@@ -183,15 +196,9 @@ impl ProviderClient {
             Wire::Openai => openai::chat(self, endpoint, request).await?,
             Wire::Anthropic => anthropic::chat(self, endpoint, request).await?,
             Wire::Gemini => gemini::chat(self, endpoint, request).await?,
-            Wire::Bedrock | Wire::Vertex | Wire::Azure => {
-                return Err(ProviderError {
-                    provider: endpoint.provider.name.clone(),
-                    kind: FailureKind::NotConfigured,
-                    status: None,
-                    message: "this wire format is not implemented yet".into(),
-                    retry_after: None,
-                })
-            }
+            Wire::Bedrock => bedrock::chat(self, endpoint, request).await?,
+            Wire::Vertex => vertex::chat(self, endpoint, request).await?,
+            Wire::Azure => azure::chat(self, endpoint, request).await?,
         };
         match reply {
             Reply::Stream { head, rest } => {
@@ -238,6 +245,10 @@ impl ProviderClient {
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
     }
+
+    pub(crate) fn google_tokens(&self) -> &google_auth::GoogleTokens {
+        &self.google
+    }
 }
 
 /// Whether `endpoint`'s adapter can translate `request` faithfully, checked without calling
@@ -248,7 +259,9 @@ pub fn check_translatable(endpoint: &Endpoint, request: &ChatRequest) -> Result<
         Wire::Openai => Ok(()),
         Wire::Anthropic => anthropic::prepare(endpoint, request).map(drop),
         Wire::Gemini => gemini::prepare(endpoint, request).map(drop),
-        Wire::Bedrock | Wire::Vertex | Wire::Azure => Ok(()),
+        Wire::Bedrock => bedrock::prepare(endpoint, request).map(drop),
+        Wire::Vertex => vertex::check(endpoint, request),
+        Wire::Azure => Ok(()),
     }
 }
 
@@ -291,6 +304,7 @@ pub(crate) fn status_error(
                 || lower.contains("maximum context")
                 || lower.contains("too many tokens")
                 || lower.contains("prompt is too long")
+                || lower.contains("input is too long")
                 || lower.contains("exceeds the maximum number of tokens") =>
         {
             (FailureKind::ContextLength, redact(endpoint, message))
