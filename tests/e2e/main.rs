@@ -9,6 +9,7 @@ mod auth;
 mod cache;
 mod chat;
 mod cli;
+mod clouds;
 mod completions;
 mod conformance;
 mod credits;

@@ -339,7 +339,9 @@ pub(crate) fn redact(endpoint: &Endpoint, message: &str) -> String {
     let m: String = m
         .split(' ')
         .map(|w| {
-            if w.starts_with("sk-") || w.starts_with("key-") || w.starts_with("AIza") {
+            // OpenAI-style keys, Google API keys and OAuth access tokens, AWS access key ids.
+            let secret_like = ["sk-", "key-", "AIza", "ya29.", "AKIA", "ASIA"];
+            if secret_like.iter().any(|p| w.starts_with(p)) {
                 "[redacted]"
             } else {
                 w

@@ -91,7 +91,8 @@ pub fn url(endpoint: &Endpoint, project: &str, stream: bool) -> String {
         encode_segment(project),
         encode_segment(endpoint.provider.region.as_deref().unwrap_or_default()),
         publisher.path(),
-        encode_segment(&endpoint.upstream_model),
+        // Vertex writes versions as `model@version`; `@` is a legal path character and stays.
+        encode_segment(&endpoint.upstream_model).replace("%40", "@"),
     )
 }
 
