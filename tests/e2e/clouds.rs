@@ -218,7 +218,7 @@ async fn azure_content_filter_becomes_finish_reason_content_filter() {
             let c = chunks(app.post_chat(&t.key, &b).await).await;
             c.iter()
                 .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
-                .last()
+                .next_back()
                 .map(str::to_string)
         } else {
             let v: Value = app.post_chat(&t.key, &b).await.json().await.unwrap();
@@ -244,7 +244,7 @@ async fn azure_content_filter_becomes_finish_reason_content_filter() {
             let finish = c
                 .iter()
                 .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
-                .last()
+                .next_back()
                 .map(str::to_string);
             (finish, c.last().unwrap()["usage"]["cost"].clone())
         } else {
