@@ -448,6 +448,40 @@ pub async fn spawn_app_from(
     }
 }
 
+/// The shipped catalog (`config/catalog.toml`) with every provider pointed at the mock at
+/// `base` and its credential variables at the mock's: prices, models, aliases and endpoints
+/// exactly as shipped.
+pub fn real_catalog_on(base: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/catalog.toml");
+    let text = std::fs::read_to_string(path).expect("config/catalog.toml");
+    let mut doc: toml::Table = toml::from_str(&text).expect("the shipped catalog is TOML");
+    let providers = doc
+        .get_mut("providers")
+        .and_then(toml::Value::as_array_mut)
+        .expect("providers");
+    for p in providers {
+        let t = p.as_table_mut().expect("provider table");
+        let wire = t["wire"].as_str().expect("wire").to_string();
+        let url = if wire == "openai" {
+            format!("{base}/v1")
+        } else {
+            base.to_string()
+        };
+        t.insert("base_url".into(), url.into());
+        let key = match wire.as_str() {
+            "bedrock" => {
+                t.insert("access_key_id_env".into(), "MOCK_AWS_ACCESS_KEY_ID".into());
+                t.remove("session_token_env");
+                "MOCK_AWS_SECRET_ACCESS_KEY"
+            }
+            "vertex" => "MOCK_VERTEX_CREDENTIALS",
+            _ => "MOCK_KEY",
+        };
+        t.insert("api_key_env".into(), key.into());
+    }
+    toml::to_string(&doc).expect("catalog serializes")
+}
+
 /// The environment test catalogs are loaded (and reloaded) with: the provider key, the AWS
 /// credentials, and a Vertex service-account key whose token endpoint is the mock at `base`.
 pub fn catalog_env_for(base: &str) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {

@@ -20,5 +20,6 @@ mod limits;
 mod lots;
 mod models;
 mod money;
+mod real_catalog;
 mod routing;
 mod stripe;

@@ -98,7 +98,7 @@ pub async fn list(
         "id": model.id,
         "name": model.name,
         "created": 0,
-        "description": "",
+        "description": model.description.as_deref().unwrap_or_default(),
         "architecture": {
             "input_modalities": model.input_modalities,
             "output_modalities": ["text"],
