@@ -655,3 +655,104 @@ pub(crate) fn signed_headers(
     headers.push(("authorization".to_string(), authorization));
     Ok(headers)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn endpoint(upstream: &str) -> Arc<Endpoint> {
+        let toml = format!(
+            r#"
+[[providers]]
+name = "b"
+wire = "bedrock"
+base_url = "https://bedrock-runtime.us-east-1.amazonaws.com"
+region = "us-east-1"
+api_key_env = "S"
+[[models]]
+id = "a/m"
+name = "M"
+context_length = 1000
+max_output_tokens = 500
+[[models.endpoints]]
+provider = "b"
+upstream_model = "{upstream}"
+pricing = {{ prompt = "0.000001", completion = "0.000001" }}
+"#
+        );
+        let c = Catalog::parse(&toml, "t", &|_| None).unwrap();
+        c.model("a/m").unwrap().endpoints[0].clone()
+    }
+
+    fn request(v: Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn tool_choice_none_drops_tools_unless_the_conversation_has_tool_calls() {
+        let e = endpoint("anthropic.claude-x-v1:0");
+        let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+        let fresh = request(json!({"messages": [{"role": "user", "content": "hi"}],
+            "tools": tools, "tool_choice": "none"}));
+        assert!(prepare(&e, &fresh)
+            .unwrap()
+            .body
+            .get("toolConfig")
+            .is_none());
+        let with_history = request(json!({"tools": tools, "tool_choice": "none", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}));
+        let body = prepare(&e, &with_history).unwrap().body;
+        assert!(body["toolConfig"]["tools"].is_array());
+        assert!(body["toolConfig"].get("toolChoice").is_none());
+    }
+
+    #[test]
+    fn limits_temperature_and_media() {
+        let e = endpoint("anthropic.claude-x-v1:0");
+        let r = request(json!({"messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 9000, "temperature": 1.7}));
+        let body = prepare(&e, &r).unwrap().body;
+        assert_eq!(
+            body["inferenceConfig"]["maxTokens"], 500,
+            "capped at the endpoint's maximum"
+        );
+        assert_eq!(
+            body["inferenceConfig"]["temperature"], 1.0,
+            "Anthropic's range"
+        );
+        let other = endpoint("meta.llama3-3-70b-instruct-v1:0");
+        let body = prepare(&other, &r).unwrap().body;
+        assert_eq!(body["inferenceConfig"]["temperature"], 1.7);
+        let url_image = request(json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}));
+        assert!(prepare(&e, &url_image)
+            .unwrap_err()
+            .starts_with("messages[0].content[0].image_url.url"));
+        let pdf = request(json!({"messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"filename": "report.pdf",
+                "file_data": "data:application/pdf;base64,JVBERi0="}}]}]}));
+        let body = prepare(&e, &pdf).unwrap().body;
+        assert_eq!(
+            body["messages"][0]["content"][0]["document"],
+            json!({"format": "pdf", "name": "report-pdf 1", "source": {"bytes": "JVBERi0="}})
+        );
+    }
+
+    #[test]
+    fn reasoning_only_for_anthropic_models() {
+        let r = request(json!({"messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 400, "reasoning": {"max_tokens": 100}}));
+        let err = prepare(&endpoint("us.anthropic.claude-x-v1:0"), &r).unwrap_err();
+        assert!(
+            err.starts_with("max_tokens"),
+            "1024 minimum budget above 400: {err}"
+        );
+        let body = prepare(&endpoint("deepseek.r1-v1:0"), &r).unwrap().body;
+        assert!(body.get("additionalModelRequestFields").is_none());
+    }
+}
