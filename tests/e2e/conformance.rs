@@ -1,6 +1,7 @@
 //! Provider conformance: one table of cases, run through the real gateway against each wire
-//! format the mock speaks (OpenAI, Anthropic Messages, Gemini generateContent). A case checks
-//! what the client sees, what reached the provider, and what was charged.
+//! format the mock speaks (OpenAI, Anthropic Messages, Gemini generateContent, Bedrock
+//! Converse, Vertex AI with both publishers, Azure OpenAI). A case checks what the client sees,
+//! what reached the provider, and what was charged.
 
 use infron_mock_provider::{Behaviour, Fault, RecordedRequest};
 use rust_decimal::Decimal;
@@ -13,6 +14,30 @@ enum Format {
     OpenAi,
     Anthropic,
     Gemini,
+    Bedrock,
+    VertexAnthropic,
+    VertexGemini,
+    Azure,
+}
+
+/// The request body's shape: Vertex carries Anthropic's and Gemini's, Azure OpenAI's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Bedrock,
+}
+
+impl Format {
+    fn family(self) -> Family {
+        match self {
+            Format::OpenAi | Format::Azure => Family::OpenAi,
+            Format::Anthropic | Format::VertexAnthropic => Family::Anthropic,
+            Format::Gemini | Format::VertexGemini => Family::Gemini,
+            Format::Bedrock => Family::Bedrock,
+        }
+    }
 }
 
 struct Wire {
@@ -20,6 +45,9 @@ struct Wire {
     model: &'static str,
     upstream: &'static str,
     provider: &'static str,
+    /// A secret of this wire a provider might echo in an error message (its key, or for
+    /// Vertex an access-token-shaped word).
+    secret: &'static str,
 }
 
 const OPENAI: Wire = Wire {
@@ -27,18 +55,49 @@ const OPENAI: Wire = Wire {
     model: "conf/openai",
     upstream: "conf-openai",
     provider: "mock-a",
+    secret: PROVIDER_KEY,
 };
 const ANTHROPIC: Wire = Wire {
     format: Format::Anthropic,
     model: "conf/anthropic",
     upstream: "conf-claude",
     provider: "mock-anthropic",
+    secret: PROVIDER_KEY,
 };
 const GEMINI: Wire = Wire {
     format: Format::Gemini,
     model: "conf/gemini",
     upstream: "conf-gemini",
     provider: "mock-gemini",
+    secret: PROVIDER_KEY,
+};
+const BEDROCK: Wire = Wire {
+    format: Format::Bedrock,
+    model: "conf/bedrock",
+    upstream: "anthropic.conf-claude-v1:0",
+    provider: "mock-bedrock",
+    secret: AWS_SECRET_ACCESS_KEY,
+};
+const VERTEX_ANTHROPIC: Wire = Wire {
+    format: Format::VertexAnthropic,
+    model: "conf/vertex-anthropic",
+    upstream: "claude-conf@20240620",
+    provider: "mock-vertex",
+    secret: "ya29.a0-leaked-access-token",
+};
+const VERTEX_GEMINI: Wire = Wire {
+    format: Format::VertexGemini,
+    model: "conf/vertex-gemini",
+    upstream: "gemini-conf",
+    provider: "mock-vertex",
+    secret: "ya29.a0-leaked-access-token",
+};
+const AZURE: Wire = Wire {
+    format: Format::Azure,
+    model: "conf/azure",
+    upstream: "conf-azure",
+    provider: "mock-azure",
+    secret: PROVIDER_KEY,
 };
 
 /// The table: every wire must pass every case.
@@ -106,6 +165,26 @@ async fn gemini_wire() {
     conformance(GEMINI).await;
 }
 
+#[tokio::test]
+async fn bedrock_wire() {
+    conformance(BEDROCK).await;
+}
+
+#[tokio::test]
+async fn vertex_anthropic_wire() {
+    conformance(VERTEX_ANTHROPIC).await;
+}
+
+#[tokio::test]
+async fn vertex_gemini_wire() {
+    conformance(VERTEX_GEMINI).await;
+}
+
+#[tokio::test]
+async fn azure_wire() {
+    conformance(AZURE).await;
+}
+
 // ---- helpers ----
 
 fn user_with(text: &str, directive: Option<Value>) -> String {
@@ -137,7 +216,15 @@ fn sent(app: &TestApp, w: &Wire) -> RecordedRequest {
         .into_iter()
         .rev()
         .find(|r| match w.format {
-            Format::Gemini => r.path.contains(&format!("/models/{}:", w.upstream)),
+            Format::Gemini | Format::VertexGemini | Format::VertexAnthropic => {
+                r.path.contains(&format!("/models/{}:", w.upstream))
+            }
+            Format::Bedrock => r
+                .path
+                .starts_with(&format!("/model/{}/", w.upstream.replace(':', "%3A"))),
+            Format::Azure => r
+                .path
+                .starts_with(&format!("/openai/deployments/{}/", w.upstream)),
             _ => r.body["model"] == w.upstream,
         })
         .expect("the provider received the request")
@@ -233,7 +320,11 @@ async fn plain_text(app: &TestApp, w: &Wire) {
     assert_eq!(v["choices"][0]["message"]["content"], "Hello there friend");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     // Gemini has no cache writes: its prompt count includes them at the prompt price.
-    let write = if w.format == Format::Gemini { 0 } else { 10 };
+    let write = if w.format.family() == Family::Gemini {
+        0
+    } else {
+        10
+    };
     let u = &v["usage"];
     assert_eq!(
         (
@@ -296,6 +387,59 @@ async fn plain_text(app: &TestApp, w: &Wire) {
             assert_eq!(s.body["generationConfig"]["maxOutputTokens"], 100);
             assert_eq!(s.body["contents"][0]["role"], "user");
         }
+        Format::Bedrock => {
+            assert_eq!(s.path, "/model/anthropic.conf-claude-v1%3A0/converse");
+            let auth = &s.headers["authorization"];
+            assert!(
+                auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={AWS_ACCESS_KEY_ID}/")),
+                "{auth}"
+            );
+            assert!(auth.contains("/us-east-1/bedrock/aws4_request"), "{auth}");
+            assert!(!format!("{:?}", s.headers).contains(AWS_SECRET_ACCESS_KEY));
+            assert!(s.headers.contains_key("x-amz-date"));
+            assert_eq!(s.body["system"][0]["text"], "Be brief.");
+            assert_eq!(s.body["inferenceConfig"]["maxTokens"], 100);
+            assert_eq!(s.body["inferenceConfig"]["temperature"], 0.5);
+            assert_eq!(
+                s.body["messages"][0]["content"][0]["text"]
+                    .as_str()
+                    .map(|t| t.starts_with("Say hello")),
+                Some(true)
+            );
+        }
+        Format::VertexAnthropic | Format::VertexGemini => {
+            let (publisher, method) = if w.format == Format::VertexAnthropic {
+                ("anthropic", "rawPredict")
+            } else {
+                ("google", "generateContent")
+            };
+            assert_eq!(
+                s.path,
+                format!("/v1/projects/{VERTEX_PROJECT}/locations/us-east5/publishers/{publisher}/models/{}:{method}", w.upstream)
+            );
+            assert!(s.headers["authorization"].starts_with("Bearer ya29.mock-"));
+            if w.format == Format::VertexAnthropic {
+                assert_eq!(s.body["anthropic_version"], "vertex-2023-10-16");
+                assert!(s.body.get("model").is_none());
+                assert_eq!(s.body["system"][0]["text"], "Be brief.");
+                assert_eq!(s.body["max_tokens"], 100);
+            } else {
+                assert_eq!(s.body["systemInstruction"]["parts"][0]["text"], "Be brief.");
+                assert_eq!(s.body["generationConfig"]["maxOutputTokens"], 100);
+            }
+            // The token came from the service-account exchange at the key's token_uri.
+            assert!(app.mock.requests().iter().any(|r| r.path == "/token"));
+        }
+        Format::Azure => {
+            assert_eq!(
+                s.path,
+                "/openai/deployments/conf-azure/chat/completions?api-version=2024-10-21"
+            );
+            assert_eq!(s.headers["api-key"], PROVIDER_KEY);
+            assert!(!s.headers.contains_key("authorization"));
+            assert_eq!(s.body["messages"][0]["role"], "system");
+            assert_eq!(s.body["max_tokens"], 100);
+        }
     }
 }
 
@@ -336,6 +480,27 @@ async fn streaming_text(app: &TestApp, w: &Wire) {
             s.path,
             "/v1beta/models/conf-gemini:streamGenerateContent?alt=sse"
         ),
+        Format::Bedrock => assert_eq!(
+            s.path,
+            "/model/anthropic.conf-claude-v1%3A0/converse-stream"
+        ),
+        Format::VertexAnthropic => {
+            assert!(
+                s.path.ends_with(
+                    "/publishers/anthropic/models/claude-conf@20240620:streamRawPredict"
+                ),
+                "{}",
+                s.path
+            );
+            assert_eq!(s.body["stream"], true);
+        }
+        Format::VertexGemini => assert!(
+            s.path
+                .ends_with("/publishers/google/models/gemini-conf:streamGenerateContent?alt=sse"),
+            "{}",
+            s.path
+        ),
+        Format::Azure => assert_eq!(s.body["stream_options"]["include_usage"], true),
     }
 }
 
@@ -390,9 +555,18 @@ async fn tool_call(app: &TestApp, w: &Wire, stream: bool) {
     );
     assert_eq!(finish.as_deref(), Some("tool_calls"));
     let s = sent(app, w);
-    match w.format {
-        Format::OpenAi => assert_eq!(s.body["tools"][0]["function"]["name"], "get_weather"),
-        Format::Anthropic => {
+    match w.format.family() {
+        Family::OpenAi => assert_eq!(s.body["tools"][0]["function"]["name"], "get_weather"),
+        Family::Bedrock => {
+            let spec = &s.body["toolConfig"]["tools"][0]["toolSpec"];
+            assert_eq!(spec["name"], "get_weather");
+            assert_eq!(spec["inputSchema"]["json"]["required"], json!(["city"]));
+            assert!(
+                s.body["toolConfig"].get("toolChoice").is_none(),
+                "auto is the default"
+            );
+        }
+        Family::Anthropic => {
             assert_eq!(s.body["tools"][0]["name"], "get_weather");
             assert_eq!(
                 s.body["tools"][0]["input_schema"]["required"],
@@ -400,7 +574,7 @@ async fn tool_call(app: &TestApp, w: &Wire, stream: bool) {
             );
             assert_eq!(s.body["tool_choice"], json!({"type": "auto"}));
         }
-        Format::Gemini => {
+        Family::Gemini => {
             let decl = &s.body["tools"][0]["functionDeclarations"][0];
             assert_eq!(decl["name"], "get_weather");
             assert!(
@@ -435,12 +609,25 @@ async fn multi_turn_tool_results(app: &TestApp, w: &Wire) {
     );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     let b = sent(app, w).body;
-    match w.format {
-        Format::OpenAi => {
+    match w.format.family() {
+        Family::Bedrock => {
+            assert_eq!(
+                b["messages"][1]["content"][1],
+                json!({"toolUse": {"toolUseId": "call_2", "name": "get_weather", "input": {"city": "Rome"}}})
+            );
+            assert_eq!(b["messages"].as_array().unwrap().len(), 3);
+            assert_eq!(
+                b["messages"][2],
+                json!({"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "call_1", "content": [{"json": {"temp": 21}}], "status": "success"}},
+                    {"toolResult": {"toolUseId": "call_2", "content": [{"text": "rainy"}], "status": "success"}}]})
+            );
+        }
+        Family::OpenAi => {
             assert_eq!(b["messages"][2]["role"], "tool");
             assert_eq!(b["messages"][3]["tool_call_id"], "call_2");
         }
-        Format::Anthropic => {
+        Family::Anthropic => {
             assert_eq!(
                 b["messages"][1]["content"][1],
                 json!({"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Rome"}})
@@ -457,7 +644,7 @@ async fn multi_turn_tool_results(app: &TestApp, w: &Wire) {
                     {"type": "tool_result", "tool_use_id": "call_2", "content": "rainy"}]})
             );
         }
-        Format::Gemini => {
+        Family::Gemini => {
             assert_eq!(b["contents"][1]["role"], "model");
             assert_eq!(
                 b["contents"][1]["parts"][1]["functionCall"],
@@ -478,19 +665,41 @@ async fn image_input(app: &TestApp, w: &Wire) {
         "What is in these images?",
         Some(json!({"reply": "Two cats"})),
     );
-    let body = json!({"model": w.model, "max_tokens": 50, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": text},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]}]});
+    let mut parts = vec![
+        json!({"type": "text", "text": text}),
+        json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}),
+        json!({"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}),
+    ];
+    if w.format == Format::Bedrock {
+        // Converse takes image bytes (or S3), never a URL: such a request is a 400 naming the
+        // part, and the inline image goes through.
+        let body = json!({"model": w.model, "max_tokens": 50,
+            "messages": [{"role": "user", "content": parts.clone()}]});
+        let v = json_of(app.post_chat(&t.key, &body).await, 400).await;
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("messages[0].content[2]"),
+            "{v}"
+        );
+        parts.pop();
+    }
+    let body = json!({"model": w.model, "max_tokens": 50,
+        "messages": [{"role": "user", "content": parts}]});
     let v = json_of(app.post_chat(&t.key, &body).await, 200).await;
     assert_eq!(v["choices"][0]["message"]["content"], "Two cats");
     let b = sent(app, w).body;
-    match w.format {
-        Format::OpenAi => assert_eq!(
+    match w.format.family() {
+        Family::Bedrock => assert_eq!(
+            b["messages"][0]["content"][1],
+            json!({"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}})
+        ),
+        Family::OpenAi => assert_eq!(
             b["messages"][0]["content"][2]["image_url"]["url"],
             "https://example.com/cat.jpg"
         ),
-        Format::Anthropic => {
+        Family::Anthropic => {
             let c = &b["messages"][0]["content"];
             assert_eq!(
                 c[1]["source"],
@@ -501,7 +710,7 @@ async fn image_input(app: &TestApp, w: &Wire) {
                 json!({"type": "url", "url": "https://example.com/cat.jpg"})
             );
         }
-        Format::Gemini => {
+        Family::Gemini => {
             let p = &b["contents"][0]["parts"];
             assert_eq!(
                 p[1]["inlineData"],
@@ -518,8 +727,8 @@ async fn image_input(app: &TestApp, w: &Wire) {
 async fn json_schema(app: &TestApp, w: &Wire) {
     let t = app.tenant("1").await;
     // Anthropic is held to a schema through a forced tool: the mock answers with that tool.
-    let directive = match w.format {
-        Format::Anthropic => {
+    let directive = match w.format.family() {
+        Family::Anthropic | Family::Bedrock => {
             json!({"tool_calls": [{"name": "weather", "arguments": {"temp": 21}}]})
         }
         _ => json!({"reply": "{\"temp\":21}"}),
@@ -536,13 +745,23 @@ async fn json_schema(app: &TestApp, w: &Wire) {
     assert!(m.get("tool_calls").is_none_or(Value::is_null), "{m}");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     let b = sent(app, w).body;
-    match w.format {
-        Format::OpenAi => assert_eq!(b["response_format"]["json_schema"]["name"], "weather"),
-        Format::Anthropic => {
+    match w.format.family() {
+        Family::OpenAi => assert_eq!(b["response_format"]["json_schema"]["name"], "weather"),
+        Family::Bedrock => {
+            assert_eq!(
+                b["toolConfig"]["toolChoice"],
+                json!({"tool": {"name": "weather"}})
+            );
+            assert_eq!(
+                b["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"],
+                json!(["temp"])
+            );
+        }
+        Family::Anthropic => {
             assert_eq!(b["tool_choice"], json!({"type": "tool", "name": "weather"}));
             assert_eq!(b["tools"][0]["input_schema"]["required"], json!(["temp"]));
         }
-        Format::Gemini => {
+        Family::Gemini => {
             let g = &b["generationConfig"];
             assert_eq!(g["responseMimeType"], "application/json");
             assert_eq!(
@@ -558,7 +777,10 @@ async fn reasoning(app: &TestApp, w: &Wire) {
     let directive = json!({"reply": "Done.", "reasoning": "Let me think.", "reasoning_tokens": 7,
         "prompt_tokens": 20, "completion_tokens": 12});
     // Anthropic reports thinking inside output tokens only, never apart.
-    let reasoning_tokens = if w.format == Format::Anthropic { 0 } else { 7 };
+    let reasoning_tokens = match w.format.family() {
+        Family::Anthropic | Family::Bedrock => 0,
+        _ => 7,
+    };
     for stream in [false, true] {
         let body = json!({"model": w.model, "max_tokens": 2000, "stream": stream,
             "reasoning": {"effort": "low"}, "usage": {"include": true},
@@ -575,7 +797,7 @@ async fn reasoning(app: &TestApp, w: &Wire) {
             let m = &v["choices"][0]["message"];
             assert_eq!(m["reasoning"], "Let me think.");
             assert_eq!(m["content"], "Done.");
-            if w.format == Format::Anthropic {
+            if matches!(w.format.family(), Family::Anthropic | Family::Bedrock) {
                 let d = &m["reasoning_details"][0];
                 assert_eq!(d["type"], "reasoning.text");
                 assert!(
@@ -593,14 +815,18 @@ async fn reasoning(app: &TestApp, w: &Wire) {
         // Reasoning is priced as completion: the total is exact either way.
         assert_eq!(dec(&usage["cost"].to_string()), cost(20, 12, 0, 0));
         let b = sent(app, w).body;
-        match w.format {
-            Format::OpenAi => assert_eq!(b["reasoning"]["effort"], "low"),
+        match w.format.family() {
+            Family::OpenAi => assert_eq!(b["reasoning"]["effort"], "low"),
+            Family::Bedrock => assert_eq!(
+                b["additionalModelRequestFields"]["thinking"],
+                json!({"type": "enabled", "budget_tokens": 1024})
+            ),
             // low = 0.2 x 2000 = 400, raised to Anthropic's 1024 minimum
-            Format::Anthropic => assert_eq!(
+            Family::Anthropic => assert_eq!(
                 b["thinking"],
                 json!({"type": "enabled", "budget_tokens": 1024})
             ),
-            Format::Gemini => assert_eq!(
+            Family::Gemini => assert_eq!(
                 b["generationConfig"]["thinkingConfig"],
                 json!({"thinkingBudget": 400, "includeThoughts": true})
             ),
@@ -626,7 +852,10 @@ async fn error_mapping(app: &TestApp, w: &Wire) {
     };
 
     // A 400 stays a 400, with the provider's message, minus our key and addresses.
-    let message = format!("messages: invalid field 'foo' (see {base}/v1/docs; key {PROVIDER_KEY})");
+    let message = format!(
+        "messages: invalid field 'foo' (see {base}/v1/docs; key {})",
+        w.secret
+    );
     let body = chat(
         Some(json!({"status": 400, "error_message": message})),
         json!({}),
@@ -635,7 +864,7 @@ async fn error_mapping(app: &TestApp, w: &Wire) {
     let shown = v["error"]["message"].as_str().unwrap();
     assert!(shown.contains("invalid field 'foo'"), "{v}");
     let raw = v.to_string();
-    assert!(!raw.contains(PROVIDER_KEY) && !raw.contains(&base), "{raw}");
+    assert!(!raw.contains(w.secret) && !raw.contains(&base), "{raw}");
     assert_eq!(v["error"]["metadata"]["provider_name"], w.provider);
 
     // The operator's provider key rejected: a 502 that does not blame the client's key.
@@ -659,7 +888,7 @@ async fn error_mapping(app: &TestApp, w: &Wire) {
 
     // 5xx (and Anthropic's 529): retryable; alone they are a 502, with a fallback it answers.
     let mut statuses = vec![500, 503];
-    if w.format == Format::Anthropic {
+    if w.format.family() == Family::Anthropic {
         statuses.push(529);
     }
     for status in statuses {

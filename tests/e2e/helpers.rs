@@ -14,6 +14,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub const PROVIDER_KEY: &str = "mock-provider-secret-key";
+/// The AWS credentials the mock's Bedrock routes verify SigV4 signatures against.
+pub const AWS_ACCESS_KEY_ID: &str = "AKIAMOCKGATEWAY";
+pub const AWS_SECRET_ACCESS_KEY: &str = "mock-aws-secret/Access+Key";
+/// The service account the mock's token endpoint trusts (its key is the mock's test key).
+pub const VERTEX_EMAIL: &str = "infron-gateway@mock-project.iam.gserviceaccount.com";
+pub const VERTEX_PROJECT: &str = "mock-project";
 
 /// Test catalog. Prices are per token. `test/chat` is served by mock-a (cheaper) and mock-b;
 /// `test/private` only by a provider that trains on prompts.
@@ -202,6 +208,72 @@ provider = "mock-a"
 upstream_model = "mix-a"
 pricing = {{ prompt = "0.000001", completion = "0.000002" }}
 
+# The cloud wires: Bedrock (SigV4), Vertex AI (service-account token; Anthropic and Gemini
+# publishers) and Azure OpenAI, on the mock, with the conformance prices.
+[[providers]]
+name = "mock-bedrock"
+wire = "bedrock"
+base_url = "{base}"
+region = "us-east-1"
+api_key_env = "MOCK_AWS_SECRET_ACCESS_KEY"
+access_key_id_env = "MOCK_AWS_ACCESS_KEY_ID"
+[[providers]]
+name = "mock-vertex"
+wire = "vertex"
+base_url = "{base}"
+region = "us-east5"
+api_key_env = "MOCK_VERTEX_CREDENTIALS"
+[[providers]]
+name = "mock-azure"
+wire = "azure"
+base_url = "{base}"
+api_version = "2024-10-21"
+api_key_env = "MOCK_KEY"
+
+[[models]]
+id = "conf/bedrock"
+name = "Conformance (Bedrock Converse)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-bedrock"
+upstream_model = "anthropic.conf-claude-v1:0"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
+[[models]]
+id = "conf/vertex-anthropic"
+name = "Conformance (Vertex AI, Anthropic publisher)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-vertex"
+upstream_model = "claude-conf@20240620"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
+[[models]]
+id = "conf/vertex-gemini"
+name = "Conformance (Vertex AI, Gemini)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-vertex"
+upstream_model = "gemini-conf"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
+[[models]]
+id = "conf/azure"
+name = "Conformance (Azure OpenAI)"
+context_length = 100000
+max_output_tokens = 4000
+input_modalities = ["text", "image", "file"]
+[[models.endpoints]]
+provider = "mock-azure"
+upstream_model = "conf-azure"
+pricing = {{ prompt = "0.000001", completion = "0.000002", input_cache_read = "0.0000005", input_cache_write = "0.00000125" }}
+
 # Embeddings: the OpenAI-compatible endpoint is cheaper than the Gemini one.
 [[models]]
 id = "test/embed"
@@ -320,22 +392,48 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
 /// Like `spawn_app_with`, with `extra_toml` appended to the test catalog (`{base}` in it is the
 /// mock provider's URL).
 pub async fn spawn_app_with_catalog(extra: &[(&str, String)], extra_toml: &str) -> TestApp {
-    let mock = MockProvider::start_with(
+    let extra_toml = extra_toml.to_string();
+    spawn_app_from(extra, move |base| {
+        catalog_toml(base) + &extra_toml.replace("{base}", base)
+    })
+    .await
+}
+
+/// The mock provider every test app talks to: it checks the gateway's provider key, AWS
+/// signatures and Google service-account assertions.
+pub async fn start_mock() -> MockProvider {
+    MockProvider::start_with(
         "127.0.0.1:0",
         infron_mock_provider::MockConfig {
             expected_api_key: Some(PROVIDER_KEY.to_string()),
+            aws: Some(infron_mock_provider::AwsCredentials {
+                access_key_id: AWS_ACCESS_KEY_ID.into(),
+                secret_access_key: AWS_SECRET_ACCESS_KEY.into(),
+            }),
+            google: Some(infron_mock_provider::GoogleServiceAccount {
+                client_email: VERTEX_EMAIL.into(),
+                public_key_pem: infron_mock_provider::test_keys::VERTEX_PUBLIC_KEY_PEM.into(),
+            }),
         },
     )
     .await
-    .expect("mock provider starts");
+    .expect("mock provider starts")
+}
+
+/// A test app whose catalog is `catalog(mock_base_url)`.
+pub async fn spawn_app_from(
+    extra: &[(&str, String)],
+    catalog: impl FnOnce(&str) -> String,
+) -> TestApp {
+    let mock = start_mock().await;
     let database_url = fresh_database().await;
     let prefix = format!("t{}", Uuid::new_v4().simple());
     let key_secret = format!("test-secret-{}", Uuid::new_v4().simple());
     let settings = settings_with(&database_url, &prefix, &key_secret, "unused.toml", extra);
-    let toml = catalog_toml(&mock.base_url()) + &extra_toml.replace("{base}", &mock.base_url());
-    let catalog =
-        Catalog::parse(&toml, "test-catalog.toml", &catalog_env).expect("test catalog is valid");
-    let app = Application::build_with_catalog_env(settings, catalog, Arc::new(catalog_env))
+    let toml = catalog(&mock.base_url());
+    let env = catalog_env_for(&mock.base_url());
+    let catalog = Catalog::parse(&toml, "test-catalog.toml", &env).expect("test catalog is valid");
+    let app = Application::build_with_catalog_env(settings, catalog, Arc::new(env))
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -354,9 +452,52 @@ pub async fn spawn_app_with_catalog(extra: &[(&str, String)], extra_toml: &str) 
     }
 }
 
-/// The environment test catalogs are loaded (and reloaded) with.
-pub fn catalog_env(k: &str) -> Option<String> {
-    (k == "MOCK_KEY").then(|| PROVIDER_KEY.to_string())
+/// The shipped catalog (`config/catalog.toml`) with every provider pointed at the mock at
+/// `base` and its credential variables at the mock's: prices, models, aliases and endpoints
+/// exactly as shipped.
+pub fn real_catalog_on(base: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/catalog.toml");
+    let text = std::fs::read_to_string(path).expect("config/catalog.toml");
+    let mut doc: toml::Table = toml::from_str(&text).expect("the shipped catalog is TOML");
+    let providers = doc
+        .get_mut("providers")
+        .and_then(toml::Value::as_array_mut)
+        .expect("providers");
+    for p in providers {
+        let t = p.as_table_mut().expect("provider table");
+        let wire = t["wire"].as_str().expect("wire").to_string();
+        let url = if wire == "openai" {
+            format!("{base}/v1")
+        } else {
+            base.to_string()
+        };
+        t.insert("base_url".into(), url.into());
+        let key = match wire.as_str() {
+            "bedrock" => {
+                t.insert("access_key_id_env".into(), "MOCK_AWS_ACCESS_KEY_ID".into());
+                t.remove("session_token_env");
+                "MOCK_AWS_SECRET_ACCESS_KEY"
+            }
+            "vertex" => "MOCK_VERTEX_CREDENTIALS",
+            _ => "MOCK_KEY",
+        };
+        t.insert("api_key_env".into(), key.into());
+    }
+    toml::to_string(&doc).expect("catalog serializes")
+}
+
+/// The environment test catalogs are loaded (and reloaded) with: the provider key, the AWS
+/// credentials, and a Vertex service-account key whose token endpoint is the mock at `base`.
+pub fn catalog_env_for(base: &str) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    let service_account =
+        infron_mock_provider::test_keys::service_account_json(base, VERTEX_EMAIL, VERTEX_PROJECT);
+    move |k: &str| match k {
+        "MOCK_KEY" => Some(PROVIDER_KEY.to_string()),
+        "MOCK_AWS_ACCESS_KEY_ID" => Some(AWS_ACCESS_KEY_ID.to_string()),
+        "MOCK_AWS_SECRET_ACCESS_KEY" => Some(AWS_SECRET_ACCESS_KEY.to_string()),
+        "MOCK_VERTEX_CREDENTIALS" => Some(service_account.clone()),
+        _ => None,
+    }
 }
 
 /// Product defaults for routing and the cache, which `spawn_app` pins for other tests.
@@ -386,13 +527,14 @@ pub async fn spawn_replica(app: &TestApp, extra: &[(&str, String)]) -> String {
         "unused.toml",
         extra,
     );
+    let env = catalog_env_for(&app.mock.base_url());
     let catalog = Catalog::parse(
         &catalog_toml(&app.mock.base_url()),
         "test-catalog.toml",
-        &catalog_env,
+        &env,
     )
     .expect("test catalog is valid");
-    let replica = Application::build_with_catalog_env(settings, catalog, Arc::new(catalog_env))
+    let replica = Application::build_with_catalog_env(settings, catalog, Arc::new(env))
         .await
         .expect("replica builds");
     let base = format!("http://127.0.0.1:{}", replica.port());

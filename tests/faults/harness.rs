@@ -201,6 +201,7 @@ impl Scene {
             "127.0.0.1:0",
             MockConfig {
                 expected_api_key: Some(PROVIDER_KEY.into()),
+                ..Default::default()
             },
         )
         .await

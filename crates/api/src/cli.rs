@@ -47,6 +47,9 @@ pub enum Command {
     /// Manage operators (the people running the platform).
     #[command(subcommand)]
     Operators(OperatorsCommand),
+    /// Build the model catalog from public price lists.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
 }
 
 #[derive(Subcommand)]
@@ -58,6 +61,33 @@ pub enum OperatorsCommand {
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Build catalog entries from LiteLLM's price map (and optionally OpenRouter's model
+    /// list), apply the overrides file, write the catalog and report what changed. Needs no
+    /// database.
+    Import {
+        /// LiteLLM's model_prices_and_context_window_backup.json.
+        #[arg(long)]
+        litellm: Option<std::path::PathBuf>,
+        /// A saved response of OpenRouter's GET /api/v1/models (ids, names, descriptions).
+        #[arg(long)]
+        openrouter: Option<std::path::PathBuf>,
+        /// Manual overrides; they always win.
+        #[arg(long, default_value = "config/catalog-overrides.toml")]
+        overrides: std::path::PathBuf,
+        /// The catalog to replace (read for the report) and write.
+        #[arg(long, default_value = "config/catalog.toml")]
+        catalog: std::path::PathBuf,
+        /// Write the catalog here instead.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+        /// Print the report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -146,6 +176,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Catalog(c) = cli.command {
+        return catalog(c);
+    }
     let settings = Settings::from_process_env()?;
     match cli.command {
         Command::Serve => {
@@ -208,6 +241,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Catalog(c) => catalog(c),
         Command::Ledger(LedgerCommand::Verify { max_lag_secs }) => {
             let pg = pg(&settings).await?;
             let check = infron_store::ledger::verify(&pg).await?;
@@ -375,6 +409,30 @@ async fn create_operator(
         );
         println!("{}", password.expose());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn catalog(c: CatalogCommand) -> anyhow::Result<ExitCode> {
+    let CatalogCommand::Import {
+        litellm,
+        openrouter,
+        overrides,
+        catalog,
+        output,
+        dry_run,
+    } = c;
+    if litellm.is_none() && openrouter.is_none() {
+        bail!("give --litellm and/or --openrouter");
+    }
+    let report = infron_catalog_import::run(&infron_catalog_import::Options {
+        litellm,
+        openrouter,
+        overrides,
+        catalog,
+        output,
+        dry_run,
+    })?;
+    print!("{report}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::ojson::{obj, J, NULL};
 
 use crate::behaviour::{Answer, Finish, PromptInfo, ResolvedToolCall, Usage};
-use crate::router::{require_model, sse_event, wants_stream, Built, Ctx, Provider};
+use crate::router::{require_model, sse_event, wants_stream, Built, Ctx, Dialect, Provider};
 use crate::server::{Ev, EvKind, Outcome};
 use crate::{errors, openai_extra, util};
 
@@ -71,20 +71,37 @@ fn usage_json(u: &Usage, omit: bool, output_tokens: u64) -> J {
     }
 }
 
-/// Checks shared by `/v1/messages` and `/v1/messages/count_tokens`.
+/// Checks shared by `/v1/messages` and `/v1/messages/count_tokens`. On Vertex the version is
+/// in the body (`vertex-2023-10-16`) and the model in the URL, never in the body.
 fn validate(ctx: &Ctx) -> Option<Outcome> {
     if let Some(rejected) = ctx.check_auth(Provider::Anthropic) {
         return Some(rejected);
     }
-    if ctx.header("anthropic-version").is_none() {
+    if let Some(rejected) = ctx.check_json(Provider::Anthropic) {
+        return Some(rejected);
+    }
+    if ctx.dialect == Dialect::Vertex {
+        let version = ctx.body().get("anthropic_version").and_then(Value::as_str);
+        if version != Some(crate::vertex::ANTHROPIC_VERSION) {
+            return Some(ctx.error(
+                Provider::Anthropic,
+                400,
+                "anthropic_version: Input should be 'vertex-2023-10-16'",
+            ));
+        }
+        if ctx.body().get("model").is_some() {
+            return Some(ctx.error(
+                Provider::Anthropic,
+                400,
+                "model: Extra inputs are not permitted",
+            ));
+        }
+    } else if ctx.header("anthropic-version").is_none() {
         return Some(ctx.error(
             Provider::Anthropic,
             400,
             "anthropic-version: header is required",
         ));
-    }
-    if let Some(rejected) = ctx.check_json(Provider::Anthropic) {
-        return Some(rejected);
     }
     if !ctx.body().get("messages").is_some_and(Value::is_array) {
         return Some(ctx.error(Provider::Anthropic, 400, "messages: Field required"));

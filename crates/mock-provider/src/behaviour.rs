@@ -86,6 +86,11 @@ pub struct Behaviour {
     /// Embedding vector length (default 8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding_dims: Option<usize>,
+    /// Azure OpenAI only: the content filter refuses the prompt (HTTP 400,
+    /// `error.code: content_filter`). A filtered completion is
+    /// `finish_reason: "content_filter"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_filtered: Option<bool>,
 }
 
 /// A tool call the mock should emit.
@@ -117,6 +122,10 @@ pub enum Fault {
     /// Extension: send `after_chunks` content events, then the format's
     /// in-stream error event, then end the body cleanly.
     ErrorAfterChunks,
+    /// Send `after_chunks` content events, then bytes the format's decoder
+    /// must refuse (an event-stream message with a bad CRC, an SSE event that
+    /// is not JSON), then end the body.
+    CorruptAfterChunks,
 }
 
 impl Behaviour {

@@ -119,6 +119,25 @@ pub fn gemini(status: u16, message: &str, retry_after: Option<u64>) -> J {
     obj! { "error": error }
 }
 
+/// Bedrock's exception name for a status (sent in `x-amzn-ErrorType`).
+pub fn bedrock_exception(status: u16) -> &'static str {
+    match status {
+        400 => "ValidationException",
+        401 | 403 => "AccessDeniedException",
+        404 => "ResourceNotFoundException",
+        408 => "ModelTimeoutException",
+        424 => "ModelErrorException",
+        429 => "ThrottlingException",
+        503 => "ServiceUnavailableException",
+        _ => "InternalServerException",
+    }
+}
+
+/// Bedrock error body: `{"message": ...}` (the exception name is in a header).
+pub fn bedrock(message: &str) -> J {
+    obj! { "message": message }
+}
+
 /// Error body for `provider`.
 pub fn body(
     provider: Provider,
@@ -131,6 +150,7 @@ pub fn body(
         Provider::OpenAi => openai(status, message),
         Provider::Anthropic => anthropic(status, message, request_id),
         Provider::Gemini => gemini(status, message, retry_after),
+        Provider::Bedrock => bedrock(message),
     }
 }
 
@@ -141,5 +161,6 @@ pub fn in_stream_status(provider: Provider) -> u16 {
         Provider::OpenAi => 500,
         Provider::Anthropic => 529,
         Provider::Gemini => 503,
+        Provider::Bedrock => 503,
     }
 }

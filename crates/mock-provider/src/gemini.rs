@@ -136,7 +136,7 @@ fn function_call_part(call: &crate::behaviour::ResolvedToolCall) -> J {
     obj! {"functionCall": obj! {"name": &call.name, "args": args}}
 }
 
-async fn generate(ctx: Ctx, model: String, stream: bool) -> Outcome {
+pub(crate) async fn generate(ctx: Ctx, model: String, stream: bool) -> Outcome {
     if let Some(rejected) = pre_checks(&ctx) {
         return rejected;
     }

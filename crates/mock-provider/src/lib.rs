@@ -1,10 +1,13 @@
 //! # infron-mock-provider
 //!
 //! A fake LLM provider HTTP server speaking the OpenAI (Chat Completions,
-//! legacy Completions, Embeddings), Anthropic (Messages) and Google Gemini
-//! (generateContent, streamGenerateContent, embedContent, batchEmbedContents)
-//! wire formats, with scriptable answers, token usage, errors, latency and
-//! network faults. Used in-process by the gateway's integration tests, by
+//! legacy Completions, Embeddings), Anthropic (Messages), Google Gemini
+//! (generateContent, streamGenerateContent, embedContent, batchEmbedContents),
+//! AWS Bedrock (Converse, ConverseStream with the event-stream framing, SigV4
+//! verification), Google Vertex AI (Gemini and Anthropic publishers, with the
+//! OAuth JWT-bearer token exchange) and Azure OpenAI (deployments, api-version,
+//! content-filter annotations) wire formats, with scriptable answers, token
+//! usage, errors, latency and network faults. Used in-process by the gateway's integration tests, by
 //! benchmarks and by the local demo (binary `infron-mock-provider`).
 //!
 //! ```no_run
@@ -36,15 +39,21 @@
 //! The crate README has the complete description.
 
 mod anthropic;
+mod azure;
+mod bedrock;
 mod behaviour;
 mod errors;
+mod eventstream;
 mod gemini;
+mod oauth;
 mod ojson;
 mod openai;
 mod openai_extra;
 mod router;
 mod server;
+mod sigv4;
 mod util;
+mod vertex;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -64,9 +73,55 @@ use server::Shared;
 pub struct MockConfig {
     /// When `Some`, requests that do not carry exactly this key in the
     /// provider's auth header (`Authorization: Bearer` for OpenAI routes,
-    /// `x-api-key` for Anthropic, `x-goog-api-key` or `?key=` for Gemini) get
-    /// that provider's 401 error body.
+    /// `x-api-key` for Anthropic, `x-goog-api-key` or `?key=` for Gemini,
+    /// `api-key` for Azure OpenAI) get that provider's 401 error body.
     pub expected_api_key: Option<String>,
+    /// When `Some`, Bedrock requests must be SigV4-signed with these credentials
+    /// (403 `UnrecognizedClientException` / `InvalidSignatureException` otherwise).
+    pub aws: Option<AwsCredentials>,
+    /// When `Some`, the token endpoint (`POST /token`) accepts only JWT assertions
+    /// signed by this service account, and Vertex routes only the access tokens it
+    /// issued (401 `UNAUTHENTICATED` otherwise).
+    pub google: Option<GoogleServiceAccount>,
+}
+
+/// AWS credentials Bedrock requests are verified against.
+#[derive(Clone, Debug)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// The service account the Google token endpoint trusts.
+#[derive(Clone, Debug)]
+pub struct GoogleServiceAccount {
+    pub client_email: String,
+    /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`) of the account's key.
+    pub public_key_pem: String,
+}
+
+/// A test-only RSA key pair for Vertex tests: the private half goes in the service-account
+/// key the gateway is given, the public half in [`GoogleServiceAccount`]. Never trust it
+/// anywhere else.
+pub mod test_keys {
+    pub const VERTEX_PRIVATE_KEY_PEM: &str = include_str!("testdata/vertex-test-key.pem");
+    pub const VERTEX_PUBLIC_KEY_PEM: &str = include_str!("testdata/vertex-test-key.pub.pem");
+
+    /// A service-account key file (Google's JSON shape) for `client_email`, whose
+    /// `token_uri` is this mock's token endpoint at `base_url`.
+    pub fn service_account_json(base_url: &str, client_email: &str, project_id: &str) -> String {
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": project_id,
+            "private_key_id": "mock-key-1",
+            "private_key": VERTEX_PRIVATE_KEY_PEM,
+            "client_email": client_email,
+            "client_id": "100000000000000000000",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": format!("{base_url}/token"),
+        })
+        .to_string()
+    }
 }
 
 /// One request as received by the mock.
@@ -137,6 +192,17 @@ impl MockProvider {
     /// back to [`MockProvider::set_model_behaviour`] / defaults.
     pub fn push_behaviour(&self, upstream_model: &str, behaviour: Behaviour) {
         self.shared.push_behaviour(upstream_model, behaviour);
+    }
+
+    /// Makes every access token issued so far expired (the "expired token" fault):
+    /// Vertex routes answer them with 401 until a new one is fetched.
+    pub fn expire_tokens(&self) {
+        self.shared.expire_tokens();
+    }
+
+    /// Access tokens issued by the token endpoint so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.tokens_issued()
     }
 
     /// Stops accepting connections and closes the open ones (also done on drop).

@@ -79,6 +79,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let config = MockConfig {
             expected_api_key: args.expected_api_key,
+            ..MockConfig::default()
         };
         let mock = MockProvider::start_with(&args.bind, config).await?;
         tracing::info!("infron-mock-provider listening on {}", mock.base_url());

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::behaviour::{Answer, PromptInfo, Usage};
 use crate::ojson::{obj, J, NULL};
-use crate::router::{require_model, sse_data, wants_stream, Built, Ctx, Provider};
+use crate::router::{require_model, sse_data, wants_stream, Built, Ctx, Dialect, Provider};
 use crate::server::{Ev, EvKind, Outcome};
 use crate::{errors, util};
 
@@ -110,6 +110,10 @@ pub(crate) async fn chat(ctx: Ctx) -> Outcome {
         Ok(b) => b,
         Err(o) => return o,
     };
+    let azure = ctx.dialect == Dialect::Azure;
+    if azure && behaviour.prompt_filtered == Some(true) {
+        return crate::azure::prompt_filtered(&ctx);
+    }
     let answer = Answer::resolve(&behaviour, &prompt);
     let stream = wants_stream(ctx.body());
     let with_usage = include_usage(ctx.body());
@@ -119,11 +123,11 @@ pub(crate) async fn chat(ctx: Ctx) -> Outcome {
         if stream {
             Built::Stream {
                 content_type: SSE_CONTENT_TYPE,
-                events: chat_stream(&meta, &answer, with_usage),
+                events: chat_stream(&meta, &answer, with_usage, azure),
                 error_event: stream_error_event(error_message.as_deref()).into(),
             }
         } else {
-            Built::Json(chat_response(&meta, &answer))
+            Built::Json(chat_response(&meta, &answer, azure))
         }
     })
     .await
@@ -154,7 +158,7 @@ fn tool_call_ids(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-fn chat_response(meta: &Meta, answer: &Answer) -> J {
+fn chat_response(meta: &Meta, answer: &Answer, azure: bool) -> J {
     let mut message = obj! {
         "role": "assistant",
         "content": answer.text.as_deref(),
@@ -179,18 +183,32 @@ fn chat_response(meta: &Meta, answer: &Answer) -> J {
     }
     message.set("refusal", NULL);
     message.set("annotations", Vec::new());
+    let mut choice = obj! {
+        "index": 0u64,
+        "message": message,
+        "logprobs": NULL,
+        "finish_reason": answer.finish.openai(),
+    };
+    let filtered = answer.finish == crate::behaviour::Finish::ContentFilter;
+    if azure {
+        choice.set(
+            "content_filter_results",
+            crate::azure::content_filter_results(filtered),
+        );
+    }
     let mut body = obj! {
         "id": &meta.id,
         "object": "chat.completion",
         "created": meta.created,
         "model": &meta.model,
-        "choices": vec![obj! {
-            "index": 0u64,
-            "message": message,
-            "logprobs": NULL,
-            "finish_reason": answer.finish.openai(),
-        }],
     };
+    if azure {
+        body.set(
+            "prompt_filter_results",
+            crate::azure::prompt_filter_results(),
+        );
+    }
+    body.set("choices", vec![choice]);
     if !answer.omit_usage {
         body.set("usage", usage_json(&answer.usage));
     }
@@ -199,19 +217,33 @@ fn chat_response(meta: &Meta, answer: &Answer) -> J {
     body
 }
 
-fn chunk(meta: &Meta, delta: J, finish: Option<String>, with_usage: bool) -> String {
+/// `filter`: Azure's `content_filter_results` on the choice (filtered or not).
+fn chunk(
+    meta: &Meta,
+    delta: J,
+    finish: Option<String>,
+    with_usage: bool,
+    filter: Option<bool>,
+) -> String {
+    let mut choice = obj! {
+        "index": 0u64,
+        "delta": delta,
+        "logprobs": NULL,
+        "finish_reason": finish,
+    };
+    if let Some(filtered) = filter {
+        choice.set(
+            "content_filter_results",
+            crate::azure::content_filter_results(filtered),
+        );
+    }
     let mut v = obj! {
         "id": &meta.id,
         "object": "chat.completion.chunk",
         "created": meta.created,
         "model": &meta.model,
         "system_fingerprint": FINGERPRINT,
-        "choices": vec![obj! {
-            "index": 0u64,
-            "delta": delta,
-            "logprobs": NULL,
-            "finish_reason": finish,
-        }],
+        "choices": vec![choice],
     };
     if with_usage {
         v.set("usage", NULL);
@@ -240,17 +272,37 @@ pub(crate) fn stream_tail(meta: &Meta, object: &str, usage: Option<J>) -> Vec<Ev
     events
 }
 
-fn chat_stream(meta: &Meta, answer: &Answer, with_usage: bool) -> Vec<Ev> {
-    let mut events = vec![Ev::new(
+fn chat_stream(meta: &Meta, answer: &Answer, with_usage: bool, azure: bool) -> Vec<Ev> {
+    let mut events = Vec::new();
+    if azure {
+        // Azure opens with the prompt's filter results and no choices.
+        let v = obj! {
+            "choices": Vec::<J>::new(),
+            "created": 0u64,
+            "id": "",
+            "model": "",
+            "object": "",
+            "prompt_filter_results": crate::azure::prompt_filter_results(),
+        };
+        events.push(Ev::new(EvKind::Other, sse_data(&v)));
+    }
+    let filter = azure.then_some(false);
+    events.push(Ev::new(
         EvKind::Other,
         chunk(
             meta,
             obj! {"role": "assistant", "content": "", "refusal": NULL},
             None,
             with_usage,
+            filter,
         ),
-    )];
-    let content = |delta: J| Ev::new(EvKind::Content, chunk(meta, delta, None, with_usage));
+    ));
+    let content = |delta: J| {
+        Ev::new(
+            EvKind::Content,
+            chunk(meta, delta, None, with_usage, filter),
+        )
+    };
     for piece in answer.reasoning_pieces() {
         events.push(content(obj! {"reasoning_content": piece}));
     }
@@ -272,9 +324,16 @@ fn chat_stream(meta: &Meta, answer: &Answer, with_usage: bool) -> Vec<Ev> {
             }]}));
         }
     }
+    let filtered = answer.finish == crate::behaviour::Finish::ContentFilter;
     events.push(Ev::new(
         EvKind::Tail,
-        chunk(meta, obj! {}, Some(answer.finish.openai()), with_usage),
+        chunk(
+            meta,
+            obj! {},
+            Some(answer.finish.openai()),
+            with_usage,
+            azure.then_some(filtered),
+        ),
     ));
     let usage = (with_usage && !answer.omit_usage).then(|| usage_json(&answer.usage));
     events.extend(stream_tail(meta, "chat.completion.chunk", usage));

@@ -22,6 +22,17 @@ pub enum Provider {
     OpenAi,
     Anthropic,
     Gemini,
+    Bedrock,
+}
+
+/// Who hosts the route: the provider itself, or a cloud serving its format
+/// (Vertex AI for Gemini and Anthropic, Azure for OpenAI) with its own URLs
+/// and authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Native,
+    Vertex,
+    Azure,
 }
 
 /// A successful answer, before faults are applied.
@@ -38,6 +49,11 @@ pub(crate) enum Built {
 pub(crate) struct Ctx {
     pub req: RecordedRequest,
     pub body_is_json: bool,
+    /// The body as received (SigV4 signs its hash; the token endpoint is a form).
+    pub raw: Bytes,
+    pub dialect: Dialect,
+    /// The model named by the URL rather than the body (Vertex, Azure deployments).
+    pub model_override: Option<String>,
     pub shared: Arc<Shared>,
     pub ctl: Arc<ConnCtl>,
 }
@@ -58,6 +74,10 @@ pub(crate) async fn route(ctx: Ctx) -> Outcome {
         }
         ("POST", "/v1/messages") => anthropic::messages(ctx).await,
         ("POST", "/v1/messages/count_tokens") => anthropic::count_tokens(&ctx),
+        ("POST", "/token") => crate::oauth::token(&ctx),
+        ("POST", p) if p.starts_with("/model/") => crate::bedrock::route(ctx).await,
+        ("POST", p) if p.starts_with("/v1/projects/") => crate::vertex::route(ctx).await,
+        ("POST", p) if p.starts_with("/openai/deployments/") => crate::azure::route(ctx).await,
         (m, p) => {
             let gemini_rest = p
                 .strip_prefix("/v1beta/models/")
@@ -130,6 +150,14 @@ impl Ctx {
     /// `Some(rejection)` when an expected key is configured and the request
     /// does not carry it in this provider's auth header.
     pub fn check_auth(&self, provider: Provider) -> Option<Outcome> {
+        match self.dialect {
+            Dialect::Vertex => return crate::oauth::check_bearer(self, provider),
+            Dialect::Azure => return crate::azure::check_key(self),
+            Dialect::Native => {}
+        }
+        if provider == Provider::Bedrock {
+            return crate::sigv4::check(self);
+        }
         let expected = self.shared.config.expected_api_key.as_deref()?;
         let ok = match provider {
             Provider::OpenAi => self
@@ -140,6 +168,7 @@ impl Ctx {
                 self.header("x-goog-api-key") == Some(expected)
                     || self.query("key").as_deref() == Some(expected)
             }
+            Provider::Bedrock => true,
         };
         if ok {
             return None;
@@ -151,6 +180,7 @@ impl Ctx {
             Provider::OpenAi => "Incorrect API key provided.".to_string(),
             Provider::Anthropic => "invalid x-api-key".to_string(),
             Provider::Gemini => "API key not valid. Please pass a valid API key.".to_string(),
+            Provider::Bedrock => String::new(),
         };
         Some(self.error(provider, 401, &message))
     }
@@ -164,6 +194,7 @@ impl Ctx {
             Provider::OpenAi => "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
             Provider::Anthropic => "There was an issue with the request body: expected a JSON object.",
             Provider::Gemini => "Invalid JSON payload received.",
+            Provider::Bedrock => "Malformed input request, please reformat your input and try again.",
         };
         Some(self.error(provider, 400, message))
     }
@@ -260,6 +291,7 @@ impl Ctx {
             Some(Fault::ResetAfterChunks) => Some(StreamFault::Reset),
             Some(Fault::StallAfterChunks) => Some(StreamFault::Stall),
             Some(Fault::ErrorAfterChunks) => Some(StreamFault::Error),
+            Some(Fault::CorruptAfterChunks) => Some(StreamFault::Corrupt),
             _ => None,
         };
         let after = b.after_chunks.unwrap_or(0);
@@ -287,6 +319,7 @@ impl Ctx {
                             Ev::new(EvKind::Content, second.to_string()),
                         ],
                         error_event: Bytes::new(),
+                        corrupt_event: Bytes::from_static(b"\x00not json"),
                         chunk_delay: Duration::ZERO,
                         fault: Some((fault, 1)),
                     };
@@ -306,9 +339,15 @@ impl Ctx {
                 events,
                 error_event,
             } => {
+                let corrupt_event = if content_type == crate::eventstream::CONTENT_TYPE {
+                    crate::eventstream::corrupt()
+                } else {
+                    Bytes::from_static(b"data: {\"this is\": not json\n\n")
+                };
                 let plan = StreamPlan {
                     events,
                     error_event,
+                    corrupt_event,
                     chunk_delay: Duration::from_millis(b.chunk_delay_ms.unwrap_or(0)),
                     fault: stream_fault.map(|f| (f, after)),
                 };
@@ -348,14 +387,24 @@ fn response(
         Provider::OpenAi => Some("x-request-id"),
         Provider::Anthropic => Some("request-id"),
         Provider::Gemini => None,
+        Provider::Bedrock => Some("x-amzn-requestid"),
     };
+    if provider == Provider::Bedrock && status >= 400 {
+        let kind = format!(
+            "{}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            errors::bedrock_exception(status)
+        );
+        if let Ok(v) = HeaderValue::from_str(&kind) {
+            headers.insert("x-amzn-errortype", v);
+        }
+    }
     if let (Some(name), Ok(value)) = (id_header, HeaderValue::from_str(request_id)) {
         headers.insert(name, value);
     }
     resp
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -380,7 +429,11 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Extracts `model` (a string) from an OpenAI / Anthropic body, or a 400.
+/// Routes that name the model in the URL set `model_override` instead.
 pub(crate) fn require_model(ctx: &Ctx, provider: Provider) -> Result<String, Outcome> {
+    if let Some(m) = &ctx.model_override {
+        return Ok(m.clone());
+    }
     match ctx.body().get("model").and_then(Value::as_str) {
         Some(m) if !m.is_empty() => Ok(m.to_string()),
         _ => Err(ctx.error(provider, 400, "model: Field required")),

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     set: Mutex<HashMap<String, Behaviour>>,
     pushed: Mutex<HashMap<String, VecDeque<Behaviour>>>,
+    /// Access tokens issued by the token endpoint, with their expiry (Unix seconds).
+    tokens: Mutex<HashMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,7 +48,27 @@ impl Shared {
             requests: Mutex::new(Vec::new()),
             set: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn issue_token(&self, token: &str, expires_at: u64) {
+        lock(&self.tokens).insert(token.to_string(), expires_at);
+    }
+
+    /// Whether `token` was issued here and has not expired.
+    pub fn token_valid(&self, token: &str, now: u64) -> bool {
+        lock(&self.tokens).get(token).is_some_and(|exp| *exp > now)
+    }
+
+    pub fn expire_tokens(&self) {
+        for exp in lock(&self.tokens).values_mut() {
+            *exp = 0;
+        }
+    }
+
+    pub fn tokens_issued(&self) -> usize {
+        lock(&self.tokens).len()
     }
 
     pub fn record(&self, r: RecordedRequest) {
@@ -259,6 +281,9 @@ async fn handle(
     let ctx = router::Ctx {
         req: recorded,
         body_is_json: json.is_some() || raw.is_empty(),
+        raw: bytes::Bytes::from(raw),
+        dialect: router::Dialect::Native,
+        model_override: None,
         shared,
         ctl: ctl.clone(),
     };
@@ -347,6 +372,8 @@ pub(crate) enum StreamFault {
     Reset,
     Stall,
     Error,
+    /// Send bytes the format's decoder must refuse, then end the body.
+    Corrupt,
 }
 
 /// A stream to drive.
@@ -354,6 +381,8 @@ pub(crate) struct StreamPlan {
     pub events: Vec<Ev>,
     /// In-stream error event used by `error_after_chunks`.
     pub error_event: Bytes,
+    /// Undecodable bytes used by `corrupt_after_chunks`.
+    pub corrupt_event: Bytes,
     pub chunk_delay: Duration,
     pub fault: Option<(StreamFault, usize)>,
 }
@@ -361,6 +390,7 @@ pub(crate) struct StreamPlan {
 struct DriverState {
     events: VecDeque<Ev>,
     error_event: Bytes,
+    corrupt_event: Bytes,
     chunk_delay: Duration,
     fault: Option<(StreamFault, usize)>,
     content_sent: usize,
@@ -378,6 +408,7 @@ pub(crate) fn drive(plan: StreamPlan, ctl: Arc<ConnCtl>, cancel: CancellationTok
     let state = DriverState {
         events: plan.events.into(),
         error_event: plan.error_event,
+        corrupt_event: plan.corrupt_event,
         chunk_delay: plan.chunk_delay,
         fault: plan.fault,
         content_sent: 0,
@@ -418,6 +449,12 @@ async fn step(mut st: DriverState) -> Option<(io::Result<Bytes>, DriverState)> {
                     pause(&st).await;
                     st.finished = true;
                     let bytes = st.error_event.clone();
+                    return Some((Ok(bytes), st));
+                }
+                StreamFault::Corrupt => {
+                    pause(&st).await;
+                    st.finished = true;
+                    let bytes = st.corrupt_event.clone();
                     return Some((Ok(bytes), st));
                 }
             }

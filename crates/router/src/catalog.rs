@@ -25,6 +25,31 @@ pub enum Wire {
     Openai,
     Anthropic,
     Gemini,
+    /// AWS Bedrock Converse / ConverseStream, signed with SigV4.
+    Bedrock,
+    /// Google Vertex AI: Gemini (`generateContent`) and Anthropic (`rawPredict`) publishers,
+    /// with a service-account key exchanged for an OAuth token.
+    Vertex,
+    /// Azure OpenAI: deployment URLs, `api-version`, the `api-key` header.
+    Azure,
+}
+
+impl Wire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wire::Openai => "openai",
+            Wire::Anthropic => "anthropic",
+            Wire::Gemini => "gemini",
+            Wire::Bedrock => "bedrock",
+            Wire::Vertex => "vertex",
+            Wire::Azure => "azure",
+        }
+    }
+
+    /// Wires whose request body is OpenAI's own, so the OpenAI quirks apply.
+    fn is_openai_shaped(self) -> bool {
+        matches!(self, Wire::Openai | Wire::Azure)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -70,6 +95,18 @@ struct ProviderEntry {
     unsupported_parameters: Vec<String>,
     #[serde(default)]
     data_policy: DataPolicy,
+    /// Bedrock: the AWS region requests are signed for. Vertex: the location in the path.
+    #[serde(default)]
+    region: Option<String>,
+    /// Azure: the `api-version` query parameter.
+    #[serde(default)]
+    api_version: Option<String>,
+    /// Bedrock: the variable holding the access key id (`api_key_env` holds the secret key).
+    #[serde(default)]
+    access_key_id_env: Option<String>,
+    /// Bedrock: the variable holding a session token, for temporary credentials.
+    #[serde(default)]
+    session_token_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +114,8 @@ struct ProviderEntry {
 struct ModelEntry {
     id: String,
     name: String,
+    #[serde(default)]
+    description: Option<String>,
     #[serde(default)]
     aliases: Vec<String>,
     context_length: u64,
@@ -121,11 +160,36 @@ pub struct Provider {
     pub base_url: String,
     pub api_key_env: String,
     /// None when the environment variable is unset; such a provider's endpoints fail with a
-    /// configuration error that operators see in the logs and clients see as a 502.
+    /// configuration error that operators see in the logs and clients see as a 502. For Bedrock
+    /// it is the AWS secret access key; for Vertex a service-account key (its JSON, or the path
+    /// of a file holding it).
     pub api_key: Option<SecretString>,
     pub max_tokens_field: MaxTokensField,
     pub unsupported_parameters: HashSet<String>,
     pub data_policy: DataPolicy,
+    /// Bedrock's signing region, Vertex's location.
+    pub region: Option<String>,
+    /// Azure's `api-version`.
+    pub api_version: Option<String>,
+    /// Bedrock: the access key id and, for temporary credentials, the session token.
+    pub access_key_id: Option<String>,
+    pub access_key_id_env: Option<String>,
+    pub session_token: Option<SecretString>,
+}
+
+impl Provider {
+    /// Whether every credential the wire needs is present in the environment.
+    pub fn is_configured(&self) -> bool {
+        self.api_key.is_some() && (self.wire != Wire::Bedrock || self.access_key_id.is_some())
+    }
+
+    /// The variables an operator must set for this provider, for log lines.
+    pub fn credential_vars(&self) -> String {
+        match &self.access_key_id_env {
+            Some(id) => format!("{id} and {}", self.api_key_env),
+            None => self.api_key_env.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Provider {
@@ -134,6 +198,10 @@ impl std::fmt::Debug for Provider {
             .field("name", &self.name)
             .field("wire", &self.wire)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +243,7 @@ impl Endpoint {
 pub struct Model {
     pub id: String,
     pub name: String,
+    pub description: Option<String>,
     pub aliases: Vec<String>,
     pub context_length: u64,
     pub max_output_tokens: u64,
@@ -253,17 +322,28 @@ impl Catalog {
                     ))
                 }
             };
-            if p.wire != Wire::Openai
+            if !p.wire.is_openai_shaped()
                 && (p.max_tokens_field.is_some() || !p.unsupported_parameters.is_empty())
             {
                 return Err(err(
                     entry,
-                    "max_tokens_field and unsupported_parameters apply to the openai wire only"
+                    "max_tokens_field and unsupported_parameters apply to the openai and azure wires only"
                         .into(),
                 ));
             }
-            let api_key = env(&p.api_key_env)
-                .filter(|v| !v.is_empty())
+            check_wire_settings(&p).map_err(|r| err(entry.clone(), r))?;
+            let var = |name: &str| env(name).filter(|v| !v.is_empty());
+            let api_key = var(&p.api_key_env).map(SecretString::from);
+            let access_key_id_env = (p.wire == Wire::Bedrock).then(|| {
+                p.access_key_id_env
+                    .clone()
+                    .unwrap_or_else(|| "AWS_ACCESS_KEY_ID".into())
+            });
+            let access_key_id = access_key_id_env.as_deref().and_then(var);
+            let session_token = p
+                .session_token_env
+                .as_deref()
+                .and_then(var)
                 .map(SecretString::from);
             let provider = Arc::new(Provider {
                 display_name: p.display_name.unwrap_or_else(|| p.name.clone()),
@@ -275,6 +355,11 @@ impl Catalog {
                 max_tokens_field,
                 unsupported_parameters: p.unsupported_parameters.into_iter().collect(),
                 data_policy: p.data_policy,
+                region: p.region,
+                api_version: p.api_version,
+                access_key_id,
+                access_key_id_env,
+                session_token,
             });
             if providers.insert(p.name.clone(), provider.clone()).is_some() {
                 return Err(err(entry, "defined twice".into()));
@@ -353,6 +438,7 @@ impl Catalog {
             let model = Arc::new(Model {
                 id: m.id.clone(),
                 name: m.name,
+                description: m.description.filter(|d| !d.trim().is_empty()),
                 aliases: m.aliases,
                 context_length: m.context_length,
                 max_output_tokens: m.max_output_tokens,
@@ -393,6 +479,39 @@ impl Catalog {
             .map(|e| e.key.clone())
             .collect()
     }
+}
+
+/// The settings each wire needs, and only those.
+fn check_wire_settings(p: &ProviderEntry) -> Result<(), String> {
+    let region_ok = p.region.as_deref().is_some_and(|r| {
+        !r.is_empty()
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    match p.wire {
+        Wire::Bedrock | Wire::Vertex if !region_ok => {
+            return Err(format!(
+                "the {} wire needs region = \"...\" (lowercase letters, digits, '-')",
+                p.wire.as_str()
+            ))
+        }
+        Wire::Azure if p.api_version.as_deref().is_none_or(str::is_empty) => {
+            return Err("the azure wire needs api_version = \"...\"".into())
+        }
+        _ => {}
+    }
+    if p.region.is_some() && !matches!(p.wire, Wire::Bedrock | Wire::Vertex) {
+        return Err("region applies to the bedrock and vertex wires only".into());
+    }
+    if p.api_version.is_some() && p.wire != Wire::Azure {
+        return Err("api_version applies to the azure wire only".into());
+    }
+    if (p.access_key_id_env.is_some() || p.session_token_env.is_some()) && p.wire != Wire::Bedrock {
+        return Err(
+            "access_key_id_env and session_token_env apply to the bedrock wire only".into(),
+        );
+    }
+    Ok(())
 }
 
 fn check_modalities(list: Option<&[String]>) -> Result<(), String> {
@@ -449,9 +568,20 @@ fn expand_vars(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, 
         let end = after
             .find('}')
             .ok_or_else(|| format!("unclosed ${{ in '{s}'"))?;
-        let var = &after[..end];
-        let value = env(var)
-            .ok_or_else(|| format!("environment variable {var} (used in base_url) is not set"))?;
+        // `${VAR:-default}`: the default when VAR is unset or empty, as in a POSIX shell.
+        let (var, default) = match after[..end].split_once(":-") {
+            Some((v, d)) => (v, Some(d)),
+            None => (&after[..end], None),
+        };
+        let value = match (env(var).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_string(),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable {var} (used in base_url) is not set"
+                ))
+            }
+        };
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -544,6 +674,70 @@ pricing = { prompt = "0.000001", completion = "0.000002", discount = "0.1" }
             .unwrap_err()
             .reason
             .contains("listed twice"));
+    }
+
+    #[test]
+    fn wires_take_their_own_settings_only() {
+        let provider = |wire: &str, extra: &str| {
+            format!(
+                "[[providers]]\nname = \"p\"\nwire = \"{wire}\"\nbase_url = \"https://x\"\napi_key_env = \"K\"\n{extra}\n"
+            )
+        };
+        let env = |k: &str| match k {
+            "K" => Some("secret".to_string()),
+            "AWS_ACCESS_KEY_ID" => Some("AKID".to_string()),
+            _ => None,
+        };
+        let ok = |text: String| Catalog::parse(&text, "t.toml", &env);
+        let c = ok(provider("bedrock", "region = \"us-east-1\"")).unwrap();
+        let p = &c.providers[0];
+        assert_eq!(p.access_key_id.as_deref(), Some("AKID"));
+        assert!(p.is_configured() && p.session_token.is_none());
+        assert!(ok(provider("bedrock", ""))
+            .unwrap_err()
+            .reason
+            .contains("region"));
+        assert!(ok(provider("vertex", "region = \"us-east5\"")).is_ok());
+        assert!(ok(provider("azure", ""))
+            .unwrap_err()
+            .reason
+            .contains("api_version"));
+        let azure = ok(provider(
+            "azure",
+            "api_version = \"2024-10-21\"\nmax_tokens_field = \"max_completion_tokens\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            azure.providers[0].max_tokens_field,
+            MaxTokensField::MaxCompletionTokens
+        );
+        assert!(ok(provider("openai", "region = \"us-east-1\"")).is_err());
+        assert!(ok(provider(
+            "vertex",
+            "region = \"us-east5\"\napi_version = \"1\""
+        ))
+        .is_err());
+        assert!(ok(provider("anthropic", "access_key_id_env = \"X\"")).is_err());
+        // Without the access key id, a Bedrock provider is present but not configured.
+        let no_id = Catalog::parse(&provider("bedrock", "region = \"us-east-1\""), "t", &|k| {
+            (k == "K").then(|| "secret".to_string())
+        })
+        .unwrap();
+        assert!(!no_id.providers[0].is_configured());
+        assert_eq!(
+            no_id.providers[0].credential_vars(),
+            "AWS_ACCESS_KEY_ID and K"
+        );
+    }
+
+    #[test]
+    fn base_url_variables_may_have_defaults() {
+        let with_default = GOOD.replace("${BASE}/v1/", "${UNSET:-https://fallback.invalid}/v1");
+        let c = Catalog::parse(&with_default, "t.toml", &env).unwrap();
+        assert_eq!(c.providers[0].base_url, "https://fallback.invalid/v1");
+        let set = GOOD.replace("${BASE}", "${BASE:-https://unused.invalid}");
+        let c = Catalog::parse(&set, "t.toml", &env).unwrap();
+        assert_eq!(c.providers[0].base_url, "http://localhost:9/v1");
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub async fn list(
         "id": model.id,
         "name": model.name,
         "created": 0,
-        "description": "",
+        "description": model.description.as_deref().unwrap_or_default(),
         "architecture": super::models::architecture(model),
         "endpoints": endpoints,
     }})))

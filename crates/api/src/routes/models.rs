@@ -1,37 +1,54 @@
-//! `GET /v1/models` and `GET /api/v1/models`: the catalog in OpenRouter's shape.
+//! `GET /v1/models` and `GET /api/v1/models`: the catalog in OpenRouter's shape, filtered by
+//! `supported_parameters`, `input_modalities`, `output_modalities` and a minimum `context`, and
+//! sorted by `sort` (`pricing-low-to-high`, `pricing-high-to-low`, `context-high-to-low`,
+//! `context-low-to-high`). `GET /api/v1/models/{author}/{slug}` is one model with every
+//! provider endpoint and its prices.
 
 use actix_web::{web, HttpResponse};
 use infron_router::catalog::ModelKind;
-use infron_router::Model;
+use infron_router::selection::unit_price;
+use infron_router::{Endpoint, Model};
+use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 fn price(p: infron_billing::TokenPrice) -> String {
     p.decimal().normalize().to_string()
 }
 
+fn pricing_json(e: &Endpoint) -> Value {
+    let p = &e.prices;
+    json!({
+        "prompt": price(p.prompt),
+        "completion": price(p.completion),
+        "request": price(p.request),
+        "image": price(p.image),
+        "input_cache_read": price(p.input_cache_read.unwrap_or(p.prompt)),
+        "input_cache_write": price(p.input_cache_write.unwrap_or(p.prompt)),
+        "discount": discount(p.discount),
+    })
+}
+
+/// The default route's endpoint: the cheapest (prompt + completion, after discount).
+fn cheapest(m: &Model) -> Option<&Endpoint> {
+    m.endpoints
+        .iter()
+        .min_by_key(|e| unit_price(e))
+        .map(|e| e.as_ref())
+}
+
+fn output_modality(m: &Model) -> &'static str {
+    match m.kind {
+        ModelKind::Chat => "text",
+        ModelKind::Embedding => "embeddings",
+    }
+}
+
 /// A model's listed price is that of its cheapest endpoint (the default route).
 fn model_json(m: &Model) -> Value {
-    let cheapest = m
-        .endpoints
-        .iter()
-        .min_by_key(|e| e.prices.prompt.decimal() + e.prices.completion.decimal());
-    let pricing = cheapest.map(|e| {
-        let p = &e.prices;
-        json!({
-            "prompt": price(p.prompt),
-            "completion": price(p.completion),
-            "request": price(p.request),
-            "image": price(p.image),
-            "input_cache_read": price(p.input_cache_read.unwrap_or(p.prompt)),
-            "input_cache_write": price(p.input_cache_write.unwrap_or(p.prompt)),
-            "discount": discount(p.discount),
-        })
-    });
-    let pricing = pricing.unwrap_or_else(
-        || json!({ "prompt": "0", "completion": "0", "request": "0", "image": "0", "discount": 0 }),
-    );
     let (author, _) = m.id.split_once('/').unwrap_or(("", ""));
     json!({
         "id": m.id,
@@ -39,12 +56,14 @@ fn model_json(m: &Model) -> Value {
         "created": 0,
         "owned_by": author,
         "name": m.name,
+        "description": m.description.as_deref().unwrap_or_default(),
         "canonical_slug": m.id,
         "aliases": m.aliases,
         "context_length": m.context_length,
-        "description": "",
         "architecture": architecture(m),
-        "pricing": pricing,
+        "pricing": cheapest(m).map(pricing_json).unwrap_or_else(
+            || json!({ "prompt": "0", "completion": "0", "request": "0", "image": "0", "discount": 0 }),
+        ),
         "top_provider": {
             "context_length": m.context_length,
             "max_completion_tokens": m.max_output_tokens,
@@ -80,23 +99,133 @@ pub fn architecture(m: &Model) -> Value {
     })
 }
 
-pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+/// Every provider of the model with its prices, limits and data policy.
+fn endpoints_json(m: &Model) -> Vec<Value> {
+    m.endpoints
+        .iter()
+        .map(|e| {
+            json!({
+                "provider_name": e.provider.display_name,
+                "tag": e.provider.name,
+                "context_length": e.context_length,
+                "max_completion_tokens": e.max_output_tokens,
+                "pricing": pricing_json(e),
+                "data_policy": e.provider.data_policy,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    supported_parameters: Option<String>,
+    #[serde(default)]
+    input_modalities: Option<String>,
+    #[serde(default)]
+    output_modalities: Option<String>,
+    #[serde(default)]
+    context: Option<u64>,
+    #[serde(default)]
+    sort: Option<String>,
+}
+
+fn list_of(v: &Option<String>) -> Vec<&str> {
+    v.as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn bad(param: &str, message: String) -> ApiError {
+    ApiError::InvalidRequest {
+        message,
+        param: Some(param.to_string()),
+    }
+}
+
+/// Whether some endpoint of the model honours every listed parameter and accepts every listed
+/// input modality (an endpoint that declares none is not filtered, as in routing).
+fn matches(m: &Model, params: &[&str], inputs: &[&str]) -> bool {
+    m.endpoints.iter().any(|e| {
+        params.iter().all(|p| e.supports_parameter(p))
+            && inputs.iter().all(|i| e.accepts_modality(i))
+    })
+}
+
+/// Average of the prompt and completion price of the cheapest endpoint, as OpenRouter sorts.
+fn sort_price(m: &Model) -> Decimal {
+    cheapest(m).map_or(Decimal::MAX, |e| unit_price(e) / Decimal::TWO)
+}
+
+pub async fn list(
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let params = list_of(&q.supported_parameters);
+    let inputs = list_of(&q.input_modalities);
+    for i in &inputs {
+        if !["text", "image", "file", "audio"].contains(i) {
+            return Err(bad(
+                "input_modalities",
+                format!("input_modalities: '{i}' is not one of text, image, file, audio"),
+            ));
+        }
+    }
+    let outputs = list_of(&q.output_modalities);
+    for o in &outputs {
+        if !["text", "embeddings", "all"].contains(o) {
+            return Err(bad(
+                "output_modalities",
+                format!("output_modalities: '{o}' is not one of text, embeddings, all"),
+            ));
+        }
+    }
+    let all_outputs = outputs.is_empty() || outputs.contains(&"all");
     let catalog = state.catalog();
-    let data: Vec<Value> = catalog.models.iter().map(|m| model_json(m)).collect();
-    HttpResponse::Ok().json(json!({
+    let mut models: Vec<&Model> = catalog
+        .models
+        .iter()
+        .map(|m| m.as_ref())
+        .filter(|m| all_outputs || outputs.contains(&output_modality(m)))
+        .filter(|m| q.context.is_none_or(|c| m.context_length >= c))
+        .filter(|m| matches(m, &params, &inputs))
+        .collect();
+    match q.sort.as_deref() {
+        None => {}
+        Some("pricing-low-to-high") => models.sort_by_key(|m| sort_price(m)),
+        Some("pricing-high-to-low") => models.sort_by_key(|m| std::cmp::Reverse(sort_price(m))),
+        Some("context-high-to-low") => {
+            models.sort_by_key(|m| std::cmp::Reverse(m.context_length))
+        }
+        Some("context-low-to-high") => models.sort_by_key(|m| m.context_length),
+        Some(other) => {
+            return Err(bad(
+                "sort",
+                format!("sort: '{other}' is not one of pricing-low-to-high, pricing-high-to-low, context-high-to-low, context-low-to-high"),
+            ))
+        }
+    }
+    let data: Vec<Value> = models.into_iter().map(model_json).collect();
+    Ok(HttpResponse::Ok().json(json!({
         "object": "list", "total_count": data.len(), "links": { "next": null }, "data": data,
-    }))
+    })))
 }
 
 pub async fn get(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, crate::error::ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (author, slug) = path.into_inner();
     let id = format!("{author}/{slug}");
     let catalog = state.catalog();
     let m = catalog.model(&id).ok_or_else(|| {
-        crate::error::ApiError::NotFound(format!("model '{id}' is not available on this gateway"))
+        ApiError::NotFound(format!("model '{id}' is not available on this gateway"))
     })?;
-    Ok(HttpResponse::Ok().json(model_json(m)))
+    let mut v = model_json(m);
+    v["endpoints"] = Value::Array(endpoints_json(m));
+    Ok(HttpResponse::Ok().json(v))
 }

@@ -15,6 +15,7 @@ pub async fn start_with_key(key: &str) -> MockProvider {
         "127.0.0.1:0",
         MockConfig {
             expected_api_key: Some(key.to_string()),
+            ..MockConfig::default()
         },
     )
     .await

@@ -186,6 +186,8 @@ impl AnthropicStream {
 }
 
 impl StreamTranslator for AnthropicStream {
+    type Frame = SseEvent;
+
     fn event(&mut self, event: &SseEvent) -> Vec<Result<StreamEvent, ProviderError>> {
         let v: Value = match serde_json::from_str(&event.data) {
             Ok(v) => v,

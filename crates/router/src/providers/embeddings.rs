@@ -252,7 +252,7 @@ impl ProviderClient {
             retry_after: None,
         };
         let Some(key) = endpoint.provider.api_key.as_ref() else {
-            tracing::error!(provider, env = %endpoint.provider.api_key_env, "provider has no API key configured");
+            tracing::error!(provider, env = %endpoint.provider.credential_vars(), "provider has no API key configured");
             return Err(not_configured("provider is not configured on this gateway"));
         };
         match endpoint.provider.wire {
@@ -292,7 +292,26 @@ impl ProviderClient {
                 parse_gemini(&body, request, &endpoint.upstream_model)
                     .map_err(|e| http::bad_response(provider, &e))
             }
-            Wire::Anthropic => Err(not_configured(
+            Wire::Azure => {
+                let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
+                body["model"] = json!(endpoint.upstream_model);
+                let builder = self
+                    .http()
+                    .post(super::azure::url(endpoint, "embeddings"))
+                    .header("api-key", key.expose_secret())
+                    .json(&body);
+                let response = http::send(self, endpoint, builder, |s, _| s).await?;
+                let body = http::json_body(self, provider, response).await?;
+                let mut parsed: EmbeddingResponse = serde_json::from_value(body)
+                    .map_err(|e| http::bad_response(provider, &e.to_string()))?;
+                if parsed.usage.prompt_tokens == 0 {
+                    parsed.usage.prompt_tokens = request.prompt_token_estimate();
+                    parsed.usage.total_tokens = parsed.usage.prompt_tokens;
+                }
+                let usage = prompt_usage(parsed.usage.prompt_tokens);
+                Ok((parsed, usage))
+            }
+            Wire::Anthropic | Wire::Bedrock | Wire::Vertex => Err(not_configured(
                 "this provider's wire format has no embeddings API",
             )),
         }

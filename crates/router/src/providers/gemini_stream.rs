@@ -65,6 +65,8 @@ impl GeminiStream {
 }
 
 impl StreamTranslator for GeminiStream {
+    type Frame = SseEvent;
+
     fn event(&mut self, event: &SseEvent) -> Vec<Result<StreamEvent, ProviderError>> {
         let v: Value = match serde_json::from_str(&event.data) {
             Ok(v) => v,

@@ -23,35 +23,72 @@ pub(crate) async fn send(
     request: reqwest::RequestBuilder,
     error_status: fn(u16, &Value) -> u16,
 ) -> Result<reqwest::Response, ProviderError> {
-    let provider = endpoint.provider.name.as_str();
-    let response = match tokio::time::timeout(client.timeouts.first_byte, request.send()).await {
-        Err(_) => return Err(timeout_error(provider, "no response headers")),
-        Ok(Err(e)) => return Err(transport_error(provider, &e)),
-        Ok(Ok(r)) => r,
-    };
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
+    let response = send_raw(client, endpoint, request).await?;
+    if response.status().is_success() {
         return Ok(response);
     }
+    Err(read_error(client, response)
+        .await
+        .into_failure(endpoint, error_status))
+}
+
+/// Sends a prepared request under the first-byte timeout and returns the response whatever
+/// its status.
+pub(crate) async fn send_raw(
+    client: &ProviderClient,
+    endpoint: &Endpoint,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    let provider = endpoint.provider.name.as_str();
+    match tokio::time::timeout(client.timeouts.first_byte, request.send()).await {
+        Err(_) => Err(timeout_error(provider, "no response headers")),
+        Ok(Err(e)) => Err(transport_error(provider, &e)),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// An error response, read: its status, `Retry-After` and JSON body (`Null` if not JSON).
+pub(crate) struct ErrorReply {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub body: Value,
+}
+
+pub(crate) async fn read_error(client: &ProviderClient, response: reqwest::Response) -> ErrorReply {
+    let status = response.status().as_u16();
     let header_retry = response
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let body = tokio::time::timeout(client.timeouts.idle, response.text())
+    let text = tokio::time::timeout(client.timeouts.idle, response.text())
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let retry_after = header_retry.or_else(|| google_retry_delay(&parsed));
-    let status = error_status(status, &parsed);
-    Err(status_error(
-        endpoint,
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    ErrorReply {
         status,
-        &error_message(&parsed),
-        retry_after,
-    ))
+        retry_after: header_retry.or_else(|| google_retry_delay(&body)),
+        body,
+    }
+}
+
+impl ErrorReply {
+    /// The failure this reply stands for, classified by its (possibly reclassified) status.
+    pub(crate) fn into_failure(
+        self,
+        endpoint: &Endpoint,
+        error_status: fn(u16, &Value) -> u16,
+    ) -> ProviderError {
+        let status = error_status(self.status, &self.body);
+        status_error(
+            endpoint,
+            status,
+            &error_message(&self.body),
+            self.retry_after,
+        )
+    }
 }
 
 /// Reads a whole JSON body under the idle timeout.
@@ -66,6 +103,21 @@ pub(crate) async fn json_body(
         Ok(Ok(b)) => b,
     };
     serde_json::from_slice(&body).map_err(|e| bad_response(provider, &e.to_string()))
+}
+
+/// RFC 3986 percent-encoding of one URL path segment: everything but the unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) is encoded, so a model id with `:` or `/` stays one
+/// segment.
+pub(crate) fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The provider's own error text: `error.message` in Anthropic's, Gemini's and OpenAI's bodies.
@@ -132,28 +184,55 @@ pub(crate) fn in_stream_error(provider: &str, kind: FailureKind, what: &str) -> 
     }
 }
 
-/// What a wire needs to turn its SSE events into OpenAI-shaped stream events.
+/// How a wire cuts a response body into frames: SSE events, or AWS event-stream messages.
+pub trait Framing: Send + 'static {
+    type Frame: Send;
+    /// The complete frames in `bytes` (and what came before); `Err` if the body is malformed.
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Self::Frame>, String>;
+}
+
+impl Framing for SseDecoder {
+    type Frame = SseEvent;
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, String> {
+        Ok(SseDecoder::feed(self, bytes))
+    }
+}
+
+/// What a wire needs to turn its stream frames into OpenAI-shaped stream events.
 pub trait StreamTranslator: Send + 'static {
-    /// One SSE event to zero or more stream events; an `Err` ends the stream.
-    fn event(&mut self, event: &SseEvent) -> Vec<Result<StreamEvent, ProviderError>>;
+    type Frame;
+    /// One frame to zero or more stream events; an `Err` ends the stream.
+    fn event(&mut self, frame: &Self::Frame) -> Vec<Result<StreamEvent, ProviderError>>;
     /// Whether the wire's terminal event has been seen (nothing more is read after it).
     fn finished(&self) -> bool;
     /// Called when the body ends: the closing events, or an error if the stream was cut short.
     fn end(&mut self) -> Result<Vec<StreamEvent>, ProviderError>;
 }
 
-/// Drives `translator` over the response body, enforcing the idle timeout between reads.
-pub(crate) fn event_stream<T: StreamTranslator>(
+/// Drives `translator` over an SSE response body, enforcing the idle timeout between reads.
+pub(crate) fn event_stream<T: StreamTranslator<Frame = SseEvent>>(
     provider: String,
     response: reqwest::Response,
     idle: Duration,
     translator: T,
 ) -> EventStream {
-    struct State<T> {
+    framed_stream(provider, response, idle, SseDecoder::new(), translator)
+}
+
+/// Drives `translator` over the frames `framing` cuts from the response body, enforcing the
+/// idle timeout between reads. A malformed frame ends the stream as broken.
+pub(crate) fn framed_stream<F: Framing, T: StreamTranslator<Frame = F::Frame>>(
+    provider: String,
+    response: reqwest::Response,
+    idle: Duration,
+    framing: F,
+    translator: T,
+) -> EventStream {
+    struct State<F, T> {
         bytes: std::pin::Pin<
             Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>,
         >,
-        decoder: SseDecoder,
+        decoder: F,
         translator: T,
         pending: VecDeque<Result<StreamEvent, ProviderError>>,
         done: bool,
@@ -161,7 +240,7 @@ pub(crate) fn event_stream<T: StreamTranslator>(
     }
     let state = State {
         bytes: Box::pin(response.bytes_stream()),
-        decoder: SseDecoder::new(),
+        decoder: framing,
         translator,
         pending: VecDeque::new(),
         done: false,
@@ -199,7 +278,17 @@ pub(crate) fn event_stream<T: StreamTranslator>(
                         }
                     }
                     Ok(Some(Ok(chunk))) => {
-                        for event in st.decoder.feed(&chunk) {
+                        let frames = match st.decoder.feed(&chunk) {
+                            Ok(frames) => frames,
+                            Err(detail) => {
+                                tracing::warn!(provider = %st.provider, detail, "malformed stream frame");
+                                st.done = true;
+                                let e =
+                                    broken(&st.provider, "provider sent a malformed stream frame");
+                                return Some((Err(e), st));
+                            }
+                        };
+                        for event in frames {
                             st.pending.extend(st.translator.event(&event));
                             if st.translator.finished() {
                                 st.done = true;
@@ -217,13 +306,31 @@ pub(crate) fn event_stream<T: StreamTranslator>(
 }
 
 /// Runs a translator over a complete SSE body held in memory (for tests and fixtures).
-pub fn translate_sse<T: StreamTranslator>(
+pub fn translate_sse<T: StreamTranslator<Frame = SseEvent>>(
+    translator: T,
+    body: &[u8],
+) -> Vec<Result<StreamEvent, ProviderError>> {
+    translate_frames(SseDecoder::new(), translator, body)
+}
+
+/// Runs a translator over a complete body held in memory, cut by `framing`.
+pub fn translate_frames<F: Framing, T: StreamTranslator<Frame = F::Frame>>(
+    mut framing: F,
     mut translator: T,
     body: &[u8],
 ) -> Vec<Result<StreamEvent, ProviderError>> {
     let mut out = Vec::new();
-    let mut decoder = SseDecoder::new();
-    for event in decoder.feed(body) {
+    let frames = match framing.feed(body) {
+        Ok(frames) => frames,
+        Err(_) => {
+            out.push(Err(broken(
+                "test",
+                "provider sent a malformed stream frame",
+            )));
+            return out;
+        }
+    };
+    for event in frames {
         let events = translator.event(&event);
         let failed = events.iter().any(Result::is_err);
         out.extend(events);

@@ -3,14 +3,21 @@
 
 pub mod anthropic;
 pub mod anthropic_stream;
+pub mod azure;
+pub mod bedrock;
+pub mod bedrock_stream;
 pub mod embeddings;
+pub mod event_stream;
 pub mod gemini;
 pub mod gemini_schema;
 pub mod gemini_stream;
+pub mod google_auth;
 pub mod http;
 pub mod media;
 pub mod openai;
+pub mod sigv4;
 pub mod translate;
+pub mod vertex;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -148,6 +155,8 @@ pub struct Attempt {
 pub struct ProviderClient {
     http: reqwest::Client,
     pub timeouts: Timeouts,
+    /// Vertex access tokens, shared by every request of this instance.
+    google: Arc<google_auth::GoogleTokens>,
 }
 
 impl ProviderClient {
@@ -158,7 +167,11 @@ impl ProviderClient {
             .tcp_nodelay(true)
             .user_agent(concat!("infron/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, timeouts })
+        Ok(Self {
+            http,
+            timeouts,
+            google: Arc::default(),
+        })
     }
 
     /// Sends a chat request to one endpoint. For streams, waits for the first content event so a
@@ -168,9 +181,9 @@ impl ProviderClient {
         endpoint: &Arc<Endpoint>,
         request: &ChatRequest,
     ) -> Result<Reply, ProviderError> {
-        if endpoint.provider.api_key.is_none() {
-            tracing::error!(provider = %endpoint.provider.name, env = %endpoint.provider.api_key_env,
-                "provider has no API key configured");
+        if !endpoint.provider.is_configured() {
+            tracing::error!(provider = %endpoint.provider.name, env = %endpoint.provider.credential_vars(),
+                "provider has no credentials configured");
             return Err(ProviderError {
                 provider: endpoint.provider.name.clone(),
                 kind: FailureKind::NotConfigured,
@@ -183,6 +196,9 @@ impl ProviderClient {
             Wire::Openai => openai::chat(self, endpoint, request).await?,
             Wire::Anthropic => anthropic::chat(self, endpoint, request).await?,
             Wire::Gemini => gemini::chat(self, endpoint, request).await?,
+            Wire::Bedrock => bedrock::chat(self, endpoint, request).await?,
+            Wire::Vertex => vertex::chat(self, endpoint, request).await?,
+            Wire::Azure => azure::chat(self, endpoint, request).await?,
         };
         match reply {
             Reply::Stream { head, rest } => {
@@ -229,6 +245,10 @@ impl ProviderClient {
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
     }
+
+    pub(crate) fn google_tokens(&self) -> &google_auth::GoogleTokens {
+        &self.google
+    }
 }
 
 /// Whether `endpoint`'s adapter can translate `request` faithfully, checked without calling
@@ -239,6 +259,9 @@ pub fn check_translatable(endpoint: &Endpoint, request: &ChatRequest) -> Result<
         Wire::Openai => Ok(()),
         Wire::Anthropic => anthropic::prepare(endpoint, request).map(drop),
         Wire::Gemini => gemini::prepare(endpoint, request).map(drop),
+        Wire::Bedrock => bedrock::prepare(endpoint, request).map(drop),
+        Wire::Vertex => vertex::check(endpoint, request),
+        Wire::Azure => Ok(()),
     }
 }
 
@@ -281,6 +304,7 @@ pub(crate) fn status_error(
                 || lower.contains("maximum context")
                 || lower.contains("too many tokens")
                 || lower.contains("prompt is too long")
+                || lower.contains("input is too long")
                 || lower.contains("exceeds the maximum number of tokens") =>
         {
             (FailureKind::ContextLength, redact(endpoint, message))
@@ -315,7 +339,9 @@ pub(crate) fn redact(endpoint: &Endpoint, message: &str) -> String {
     let m: String = m
         .split(' ')
         .map(|w| {
-            if w.starts_with("sk-") || w.starts_with("key-") || w.starts_with("AIza") {
+            // OpenAI-style keys, Google API keys and OAuth access tokens, AWS access key ids.
+            let secret_like = ["sk-", "key-", "AIza", "ya29.", "AKIA", "ASIA"];
+            if secret_like.iter().any(|p| w.starts_with(p)) {
                 "[redacted]"
             } else {
                 w

@@ -62,17 +62,24 @@ pub(super) async fn chat(
         .bearer_auth(key)
         .json(&request_body(endpoint, request));
     let response = http::send(client, endpoint, builder, |status, _| status).await?;
-    if request.stream {
+    answer(client, provider, request.stream, response).await
+}
+
+/// A 2xx response of the OpenAI shape, as a reply: the event stream, or the parsed answer.
+pub(crate) async fn answer(
+    client: &ProviderClient,
+    provider: &str,
+    stream: bool,
+    response: reqwest::Response,
+) -> Result<Reply, ProviderError> {
+    if stream {
         return Ok(Reply::Stream {
             head: Vec::new(),
             rest: http::event_stream(
                 provider.to_string(),
                 response,
                 client.timeouts.idle,
-                OpenAiStream {
-                    provider: provider.to_string(),
-                    done: false,
-                },
+                OpenAiStream::new(provider),
             ),
         });
     }
@@ -80,23 +87,60 @@ pub(super) async fn chat(
     let mut parsed: ChatResponse =
         serde_json::from_value(body).map_err(|e| http::bad_response(provider, &e.to_string()))?;
     let usage = parsed.usage.as_ref().map(parse_usage);
-    for choice in &mut parsed.choices {
-        normalize_reasoning(&mut choice.message.reasoning, &mut choice.message.extra);
-    }
+    normalize_response(&mut parsed);
     Ok(Reply::Complete {
         response: parsed,
         usage,
     })
 }
 
+/// Provider-specific fields of a complete answer mapped to OpenAI's: reasoning text, and
+/// Azure's content-filter annotations.
+pub(crate) fn normalize_response(parsed: &mut ChatResponse) {
+    parsed.extra.remove("prompt_filter_results");
+    for choice in &mut parsed.choices {
+        normalize_reasoning(&mut choice.message.reasoning, &mut choice.message.extra);
+        content_filter(&mut choice.finish_reason, &mut choice.extra);
+    }
+}
+
+/// Azure OpenAI annotates each choice with `content_filter_results` (per category:
+/// `filtered`, `severity` or `detected`). A category that filtered the output makes the finish
+/// reason `content_filter`, whatever the provider said; the annotations themselves are
+/// Azure's and are not passed on.
+pub(crate) fn content_filter(finish_reason: &mut Option<String>, extra: &mut Map<String, Value>) {
+    let Some(results) = extra.remove("content_filter_results") else {
+        return;
+    };
+    let filtered = results.as_object().is_some_and(|categories| {
+        categories
+            .values()
+            .any(|c| c.get("filtered").and_then(Value::as_bool) == Some(true))
+    });
+    if filtered {
+        *finish_reason = Some("content_filter".into());
+    }
+}
+
 /// The OpenAI stream is already in the internal shape: each `data:` chunk is parsed, its usage
 /// split off, and `data: [DONE]` ends it. A body that ends before `[DONE]` is a broken stream.
-struct OpenAiStream {
+pub(crate) struct OpenAiStream {
     provider: String,
     done: bool,
 }
 
+impl OpenAiStream {
+    pub(crate) fn new(provider: &str) -> Self {
+        OpenAiStream {
+            provider: provider.to_string(),
+            done: false,
+        }
+    }
+}
+
 impl StreamTranslator for OpenAiStream {
+    type Frame = SseEvent;
+
     fn event(&mut self, event: &SseEvent) -> Vec<Result<StreamEvent, ProviderError>> {
         if event.data == "[DONE]" {
             self.done = true;
@@ -141,8 +185,11 @@ fn translate_chunk(provider: &str, data: &str) -> Vec<Result<StreamEvent, Provid
             out.push(Ok(StreamEvent::Usage(parse_usage(&u))));
         }
     }
+    // Azure opens its streams with a chunk of prompt annotations and no choices.
+    chunk.extra.remove("prompt_filter_results");
     for c in &mut chunk.choices {
         normalize_reasoning(&mut c.delta.reasoning, &mut c.delta.extra);
+        content_filter(&mut c.finish_reason, &mut c.extra);
     }
     if !chunk.choices.is_empty() {
         out.insert(0, Ok(StreamEvent::Chunk(chunk)));
@@ -195,6 +242,38 @@ mod tests {
         );
         let ds = serde_json::json!({"prompt_tokens": 10, "completion_tokens": 5, "prompt_cache_hit_tokens": 7});
         assert_eq!(parse_usage(&ds).cached_tokens, 7);
+    }
+
+    #[test]
+    fn azure_content_filter_results_become_the_finish_reason() {
+        let events = translate_chunk(
+            "p",
+            r#"{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null,
+                "content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}]}"#,
+        );
+        let Ok(StreamEvent::Chunk(c)) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(c.choices[0].finish_reason, None);
+        assert!(!c.choices[0].extra.contains_key("content_filter_results"));
+        let events = translate_chunk(
+            "p",
+            r#"{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"stop",
+                "content_filter_results":{"violence":{"filtered":true,"severity":"high"}}}]}"#,
+        );
+        let Ok(StreamEvent::Chunk(c)) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            c.choices[0].finish_reason.as_deref(),
+            Some("content_filter")
+        );
+        // The opening chunk of prompt annotations carries nothing for the client.
+        assert!(translate_chunk(
+            "p",
+            r#"{"id":"","choices":[],"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}"#
+        )
+        .is_empty());
     }
 
     #[test]

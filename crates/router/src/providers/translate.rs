@@ -113,6 +113,7 @@ pub fn reasoning(request: &ChatRequest) -> Result<ReasoningRequest, String> {
 pub enum Target {
     Anthropic,
     Gemini,
+    Bedrock,
 }
 
 /// Rejects parameters whose absence from the answer would be silently wrong.
@@ -120,6 +121,7 @@ pub fn check_unsupported(request: &ChatRequest, target: Target) -> Result<(), St
     let name = match target {
         Target::Anthropic => "Anthropic",
         Target::Gemini => "Gemini",
+        Target::Bedrock => "Bedrock",
     };
     let x = &request.extra;
     if x.get("logprobs").and_then(Value::as_bool) == Some(true)
