@@ -115,7 +115,9 @@ impl Sum for Usd {
 }
 
 /// A price in USD per unit (token, request or image), at most 12 decimals, never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct TokenPrice(Decimal);
 

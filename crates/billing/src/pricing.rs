@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{BillingError, TokenPrice, Usd};
 
 /// Prices of one provider endpoint, USD per unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prices {
     pub prompt: TokenPrice,

@@ -2,8 +2,11 @@
 //! and turned into its request-log row and its part of a usage transaction by the writer.
 //! Metadata only, never prompt or completion text.
 
+use std::sync::{LazyLock, RwLock};
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -117,13 +120,25 @@ impl SettlementRecord {
 }
 
 /// The id of a price set: derived from its content (SHA-256 of its JSON), so every instance
-/// names the same prices alike without asking Postgres.
+/// names the same prices alike without asking Postgres. Remembered per process: a catalog has
+/// few distinct price sets and every settlement needs one.
 pub fn price_id(prices: &Prices) -> Uuid {
+    static KNOWN: LazyLock<RwLock<FxHashMap<Prices, Uuid>>> = LazyLock::new(Default::default);
+    if let Some(id) = KNOWN.read().ok().and_then(|m| m.get(prices).copied()) {
+        return id;
+    }
     let json = serde_json::to_vec(prices).unwrap_or_default();
     let digest = Sha256::digest(&json);
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+    if let Ok(mut m) = KNOWN.write() {
+        if m.len() > 100_000 {
+            m.clear();
+        }
+        m.insert(*prices, id);
+    }
+    id
 }
 
 #[cfg(test)]

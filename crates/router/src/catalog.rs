@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use infron_billing::Prices;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -171,6 +171,10 @@ pub struct Provider {
     pub region: Option<String>,
     /// Azure's `api-version`.
     pub api_version: Option<String>,
+    /// The OpenAI wire's chat URL and `Authorization` header, made once at load (per request
+    /// they cost a URL parse and a header validation).
+    pub chat_url: Option<reqwest::Url>,
+    pub bearer: Option<reqwest::header::HeaderValue>,
     /// Bedrock: the access key id and, for temporary credentials, the session token.
     pub access_key_id: Option<String>,
     pub access_key_id_env: Option<String>,
@@ -345,7 +349,19 @@ impl Catalog {
                 .as_deref()
                 .and_then(var)
                 .map(SecretString::from);
+            let chat_url = reqwest::Url::parse(&format!("{base_url}/chat/completions")).ok();
+            let bearer = api_key.as_ref().and_then(|k| {
+                let mut v = reqwest::header::HeaderValue::from_str(&format!(
+                    "Bearer {}",
+                    k.expose_secret()
+                ))
+                .ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            });
             let provider = Arc::new(Provider {
+                chat_url,
+                bearer,
                 display_name: p.display_name.unwrap_or_else(|| p.name.clone()),
                 name: p.name.clone(),
                 wire: p.wire,

@@ -53,7 +53,8 @@ pub(super) async fn chat(
         .http()
         .post(url(endpoint, "chat/completions"))
         .header("api-key", api_key(endpoint))
-        .json(&openai::request_body(endpoint, request));
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(openai::request_body(endpoint, request));
     let response = http::send_raw(client, endpoint, builder).await?;
     if !response.status().is_success() {
         let reply = http::read_error(client, response).await;

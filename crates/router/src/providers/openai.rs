@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use infron_billing::Usage;
-use secrecy::ExposeSecret;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::http::{self, StreamTranslator};
@@ -15,33 +16,71 @@ use crate::providers::FailureKind;
 use crate::sse::SseEvent;
 use crate::types::{ChatChunk, ChatRequest, ChatResponse};
 
-/// The JSON body sent upstream.
-pub fn request_body(endpoint: &Endpoint, request: &ChatRequest) -> Value {
-    let mut req = request.clone();
-    req.model = Some(endpoint.upstream_model.clone());
-    let max = req.max_output();
-    req.max_tokens = None;
-    req.max_completion_tokens = None;
-    match endpoint.provider.max_tokens_field {
-        MaxTokensField::MaxTokens => req.max_tokens = max,
-        MaxTokensField::MaxCompletionTokens => req.max_completion_tokens = max,
-    }
-    if req.stream {
-        // Always ask for usage so a stream is never billed from estimates when it need not be.
-        let mut opts = match req.stream_options.take() {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        opts.insert("include_usage".into(), Value::Bool(true));
-        req.stream_options = Some(Value::Object(opts));
-    }
-    let mut body = serde_json::to_value(&req).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut body {
-        for p in &endpoint.provider.unsupported_parameters {
-            map.remove(p);
+/// The JSON body sent upstream: the client's request with the upstream model, the provider's
+/// max-tokens field, usage always asked for when streaming, and without the parameters the
+/// provider rejects. Serialized straight from the borrowed request (no clone, no
+/// intermediate `Value`): this runs for every request.
+pub struct UpstreamBody<'a> {
+    pub endpoint: &'a Endpoint,
+    pub request: &'a ChatRequest,
+}
+
+impl Serialize for UpstreamBody<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.request;
+        let unsupported = &self.endpoint.provider.unsupported_parameters;
+        let mut map = s.serialize_map(None)?;
+        macro_rules! field {
+            ($name:expr, $value:expr) => {
+                if !unsupported.contains($name) {
+                    map.serialize_entry($name, $value)?;
+                }
+            };
         }
+        macro_rules! optional {
+            ($name:expr, $value:expr) => {
+                if let Some(v) = $value {
+                    field!($name, v);
+                }
+            };
+        }
+        field!("model", &self.endpoint.upstream_model);
+        field!("messages", &r.messages);
+        if r.stream {
+            field!("stream", &true);
+            // Always ask for usage so a stream is never billed from estimates when it need not be.
+            let mut opts = match &r.stream_options {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            opts.insert("include_usage".into(), Value::Bool(true));
+            field!("stream_options", &opts);
+        }
+        if let Some(max) = r.max_output() {
+            match self.endpoint.provider.max_tokens_field {
+                MaxTokensField::MaxTokens => field!("max_tokens", &max),
+                MaxTokensField::MaxCompletionTokens => field!("max_completion_tokens", &max),
+            }
+        }
+        optional!("temperature", &r.temperature);
+        optional!("top_p", &r.top_p);
+        optional!("stop", &r.stop);
+        optional!("seed", &r.seed);
+        optional!("tools", &r.tools);
+        optional!("tool_choice", &r.tool_choice);
+        optional!("response_format", &r.response_format);
+        optional!("reasoning", &r.reasoning);
+        optional!("user", &r.user);
+        for (k, v) in &r.extra {
+            field!(k.as_str(), v);
+        }
+        map.end()
     }
-    body
+}
+
+/// The JSON body sent upstream, as bytes.
+pub fn request_body(endpoint: &Endpoint, request: &ChatRequest) -> Vec<u8> {
+    serde_json::to_vec(&UpstreamBody { endpoint, request }).unwrap_or_default()
 }
 
 pub(super) async fn chat(
@@ -50,17 +89,25 @@ pub(super) async fn chat(
     request: &ChatRequest,
 ) -> Result<Reply, ProviderError> {
     let provider = endpoint.provider.name.as_str();
-    let key = endpoint
-        .provider
-        .api_key
-        .as_ref()
-        .map(|k| k.expose_secret().to_string())
-        .unwrap_or_default();
-    let builder = client
+    let url = match &endpoint.provider.chat_url {
+        Some(u) => u.clone(),
+        None => reqwest::Url::parse(&format!("{}/chat/completions", endpoint.provider.base_url))
+            .map_err(|e| ProviderError {
+                provider: provider.to_string(),
+                kind: FailureKind::NotConfigured,
+                status: None,
+                message: format!("base_url does not make a URL: {e}"),
+                retry_after: None,
+            })?,
+    };
+    let mut builder = client
         .http()
-        .post(format!("{}/chat/completions", endpoint.provider.base_url))
-        .bearer_auth(key)
-        .json(&request_body(endpoint, request));
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(request_body(endpoint, request));
+    if let Some(auth) = &endpoint.provider.bearer {
+        builder = builder.header(reqwest::header::AUTHORIZATION, auth.clone());
+    }
     let response = http::send(client, endpoint, builder, |status, _| status).await?;
     answer(client, provider, request.stream, response).await
 }

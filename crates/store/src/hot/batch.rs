@@ -190,7 +190,7 @@ async fn run(
 
 /// Builds one script call for a group of operations, runs it and answers each caller.
 async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group: Vec<(Op, Reply)>) {
-    let mut key_index: HashMap<String, usize> = HashMap::new();
+    let mut key_index: rustc_hash::FxHashMap<String, usize> = Default::default();
     let mut key_list: Vec<String> = Vec::new();
     let mut idx = |k: String| -> String {
         let n = *key_index.entry(k.clone()).or_insert_with(|| {
@@ -319,39 +319,44 @@ async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group:
 }
 
 fn parse(value: Value) -> Result<OpResult, StoreError> {
-    let parts: Vec<String> = redis::from_redis_value(&value)?;
-    let corrupt = || StoreError::Corrupt(format!("hot-state reply {parts:?}"));
-    let num = |i: usize| -> Result<i64, StoreError> {
-        parts
-            .get(i)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(corrupt)
+    let text: String = redis::from_redis_value(&value)?;
+    let mut parts = text.split('|');
+    let code = parts.next().unwrap_or_default();
+    let mut rest = parts;
+    let corrupt = || StoreError::Corrupt(format!("hot-state reply {text}"));
+    let mut num = || -> Result<i64, StoreError> {
+        rest.next().and_then(|s| s.parse().ok()).ok_or_else(corrupt)
     };
-    Ok(match parts.first().map(String::as_str) {
-        Some("O") => OpResult::Reserved,
-        Some("L") => OpResult::AccountNotLoaded,
-        Some("K") => OpResult::KeyNotLoaded,
-        Some("I") => OpResult::Insufficient {
-            available_pico: num(1)?,
+    Ok(match code {
+        "O" => OpResult::Reserved,
+        "L" => OpResult::AccountNotLoaded,
+        "K" => OpResult::KeyNotLoaded,
+        "I" => OpResult::Insufficient {
+            available_pico: num()?,
         },
-        Some("Q") => OpResult::KeyLimitReached {
-            remaining_pico: num(1)?,
+        "Q" => OpResult::KeyLimitReached {
+            remaining_pico: num()?,
         },
-        Some("B") => OpResult::Backlog { entries: num(1)? },
-        Some("S") => OpResult::Settled {
-            charged_pico: num(1)?,
-            entry: parts.get(2).cloned().ok_or_else(corrupt)?,
-            epoch: parts.get(3).cloned().unwrap_or_default(),
-            key_epoch: parts.get(4).cloned().unwrap_or_default(),
+        "B" => OpResult::Backlog { entries: num()? },
+        "S" => {
+            let charged_pico = num()?;
+            let mut fields = text.splitn(5, '|').skip(2);
+            let entry = fields.next().ok_or_else(corrupt)?.to_string();
+            OpResult::Settled {
+                charged_pico,
+                entry,
+                epoch: fields.next().unwrap_or_default().to_string(),
+                key_epoch: fields.next().unwrap_or_default().to_string(),
+            }
+        }
+        "D" => OpResult::AlreadySettled {
+            charged_pico: num()?,
         },
-        Some("D") => OpResult::AlreadySettled {
-            charged_pico: num(1)?,
-        },
-        Some("P") => OpResult::Progressed,
-        Some("G") => OpResult::HoldGone,
-        Some("X") => OpResult::Extended,
-        Some("J") => OpResult::Queued {
-            entry: parts.get(1).cloned().ok_or_else(corrupt)?,
+        "P" => OpResult::Progressed,
+        "G" => OpResult::HoldGone,
+        "X" => OpResult::Extended,
+        "J" => OpResult::Queued {
+            entry: text.get(2..).ok_or_else(corrupt)?.to_string(),
         },
         _ => return Err(corrupt()),
     })

@@ -261,14 +261,8 @@ impl Journal {
         Ok(redis::cmd("XADD")
             .arg(self.keys.journal(shard))
             .arg("*")
-            .arg("p")
-            .arg(payload)
-            .arg("c")
-            .arg(charged_pico)
-            .arg("e")
-            .arg(epoch)
-            .arg("f")
-            .arg(key_epoch)
+            .arg("s")
+            .arg(format!("{charged_pico}|{epoch}|{key_epoch}|{payload}"))
             .query_async(&mut self.conn.clone())
             .await?)
     }
@@ -368,6 +362,23 @@ fn entry(shard: u16, e: redis::streams::StreamId) -> Option<JournalEntry> {
             .get(name)
             .and_then(|v| redis::from_redis_value::<String>(v).ok())
     };
+    // `s`: `charged|epoch|key epoch|payload`. Entries written before that format carried the
+    // parts as the fields p, c, e and f; both are read.
+    if let Some(s) = field("s") {
+        let mut parts = s.splitn(4, '|');
+        let charged_pico = parts.next()?.parse().ok()?;
+        let epoch = parts.next()?.to_string();
+        let key_epoch = parts.next()?.to_string();
+        let payload = parts.next()?.to_string();
+        return Some(JournalEntry {
+            shard,
+            id: e.id,
+            payload,
+            charged_pico,
+            epoch,
+            key_epoch,
+        });
+    }
     Some(JournalEntry {
         shard,
         payload: field("p")?,

@@ -71,23 +71,28 @@ local function epoch(k)
   if not k then return '' end
   return redis.call('HGET', k, 'ep') or ''
 end
+-- A journal entry is one field, `s`: `charged|epoch|key epoch|payload` (one value to parse
+-- per entry instead of eight).
+local function journal_add(stream, c, ea, ek, payload)
+  return redis.call('XADD', stream, '*', 's', c .. '|' .. ea .. '|' .. ek .. '|' .. payload)
+end
 ";
 
 /// The batched request-path operations. KEYS lists every key the batch touches; each op names
 /// its keys by index (0 = none). ARGV[1] is the journal backlog limit; ops follow, each a code
-/// and a fixed number of arguments:
+/// and a fixed number of arguments. Each op answers one string, its parts joined by `|` (one
+/// value per op is much cheaper for the client to parse than nested arrays):
 ///
-/// - `R journal holds acct key req amount member deadline` reserve: `{'O'}` reserved,
-///   `{'L'}` / `{'K'}` account / key period not loaded, `{'I', avail}` insufficient,
-///   `{'Q', remaining}` key limit reached, `{'B', backlog}` journal full.
+/// - `R journal holds acct key req amount member deadline` reserve: `O` reserved,
+///   `L` / `K` account / key period not loaded, `I|avail` insufficient,
+///   `Q|remaining` key limit reached, `B|backlog` journal full.
 /// - `S journal holds prog acct key req charge member payload` settle:
-///   `{'S', charged, id, epoch, key epoch}`,
-///   `{'D', charged}` settled before, `{'L'}` / `{'K'}` not loaded.
+///   `S|charged|id|epoch|key epoch`, `D|charged` settled before, `L` / `K` not loaded.
 /// - `P holds prog acct req member deadline charge payload` record a stream's progress (the
-///   record to post if this instance dies) and extend its hold: `{'P'}`, or `{'G'}` if the
-///   hold is no longer open.
-/// - `X holds member deadline` extend a hold's deadline: `{'X'}`.
-/// - `J journal payload` queue a record that holds nothing: `{'J', id}`.
+///   record to post if this instance dies) and extend its hold: `P`, or `G` if the hold is
+///   no longer open.
+/// - `X holds member deadline` extend a hold's deadline: `X`.
+/// - `J journal payload` queue a record that holds nothing: `J|id`.
 const OPS: &str = r"
 local out = {}
 local i = 2
@@ -99,48 +104,48 @@ while i <= #ARGV do
     local journal, holds, a, k = key(), key(), key(), key()
     local req, amount, member, deadline = arg(), arg(), arg(), arg()
     local r
-    if redis.call('EXISTS', a) == 0 then r = {'L'}
-    elseif k and redis.call('EXISTS', k) == 0 then r = {'K'}
+    if redis.call('EXISTS', a) == 0 then r = 'L'
+    elseif k and redis.call('EXISTS', k) == 0 then r = 'K'
     else
       local backlog = redis.call('XLEN', journal)
-      if backlog > tonumber(ARGV[1]) then r = {'B', tostring(backlog)}
+      if backlog > tonumber(ARGV[1]) then r = 'B|' .. backlog
       elseif amount == '0' then
-        if tonumber(redis.call('HGET', a, 'avail')) < 0 then r = {'I', redis.call('HGET', a, 'avail')}
-        elseif k and tonumber(redis.call('HGET', k, 'avail')) < 0 then r = {'Q', redis.call('HGET', k, 'avail')}
+        if tonumber(redis.call('HGET', a, 'avail')) < 0 then r = 'I|' .. redis.call('HGET', a, 'avail')
+        elseif k and tonumber(redis.call('HGET', k, 'avail')) < 0 then r = 'Q|' .. redis.call('HGET', k, 'avail')
         end
       else
         if redis.call('HINCRBY', a, 'avail', '-' .. amount) < 0 then
           redis.call('HINCRBY', a, 'avail', amount)
-          r = {'I', redis.call('HGET', a, 'avail')}
+          r = 'I|' .. redis.call('HGET', a, 'avail')
         elseif k and redis.call('HINCRBY', k, 'avail', '-' .. amount) < 0 then
           redis.call('HINCRBY', k, 'avail', amount)
           redis.call('HINCRBY', a, 'avail', amount)
-          r = {'Q', redis.call('HGET', k, 'avail')}
+          r = 'Q|' .. redis.call('HGET', k, 'avail')
         end
       end
       if not r then
         redis.call('HSET', a, 'h:' .. req, amount)
         if k then redis.call('HSET', k, 'h:' .. req, amount) end
         redis.call('ZADD', holds, deadline, member)
-        r = {'O'}
+        r = 'O'
       end
     end
     table.insert(out, r)
   elseif op == 'S' then
     local journal, holds, prog, a, k = key(), key(), key(), key(), key()
     local req, charge, member, payload = arg(), arg(), arg(), arg()
-    if redis.call('EXISTS', a) == 0 then table.insert(out, {'L'})
-    elseif k and redis.call('EXISTS', k) == 0 then table.insert(out, {'K'})
+    if redis.call('EXISTS', a) == 0 then table.insert(out, 'L')
+    elseif k and redis.call('EXISTS', k) == 0 then table.insert(out, 'K')
     else
       local c, before = settle(a, k, req, charge)
       if not c then
-        table.insert(out, {'D', before})
+        table.insert(out, 'D|' .. before)
       else
         redis.call('ZREM', holds, member)
         redis.call('HDEL', prog, req, 'c:' .. req)
         local ea, ek = epoch(a), epoch(k)
-        local id = redis.call('XADD', journal, '*', 'p', payload, 'c', c, 'e', ea, 'f', ek)
-        table.insert(out, {'S', c, id, ea, ek})
+        local id = journal_add(journal, c, ea, ek, payload)
+        table.insert(out, 'S|' .. c .. '|' .. id .. '|' .. ea .. '|' .. ek)
       end
     end
   elseif op == 'P' then
@@ -150,19 +155,19 @@ while i <= #ARGV do
     if h and not neg(h) then
       redis.call('HSET', prog, req, payload, 'c:' .. req, charge)
       redis.call('ZADD', holds, 'XX', deadline, member)
-      table.insert(out, {'P'})
+      table.insert(out, 'P')
     else
-      table.insert(out, {'G'})
+      table.insert(out, 'G')
     end
   elseif op == 'X' then
     local holds = key()
     local member, deadline = arg(), arg()
     redis.call('ZADD', holds, 'XX', deadline, member)
-    table.insert(out, {'X'})
+    table.insert(out, 'X')
   elseif op == 'J' then
     local journal = key()
     local payload = arg()
-    table.insert(out, {'J', redis.call('XADD', journal, '*', 'p', payload, 'c', '0', 'e', '', 'f', '')})
+    table.insert(out, 'J|' .. journal_add(journal, '0', '', '', payload))
   else
     return redis.error_reply('unknown hot op ' .. tostring(op))
   end
@@ -194,7 +199,7 @@ for _, m in ipairs(expired) do
       if got then c = got; e = epoch(a); f = epoch(k) else c = nil end
     end
     if c then
-      redis.call('XADD', KEYS[3], '*', 'p', payload, 'c', c, 'e', e, 'f', f)
+      journal_add(KEYS[3], c, e, f, payload)
       charged = charged + 1
     end
     redis.call('HDEL', KEYS[2], req, 'c:' .. req)

@@ -40,13 +40,39 @@ pub struct KeyScope {
 pub struct HotKeys {
     prefix: String,
     shards: u16,
+    /// The per-shard key names, formatted once.
+    shard_keys: std::sync::Arc<Vec<ShardKeys>>,
+}
+
+#[derive(Debug)]
+struct ShardKeys {
+    base: String,
+    holds: String,
+    progress: String,
+    journal: String,
+    boot: String,
 }
 
 impl HotKeys {
     pub fn new(prefix: impl Into<String>, shards: u16) -> Self {
+        let prefix = prefix.into();
+        let shards = shards.max(1);
+        let shard_keys = (0..shards)
+            .map(|s| {
+                let base = format!("{prefix}:{{s{s}}}");
+                ShardKeys {
+                    holds: format!("{base}:holds"),
+                    progress: format!("{base}:prog"),
+                    journal: format!("{base}:journal"),
+                    boot: format!("{base}:boot"),
+                    base,
+                }
+            })
+            .collect();
         Self {
-            prefix: prefix.into(),
-            shards: shards.max(1),
+            prefix,
+            shards,
+            shard_keys: std::sync::Arc::new(shard_keys),
         }
     }
     pub fn prefix(&self) -> &str {
@@ -60,32 +86,45 @@ impl HotKeys {
         let h = crc32fast::hash(account.as_bytes());
         u16::try_from(h % u32::from(self.shards)).unwrap_or(0)
     }
+    fn shard(&self, shard: u16) -> &ShardKeys {
+        let i = usize::from(shard).min(self.shard_keys.len().saturating_sub(1));
+        &self.shard_keys[i]
+    }
     /// Common start of every key of a shard, hash tag included.
     pub fn base(&self, shard: u16) -> String {
-        format!("{}:{{s{shard}}}", self.prefix)
+        self.shard(shard).base.clone()
     }
     pub fn account(&self, account: Uuid) -> String {
-        format!("{}:acct:{account}", self.base(self.shard_of(account)))
+        let base = &self.shard(self.shard_of(account)).base;
+        let mut key = String::with_capacity(base.len() + 6 + 36);
+        key.push_str(base);
+        key.push_str(":acct:");
+        key.push_str(
+            account
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer()),
+        );
+        key
     }
     pub fn key_limit(&self, account: Uuid, scope: &KeyScope) -> String {
         format!(
             "{}:key:{}:{}",
-            self.base(self.shard_of(account)),
+            self.shard(self.shard_of(account)).base,
             scope.key_id,
             scope.period_start
         )
     }
     pub fn holds(&self, shard: u16) -> String {
-        format!("{}:holds", self.base(shard))
+        self.shard(shard).holds.clone()
     }
     pub fn progress(&self, shard: u16) -> String {
-        format!("{}:prog", self.base(shard))
+        self.shard(shard).progress.clone()
     }
     pub fn journal(&self, shard: u16) -> String {
-        format!("{}:journal", self.base(shard))
+        self.shard(shard).journal.clone()
     }
     pub fn boot(&self, shard: u16) -> String {
-        format!("{}:boot", self.base(shard))
+        self.shard(shard).boot.clone()
     }
     /// The member of a hold in its shard's `holds` set; the sweeper finds the hashes from it.
     pub fn hold_member(account: Uuid, request: Uuid, scope: Option<&KeyScope>) -> String {
