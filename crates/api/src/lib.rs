@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod dashboard;
 pub mod error;
 pub mod principal;
 pub mod request_id;

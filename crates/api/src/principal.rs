@@ -220,3 +220,60 @@ pub fn user_ctx(req: &HttpRequest, state: &AppState, user: Uuid, label: String) 
         user_agent: header(req, "user-agent").map(|s| s.chars().take(300).collect()),
     }
 }
+
+/// A signed-in user as the dashboard's pages see them.
+pub struct PageUser {
+    pub session: Session,
+    pub user: Uuid,
+    /// How the user acts in the session's account; None when they are in no account (or were
+    /// removed from it since).
+    pub principal: Option<Principal>,
+}
+
+/// The signed-in user of a dashboard page, or None. Pages' forms cannot send headers, so a
+/// change carries the session's CSRF token in a form field (`form_token`) instead of
+/// `X-CSRF-Token` (either is accepted), and must come from our own origin like any other.
+/// An operator's session is not a user's: tenant pages treat it as signed out.
+pub async fn page_user(
+    req: &HttpRequest,
+    state: &AppState,
+    form_token: Option<&str>,
+) -> Result<Option<PageUser>, ApiError> {
+    let Some(cookie) = session_cookie_value(req, cookie_name(state)) else {
+        return Ok(None);
+    };
+    let Some(session) = state.accounts.sessions.resolve(cookie).await? else {
+        return Ok(None);
+    };
+    if changes_state(req) {
+        check_origin(req, state)?;
+        let token = form_token
+            .or_else(|| header(req, CSRF_HEADER))
+            .unwrap_or_default();
+        if !session.csrf_matches(token) {
+            return Err(ApiError::Forbidden(
+                "this form has expired; reload the page and try again".into(),
+            ));
+        }
+    }
+    let Subject::User(user) = session.subject else {
+        return Ok(None);
+    };
+    let principal = match session.account {
+        None => None,
+        Some(account) => match state.accounts.user_actor(user, account).await {
+            Ok(actor) => Some(Principal {
+                actor,
+                key: None,
+                session: Some(session.clone()),
+            }),
+            Err(infron_accounts::AccountsError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(Some(PageUser {
+        session,
+        user,
+        principal,
+    }))
+}

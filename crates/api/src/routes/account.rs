@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::usage::UsdNumber;
 use crate::error::ApiError;
-use crate::principal::principal;
+use crate::principal::{principal, Principal};
 use crate::state::AppState;
 use infron_accounts::Visibility;
 use serde_json::Value;
@@ -36,6 +36,11 @@ pub async fn credits(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(credits_json(&state, &p).await?))
+}
+
+/// `GET /api/v1/credits`'s answer for `p`.
+pub async fn credits_json(state: &AppState, p: &Principal) -> Result<Value, ApiError> {
     p.actor.read_credits()?;
     let account_id = p.actor.account_id();
     let totals = sqlx::query_as::<_, CreditTotals>(
@@ -59,14 +64,14 @@ pub async fn credits(
         .iter()
         .filter_map(|l| l.expires_at.map(|at| json!({ "amount": usd(l.remaining), "expires_at": at, "source": l.source_kind })))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": {
+    Ok(json!({ "data": {
         "total_credits": usd(totals.credited),
         "total_usage": usd(totals.usage),
         "total_refunded": usd(totals.refunded),
         "total_expired": usd(totals.expired),
         "balance": usd(totals.balance),
         "expiring": expiring,
-    }})))
+    }}))
 }
 
 /// `GET /api/v1/key`: the calling key (inference or management): label, limit and spend, in
@@ -138,11 +143,20 @@ pub async fn generation(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
-    let visibility = p.actor.read_generation()?;
     let raw = query
         .id
         .as_deref()
         .ok_or_else(|| ApiError::invalid("id", "query parameter 'id' is required"))?;
+    Ok(HttpResponse::Ok().json(generation_json(&state, &p, raw).await?))
+}
+
+/// `GET /api/v1/generation?id=`'s answer for `p`.
+pub async fn generation_json(
+    state: &AppState,
+    p: &Principal,
+    raw: &str,
+) -> Result<Value, ApiError> {
+    let visibility = p.actor.read_generation()?;
     let id = Uuid::parse_str(raw.trim_start_matches("gen-"))
         .map_err(|_| ApiError::invalid("id", format!("'{raw}' is not a generation id")))?;
     let not_found = || {
@@ -228,7 +242,7 @@ pub async fn generation(
         (Some(l), Some(f)) if l >= f => Some(l - f),
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(json!({ "data": {
+    Ok(json!({ "data": {
         "id": format!("gen-{}", r.id.simple()),
         "upstream_id": Value::Null,
         "total_cost": usd(r.cost),
@@ -284,5 +298,5 @@ pub async fn generation(
         "cache_hit": r.cache_hit,
         "status": r.status,
         "error_class": r.error_class,
-    }})))
+    }}))
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::keys::hex_of;
 use super::usage::UsdNumber;
 use crate::error::ApiError;
-use crate::principal::principal;
+use crate::principal::{principal, Principal};
 use crate::state::AppState;
 
 /// Activity covers the last 30 UTC days and today (which is still counting).
@@ -122,8 +122,17 @@ pub async fn activity(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(activity_json(&state, &p, &query).await?))
+}
+
+/// `GET /api/v1/activity`'s answer for `p`: the dashboard's Activity page reads it too.
+pub async fn activity_json(
+    state: &AppState,
+    p: &Principal,
+    query: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
     let visibility = p.actor.read_usage()?;
-    check_workspace(&p.actor, &query)?;
+    check_workspace(&p.actor, query)?;
     let by_workspace = match query.get("group_by").map(String::as_str) {
         None | Some("") => false,
         Some("workspace") => true,
@@ -155,7 +164,7 @@ pub async fn activity(
         }
     };
     let account = p.actor.account_id();
-    let keys = KeyIndex::load(&state, account).await?;
+    let keys = KeyIndex::load(state, account).await?;
     let scope = key_scope(
         visibility,
         &keys,
@@ -190,7 +199,7 @@ pub async fn activity(
             row
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    Ok(json!({ "data": data }))
 }
 
 fn time(
@@ -228,6 +237,15 @@ pub async fn logs(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(logs_json(&state, &p, &query).await?))
+}
+
+/// `GET /api/v1/logs`'s answer for `p`: the dashboard's Logs page reads it too.
+pub async fn logs_json(
+    state: &AppState,
+    p: &Principal,
+    query: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
     let visibility = p.actor.read_usage()?;
     let limit = match query
         .get("limit")
@@ -267,7 +285,7 @@ pub async fn logs(
             .filter(|v| !v.is_empty())
     };
     let account = p.actor.account_id();
-    let keys = KeyIndex::load(&state, account).await?;
+    let keys = KeyIndex::load(state, account).await?;
     let scope = key_scope(
         visibility,
         &keys,
@@ -286,8 +304,8 @@ pub async fn logs(
             model: text("model"),
             provider: text("provider"),
             status,
-            from: time(&query, "from")?,
-            to: time(&query, "to")?,
+            from: time(query, "from")?,
+            to: time(query, "to")?,
             before,
             limit,
         },
@@ -327,5 +345,5 @@ pub async fn logs(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data, "next_cursor": next })))
+    Ok(json!({ "data": data, "next_cursor": next }))
 }

@@ -192,6 +192,19 @@ pub async fn list(
     } else {
         &["inference"]
     };
+    let data = list_keys(&state, &p, visibility, kinds, include_disabled, offset).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+/// A page of the keys `p` may see (as the JSON API shows them): the dashboard's list too.
+pub async fn list_keys(
+    state: &AppState,
+    p: &Principal,
+    visibility: Visibility,
+    kinds: &[&str],
+    include_disabled: bool,
+    offset: i64,
+) -> Result<Vec<Value>, ApiError> {
     let rows = infron_store::keys::list_page(
         &state.pg,
         &KeyFilter {
@@ -207,8 +220,7 @@ pub async fn list(
         },
     )
     .await?;
-    let data = render(&state, p.actor.account_id(), &rows).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    render(state, p.actor.account_id(), &rows).await
 }
 
 /// The key named by `hash` if the caller may see it; 404 otherwise.
@@ -250,7 +262,19 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     let body: Value = json(&req, payload).await?;
-    let spec = NewKeySpec::parse(&body)?;
+    let (data, secret) = create_key(&req, &state, &p, &body).await?;
+    Ok(HttpResponse::Created().json(json!({ "data": data, "key": secret })))
+}
+
+/// Creates a key as `p` asks (`body` as `POST /api/v1/keys` takes it): the key's JSON and its
+/// secret, which is never available again.
+pub async fn create_key(
+    req: &HttpRequest,
+    state: &AppState,
+    p: &Principal,
+    body: &Value,
+) -> Result<(Value, String), ApiError> {
+    let spec = NewKeySpec::parse(body)?;
     let account_id = p.actor.account_id();
     if let Some(w) = spec.workspace_id {
         check_workspace(&p.actor, Some(&w.to_string()))?;
@@ -297,7 +321,7 @@ pub async fn create(
         },
     )
     .await?;
-    let ctx = audit_ctx(&req, &state, &p).await;
+    let ctx = audit_ctx(req, state, p).await;
     state
         .accounts
         .record(
@@ -313,9 +337,11 @@ pub async fn create(
             },
         )
         .await;
-    let data = render(&state, account_id, &[(row, hash.to_vec())]).await?;
-    Ok(HttpResponse::Created()
-        .json(json!({ "data": data.into_iter().next(), "key": secret.expose() })))
+    let data = render(state, account_id, &[(row, hash.to_vec())]).await?;
+    Ok((
+        data.into_iter().next().unwrap_or(Value::Null),
+        secret.expose().to_string(),
+    ))
 }
 
 /// `PATCH /api/v1/keys/{hash}`: `name`, `disabled`, `limit`, `limit_reset`, `expires_at`.
@@ -327,8 +353,20 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     let body: Value = json(&req, payload).await?;
+    let data = update_key(&req, &state, &p, &path, body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+/// Changes the key named by `hash` as `body` says (`PATCH /api/v1/keys/{hash}`'s fields).
+pub async fn update_key(
+    req: &HttpRequest,
+    state: &AppState,
+    p: &Principal,
+    hash: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
     let patch = KeyPatch::parse(&body)?;
-    let (before, hash) = visible_key(&p, &state, &path).await?;
+    let (before, hash) = visible_key(p, state, hash).await?;
     p.actor.change_key(&facts(&before)?)?;
     if kind_of(&before)?.is_management()
         && (patch.limit.flatten().is_some() || patch.limit_reset.flatten().is_some())
@@ -368,7 +406,7 @@ pub async fn update(
         (after.credit_limit, after.limit_reset.as_deref()),
     )
     .await?;
-    let ctx = audit_ctx(&req, &state, &p).await;
+    let ctx = audit_ctx(req, state, p).await;
     state
         .accounts
         .record(
@@ -382,8 +420,8 @@ pub async fn update(
             },
         )
         .await;
-    let data = render(&state, after.account_id, &[(after, hash)]).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": data.into_iter().next() })))
+    let data = render(state, after.account_id, &[(after, hash)]).await?;
+    Ok(data.into_iter().next().unwrap_or(Value::Null))
 }
 
 /// `DELETE /api/v1/keys/{hash}` → `{"deleted": true}`. The key stops working everywhere
@@ -394,12 +432,23 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
-    let (row, hash) = visible_key(&p, &state, &path).await?;
+    delete_key(&req, &state, &p, &path).await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}
+
+/// Deletes the key named by `hash`: it stops working everywhere within a second.
+pub async fn delete_key(
+    req: &HttpRequest,
+    state: &AppState,
+    p: &Principal,
+    hash: &str,
+) -> Result<(), ApiError> {
+    let (row, hash) = visible_key(p, state, hash).await?;
     p.actor.change_key(&facts(&row)?)?;
     if !infron_store::keys::soft_delete(&state.pg, row.id).await? {
         return Err(ApiError::UnknownId("key not found".into()));
     }
-    let ctx = audit_ctx(&req, &state, &p).await;
+    let ctx = audit_ctx(req, state, p).await;
     state
         .accounts
         .record(
@@ -413,5 +462,5 @@ pub async fn delete(
             },
         )
         .await;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+    Ok(())
 }

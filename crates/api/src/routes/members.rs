@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::session::json;
 use super::usage::UsdNumber;
 use crate::error::ApiError;
-use crate::principal::{audit_ctx, principal};
+use crate::principal::{audit_ctx, principal, Principal};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -215,6 +215,17 @@ pub async fn update_settings(
 ) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     let body: Value = json(&req, payload).await?;
+    let data = change_settings(&req, &state, &p, body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+/// Changes the account's settings as `p` asks (`PATCH /api/v1/account`'s fields).
+pub async fn change_settings(
+    req: &HttpRequest,
+    state: &AppState,
+    p: &Principal,
+    body: Value,
+) -> Result<Value, ApiError> {
     let patch = SettingsPatch::parse(&body)?;
     p.actor.update_settings()?;
     let before = infron_store::accounts::get(&state.pg, p.actor.account_id())
@@ -244,7 +255,7 @@ pub async fn update_settings(
     )
     .await?
     .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
-    let ctx = audit_ctx(&req, &state, &p).await;
+    let ctx = audit_ctx(req, state, p).await;
     state
         .accounts
         .record(
@@ -258,7 +269,7 @@ pub async fn update_settings(
             },
         )
         .await;
-    Ok(HttpResponse::Ok().json(json!({ "data": settings_json(&after) })))
+    Ok(settings_json(&after))
 }
 
 /// A keyset position in the audit log: the last entry's time and id.

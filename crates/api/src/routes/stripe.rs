@@ -75,34 +75,13 @@ async fn create_checkout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.authenticate(&req).await?;
-    let checkout = state.stripe_checkout.as_ref().ok_or_else(|| {
-        ApiError::Unavailable(
-            "top-ups are not configured on this server (STRIPE_SECRET_KEY is not set)".into(),
-        )
-    })?;
     let bytes = body::read(&req, payload, state.settings.max_body_bytes).await?;
     let parsed: CheckoutBody = body::parse_json(&bytes)?;
     let raw = parsed
         .amount
         .ok_or_else(|| ApiError::invalid("amount", "amount (USD of credits to buy) is required"))?;
     let amount = topups::parse_amount(raw.get())?;
-    let quote = topups::quote(
-        amount,
-        &state.settings.stripe.topup_limits,
-        &state.settings.fees,
-    )?;
-    let session = checkout.create_session(caller.account_id, &quote).await?;
-    infron_store::topups::insert_session(
-        &state.pg,
-        &NewTopupSession {
-            id: &session.id,
-            account_id: caller.account_id,
-            credits_cents: quote.credits_cents,
-            fee_cents: quote.fee_cents,
-        },
-    )
-    .await?;
-    tracing::info!(account = %caller.account_id, session = %session.id, credits_cents = quote.credits_cents, "checkout session created");
+    let (session, quote) = start_checkout(&state, caller.account_id, amount).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": session.id,
         "url": session.url,
@@ -111,6 +90,43 @@ async fn create_checkout(
         "total": UsdNumber(quote.total),
         "currency": "usd",
     })))
+}
+
+/// What buying `amount` USD of credits costs, with the fee schedule and limits in effect.
+pub fn quote(state: &AppState, amount: rust_decimal::Decimal) -> Result<topups::Quote, ApiError> {
+    Ok(topups::quote(
+        amount,
+        &state.settings.stripe.topup_limits,
+        &state.settings.fees,
+    )?)
+}
+
+/// Starts a Stripe Checkout Session buying `amount` USD of credits for `account_id` and
+/// records it; the signed webhook credits the account when the payment completes.
+pub async fn start_checkout(
+    state: &AppState,
+    account_id: uuid::Uuid,
+    amount: rust_decimal::Decimal,
+) -> Result<(topups::CreatedSession, topups::Quote), ApiError> {
+    let checkout = state.stripe_checkout.as_ref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "top-ups are not configured on this server (STRIPE_SECRET_KEY is not set)".into(),
+        )
+    })?;
+    let quote = quote(state, amount)?;
+    let session = checkout.create_session(account_id, &quote).await?;
+    infron_store::topups::insert_session(
+        &state.pg,
+        &NewTopupSession {
+            id: &session.id,
+            account_id,
+            credits_cents: quote.credits_cents,
+            fee_cents: quote.fee_cents,
+        },
+    )
+    .await?;
+    tracing::info!(account = %account_id, session = %session.id, credits_cents = quote.credits_cents, "checkout session created");
+    Ok((session, quote))
 }
 
 async fn receive_webhook(

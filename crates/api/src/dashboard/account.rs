@@ -1,0 +1,990 @@
+//! The account's pages: keys, credits, logs, activity, models, settings and members. Each reads
+//! and changes through the same functions (and so the same rules) as the JSON API.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use infron_accounts::{Email, Role, Visibility};
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::views::*;
+use super::{member, render, render_status, see_other, Member, PageError};
+use crate::error::ApiError;
+use crate::principal::audit_ctx;
+use crate::routes;
+use crate::state::AppState;
+
+type Form = web::Form<HashMap<String, String>>;
+type Query = web::Query<HashMap<String, String>>;
+
+fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map_or("", |s| s.trim())
+}
+
+fn shown(e: &ApiError) -> String {
+    if let ApiError::Internal(detail) = e {
+        tracing::error!(detail = %detail, "dashboard form failed");
+    }
+    e.to_string()
+}
+
+fn status_of(e: &ApiError) -> StatusCode {
+    actix_web::ResponseError::status_code(e)
+}
+
+// ---------------------------------------------------------------------------------------- keys
+
+async fn keys_page(state: &AppState, m: &Member) -> Result<KeysPage, PageError> {
+    let visibility = m.p.actor.read_keys()?;
+    let keys = routes::keys::list_keys(state, &m.p, visibility, &["inference"], true, 0).await?;
+    Ok(KeysPage {
+        layout: m.layout("API keys"),
+        csrf: m.csrf().to_string(),
+        keys: keys.iter().map(KeyRow::from_json).collect(),
+        can_create: m
+            .p
+            .actor
+            .create_key(infron_accounts::KeyKind::Inference, None)
+            .is_ok(),
+        own_only: matches!(visibility, Visibility::CreatedBy(_)),
+        created: None,
+        error: None,
+        notice: None,
+        form_name: String::new(),
+    })
+}
+
+pub async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/keys", None).await?;
+    render(&keys_page(&state, &m).await?)
+}
+
+/// A date from a date input → the end of that day, UTC (RFC 3339).
+fn end_of_day(date: &str) -> Result<Value, ApiError> {
+    if date.is_empty() {
+        return Ok(Value::Null);
+    }
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid("expires_at", format!("'{date}' is not a date")))?;
+    Ok(json!(format!("{}T23:59:59Z", day.format("%Y-%m-%d"))))
+}
+
+fn limit_fields(form: &HashMap<String, String>, body: &mut Map<String, Value>, explicit: bool) {
+    let limit = field(form, "limit");
+    let reset = field(form, "limit_reset");
+    if !limit.is_empty() {
+        body.insert("limit".into(), json!(limit));
+        body.insert(
+            "limit_reset".into(),
+            if reset.is_empty() {
+                Value::Null
+            } else {
+                json!(reset)
+            },
+        );
+    } else if explicit {
+        body.insert("limit".into(), Value::Null);
+    } else if !reset.is_empty() {
+        body.insert("limit_reset".into(), json!(reset));
+    }
+}
+
+pub async fn create_key(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/keys", Some(&form)).await?;
+    let attempt = async {
+        let mut body = Map::new();
+        body.insert("name".into(), json!(field(&form, "name")));
+        limit_fields(&form, &mut body, false);
+        let expires = end_of_day(field(&form, "expires"))?;
+        if !expires.is_null() {
+            body.insert("expires_at".into(), expires);
+        }
+        routes::keys::create_key(&req, &state, &m.p, &Value::Object(body)).await
+    };
+    match attempt.await {
+        Ok((data, secret)) => {
+            let mut page = keys_page(&state, &m).await?;
+            page.created = Some((text_of(&data["name"]), secret));
+            render_status(StatusCode::CREATED, &page)
+        }
+        Err(e) => {
+            let mut page = keys_page(&state, &m).await?;
+            page.error = Some(shown(&e));
+            page.form_name = field(&form, "name").to_string();
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+async fn visible_key(state: &AppState, m: &Member, hash: &str) -> Result<Value, PageError> {
+    let visibility = m.p.actor.read_keys()?;
+    let keys = routes::keys::list_keys(state, &m.p, visibility, &["inference"], true, 0).await?;
+    keys.into_iter()
+        .find(|k| k["hash"].as_str() == Some(hash))
+        .ok_or_else(|| ApiError::UnknownId("key not found".into()).into())
+}
+
+pub async fn edit_key_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/keys", None).await?;
+    let key = visible_key(&state, &m, &path).await?;
+    render(&KeyEditPage {
+        layout: m.layout("Edit key"),
+        csrf: m.csrf().to_string(),
+        key: KeyRow::from_json(&key),
+        error: None,
+    })
+}
+
+pub async fn edit_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/keys", Some(&form)).await?;
+    let attempt = async {
+        let mut body = Map::new();
+        body.insert("name".into(), json!(field(&form, "name")));
+        limit_fields(&form, &mut body, true);
+        body.insert("expires_at".into(), end_of_day(field(&form, "expires"))?);
+        routes::keys::update_key(&req, &state, &m.p, &path, Value::Object(body)).await
+    };
+    match attempt.await {
+        Ok(_) => Ok(see_other("/keys")),
+        Err(e @ (ApiError::InvalidRequest { .. } | ApiError::Forbidden(_))) => {
+            let key = visible_key(&state, &m, &path).await?;
+            render_status(
+                status_of(&e),
+                &KeyEditPage {
+                    layout: m.layout("Edit key"),
+                    csrf: m.csrf().to_string(),
+                    key: KeyRow::from_json(&key),
+                    error: Some(shown(&e)),
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /keys/{hash}/disable|enable|delete`
+pub async fn key_action(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/keys", Some(&form)).await?;
+    let (hash, action) = path.into_inner();
+    let done = match action.as_str() {
+        "disable" | "enable" => routes::keys::update_key(
+            &req,
+            &state,
+            &m.p,
+            &hash,
+            json!({ "disabled": action == "disable" }),
+        )
+        .await
+        .map(|k| format!("The key “{}” is {action}d.", text_of(&k["name"]))),
+        "delete" => routes::keys::delete_key(&req, &state, &m.p, &hash)
+            .await
+            .map(|()| "The key is deleted; it no longer works.".to_string()),
+        _ => return Err(ApiError::NotFound("no such page".into()).into()),
+    };
+    match done {
+        Ok(notice) => {
+            let mut page = keys_page(&state, &m).await?;
+            page.notice = Some(notice);
+            render(&page)
+        }
+        Err(e @ (ApiError::Forbidden(_) | ApiError::InvalidRequest { .. })) => {
+            let mut page = keys_page(&state, &m).await?;
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------------------------------- credits
+
+#[derive(sqlx::FromRow)]
+struct HistoryEntry {
+    effective_at: chrono::DateTime<chrono::Utc>,
+    kind: String,
+    amount: Decimal,
+}
+
+fn describe(kind: &str) -> &'static str {
+    match kind {
+        "topup" => "Top-up (Stripe)",
+        "grant" => "Grant",
+        "refund" => "Refund",
+        "dispute" => "Dispute",
+        "dispute_reinstated" => "Dispute won: reinstated",
+        "expiry" => "Credits expired",
+        "reversal" => "Grant reversed",
+        _ => "Other",
+    }
+}
+
+/// Who may buy credits from the dashboard: owners and admins (billing members only read).
+fn can_buy(m: &Member) -> bool {
+    m.role.administers()
+}
+
+fn quote_view(state: &AppState, amount: &str) -> Result<QuoteView, ApiError> {
+    let amount_d: Decimal = amount
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::invalid("amount", "enter an amount in USD, such as 20 or 12.50"))?;
+    let q = routes::stripe::quote(state, amount_d)?;
+    Ok(QuoteView {
+        credits: usd(q.credits.decimal()),
+        fee: usd(q.fee.decimal()),
+        total: usd(q.total.decimal()),
+        amount: q.credits.decimal().normalize().to_string(),
+    })
+}
+
+fn fee_rule(state: &AppState) -> String {
+    let f = &state.settings.fees;
+    format!(
+        "{} + {}%",
+        usd(f.fixed.decimal()),
+        (f.rate * Decimal::from(100)).normalize()
+    )
+}
+
+async fn credits_page(state: &AppState, m: &Member) -> Result<CreditsPage, PageError> {
+    let c = routes::account::credits_json(state, &m.p).await?;
+    let d = &c["data"];
+    let history = sqlx::query_as::<_, HistoryEntry>(
+        "SELECT t.effective_at, t.kind, -e.amount AS amount \
+         FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+         JOIN ledger_accounts la ON la.id = e.ledger_account_id \
+         WHERE la.account_id = $1 AND la.kind = 'credits' AND t.kind <> 'usage' \
+         ORDER BY t.effective_at DESC LIMIT 50",
+    )
+    .bind(m.p.actor.account_id())
+    .fetch_all(&state.pg)
+    .await
+    .map_err(infron_store::StoreError::from)?;
+    let mut days: BTreeMap<String, (Decimal, i64)> = BTreeMap::new();
+    if m.p.actor.read_usage().is_ok() {
+        let a = routes::activity::activity_json(state, &m.p, &HashMap::new()).await?;
+        for r in a["data"].as_array().into_iter().flatten() {
+            let e = days.entry(text_of(&r["date"])).or_default();
+            e.0 += decimal_of(&r["usage"]).unwrap_or_default();
+            e.1 += r["requests"].as_i64().unwrap_or(0);
+        }
+    }
+    let limits = &state.settings.stripe.topup_limits;
+    Ok(CreditsPage {
+        layout: m.layout("Credits"),
+        csrf: m.csrf().to_string(),
+        balance: usd_of(&d["balance"]),
+        total_credits: usd_of(&d["total_credits"]),
+        total_usage: usd_of(&d["total_usage"]),
+        expiring: d["expiring"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (usd_of(&e["amount"]), time_of(&e["expires_at"])))
+            .collect(),
+        history: history
+            .iter()
+            .map(|h| HistoryRow {
+                when: h.effective_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                what: describe(&h.kind).to_string(),
+                amount: usd(h.amount),
+            })
+            .collect(),
+        usage_days: days
+            .into_iter()
+            .rev()
+            .map(|(day, (spend, n))| (day, usd(spend), n))
+            .collect(),
+        can_buy: can_buy(m),
+        topups_configured: state.stripe_checkout.is_some(),
+        fee_rule: fee_rule(state),
+        min: usd(limits.min.decimal()),
+        max: usd(limits.max.decimal()),
+        amount: String::new(),
+        error: None,
+        notice: None,
+    })
+}
+
+pub async fn credits(
+    req: HttpRequest,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/credits", None).await?;
+    let mut page = credits_page(&state, &m).await?;
+    // Stripe's return pages: `?session={CHECKOUT_SESSION_ID}` after paying, `?cancelled` when
+    // the buyer turned back.
+    if let Some(id) = query.get("session") {
+        let row = infron_store::topups::get_session(&state.pg, id).await?;
+        page.notice = Some(match row {
+            Some(r) if r.account_id == m.p.actor.account_id() && r.credited_at.is_some() => {
+                format!(
+                    "Thank you: {} of credits were added.",
+                    usd(Decimal::new(r.credits_cents, 2))
+                )
+            }
+            Some(r) if r.account_id == m.p.actor.account_id() => {
+                "Thank you: the credits are added as soon as Stripe confirms the payment (reload in a moment).".to_string()
+            }
+            _ => "This payment is not one of this account's.".to_string(),
+        });
+    } else if query.contains_key("cancelled") {
+        page.notice = Some("The payment was cancelled; nothing was charged.".into());
+    }
+    render(&page)
+}
+
+/// The fee and total for an amount, as a fragment (htmx updates the buy form with it).
+pub async fn quote(
+    req: HttpRequest,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    member(&req, &state, "/credits", None).await?;
+    let amount = query.get("amount").map_or("", |s| s.trim());
+    let partial = if amount.is_empty() {
+        QuotePartial {
+            quote: None,
+            error: Some("Enter an amount to see the fee and total.".into()),
+        }
+    } else {
+        match quote_view(&state, amount) {
+            Ok(q) => QuotePartial {
+                quote: Some(q),
+                error: None,
+            },
+            Err(e) => QuotePartial {
+                quote: None,
+                error: Some(shown(&e)),
+            },
+        }
+    };
+    render(&partial)
+}
+
+async fn buy_refused(
+    state: &AppState,
+    m: &Member,
+    amount: &str,
+    e: ApiError,
+) -> Result<HttpResponse, PageError> {
+    let mut page = credits_page(state, m).await?;
+    page.amount = amount.to_string();
+    page.error = Some(shown(&e));
+    render_status(status_of(&e), &page)
+}
+
+fn check_can_buy(m: &Member) -> Result<(), ApiError> {
+    if can_buy(m) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only the account's owners and admins buy credits".into(),
+        ))
+    }
+}
+
+/// The fee and total, before paying (works without JavaScript).
+pub async fn review(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/credits", Some(&form)).await?;
+    check_can_buy(&m)?;
+    let amount = field(&form, "amount");
+    match quote_view(&state, amount) {
+        Ok(quote) => render(&ReviewPage {
+            layout: m.layout("Review the payment"),
+            csrf: m.csrf().to_string(),
+            quote,
+        }),
+        Err(e) => buy_refused(&state, &m, amount, e).await,
+    }
+}
+
+/// Starts Stripe Checkout and sends the browser there.
+pub async fn checkout(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/credits", Some(&form)).await?;
+    check_can_buy(&m)?;
+    let amount = field(&form, "amount");
+    let attempt = async {
+        let d: Decimal = amount
+            .parse()
+            .map_err(|_| ApiError::invalid("amount", "enter an amount in USD"))?;
+        routes::stripe::start_checkout(&state, m.p.actor.account_id(), d).await
+    };
+    match attempt.await {
+        Ok((session, _)) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", session.url))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish()),
+        Err(e) => buy_refused(&state, &m, amount, e).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------- logs
+
+fn log_row(r: &Value) -> LogRow {
+    LogRow {
+        id: text_of(&r["id"]),
+        time: time_of(&r["created_at"]),
+        model: r["model"]
+            .as_str()
+            .or(r["requested_model"].as_str())
+            .unwrap_or("—")
+            .to_string(),
+        provider: text_of(&r["provider_name"]),
+        key: text_of(&r["api_key_name"]),
+        tokens_in: text_of(&r["tokens_prompt"]),
+        tokens_out: text_of(&r["tokens_completion"]),
+        cost: usd_of(&r["total_cost"]),
+        status: text_of(&r["status"]),
+        latency: r["latency"]
+            .as_i64()
+            .map_or_else(|| "—".to_string(), |l| format!("{l} ms")),
+    }
+}
+
+pub async fn logs(
+    req: HttpRequest,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/logs", None).await?;
+    let model = query.get("model").map_or("", |s| s.trim()).to_string();
+    let mut q: HashMap<String, String> = HashMap::new();
+    for k in ["cursor", "model"] {
+        if let Some(v) = query.get(k).filter(|v| !v.trim().is_empty()) {
+            q.insert(k.to_string(), v.clone());
+        }
+    }
+    q.insert("limit".into(), "50".into());
+    let data = routes::activity::logs_json(&state, &m.p, &q).await?;
+    let table = LogsTable {
+        rows: data["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(log_row)
+            .collect(),
+        next: data["next_cursor"].as_str().map(str::to_string),
+        model: model.clone(),
+    };
+    if query.contains_key("partial") {
+        return render(&table);
+    }
+    let credits = routes::account::credits_json(&state, &m.p).await?;
+    render(&LogsPage {
+        layout: m.layout("Logs"),
+        balance: usd_of(&credits["data"]["balance"]),
+        table,
+        model,
+        first_page: !query.contains_key("cursor"),
+    })
+}
+
+pub async fn log_detail(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/logs", None).await?;
+    let g = routes::account::generation_json(&state, &m.p, &path).await?;
+    let d = &g["data"];
+    let mut fields = vec![
+        ("Time".to_string(), time_of(&d["created_at"])),
+        ("Model".to_string(), text_of(&d["model"])),
+        ("Requested as".to_string(), text_of(&d["requested_model"])),
+        ("Provider".to_string(), text_of(&d["provider_name"])),
+        ("Upstream model".to_string(), text_of(&d["upstream_model"])),
+        ("Status".to_string(), text_of(&d["status"])),
+        ("Prompt tokens".to_string(), text_of(&d["tokens_prompt"])),
+        (
+            "Completion tokens".to_string(),
+            text_of(&d["tokens_completion"]),
+        ),
+        (
+            "Reasoning tokens".to_string(),
+            text_of(&d["native_tokens_reasoning"]),
+        ),
+        (
+            "Cached tokens".to_string(),
+            text_of(&d["native_tokens_cached"]),
+        ),
+        ("Cost".to_string(), usd_of(&d["total_cost"])),
+        ("Latency".to_string(), text_of(&d["latency"]) + " ms"),
+        (
+            "First token".to_string(),
+            text_of(&d["first_token_latency"]) + " ms",
+        ),
+        ("Streamed".to_string(), text_of(&d["streamed"])),
+        ("Finish reason".to_string(), text_of(&d["finish_reason"])),
+        ("From the cache".to_string(), text_of(&d["cache_hit"])),
+    ];
+    if let Some(cost) = d["cost_details"].as_object() {
+        for (k, v) in cost {
+            if let Some(x) = decimal_of(v) {
+                fields.push((format!("Cost: {}", k.replace('_', " ")), usd(x)));
+            }
+        }
+    }
+    if let Some(prices) = d["prices"].as_object() {
+        for (k, v) in prices {
+            fields.push((format!("Price used: {}", k.replace('_', " ")), text_of(v)));
+        }
+    }
+    let attempts = d["provider_responses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                text_of(&a["endpoint_id"]),
+                text_of(&a["status"]),
+                text_of(&a["latency"]),
+            )
+        })
+        .collect();
+    render(&LogDetailPage {
+        layout: m.layout("Request"),
+        id: text_of(&d["id"]),
+        fields,
+        attempts,
+    })
+}
+
+// ------------------------------------------------------------------------------------ activity
+
+const GROUPS: [(&str, &str); 3] = [("model", "Model"), ("provider", "Provider"), ("key", "Key")];
+
+struct Activity {
+    group: &'static str,
+    rows: Vec<ActivityRow>,
+    days: Vec<DayRow>,
+    total_requests: i64,
+    total_spend: Decimal,
+    runway: Option<String>,
+}
+
+async fn activity_data(state: &AppState, m: &Member, group: &str) -> Result<Activity, PageError> {
+    let group = GROUPS
+        .iter()
+        .map(|(g, _)| *g)
+        .find(|g| *g == group)
+        .unwrap_or("model");
+    let a = routes::activity::activity_json(state, &m.p, &HashMap::new()).await?;
+    let mut groups: BTreeMap<String, ActivityRow> = BTreeMap::new();
+    let mut days: BTreeMap<String, (i64, Decimal)> = BTreeMap::new();
+    let mut total_requests = 0;
+    let mut total_spend = Decimal::ZERO;
+    let week_ago = (chrono::Utc::now().date_naive() - chrono::Duration::days(7))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut last_week = Decimal::ZERO;
+    for r in a["data"].as_array().into_iter().flatten() {
+        let label = match group {
+            "provider" => text_of(&r["provider_name"]),
+            "key" => r["api_key_name"]
+                .as_str()
+                .unwrap_or("(deleted key)")
+                .to_string(),
+            _ => text_of(&r["model"]),
+        };
+        let spend = decimal_of(&r["usage"]).unwrap_or_default();
+        let requests = r["requests"].as_i64().unwrap_or(0);
+        let g = groups.entry(label.clone()).or_insert_with(|| ActivityRow {
+            label,
+            requests: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            spend: String::new(),
+            spend_raw: Decimal::ZERO,
+        });
+        g.requests += requests;
+        g.tokens_in += r["prompt_tokens"].as_i64().unwrap_or(0);
+        g.tokens_out += r["completion_tokens"].as_i64().unwrap_or(0);
+        g.spend_raw += spend;
+        let date = text_of(&r["date"]);
+        if date > week_ago {
+            last_week += spend;
+        }
+        let d = days.entry(date).or_default();
+        d.0 += requests;
+        d.1 += spend;
+        total_requests += requests;
+        total_spend += spend;
+    }
+    let mut rows: Vec<ActivityRow> = groups.into_values().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.spend_raw));
+    for r in &mut rows {
+        r.spend = usd(r.spend_raw);
+    }
+    let busiest = days.values().map(|d| d.1).max().unwrap_or_default();
+    let days = days
+        .into_iter()
+        .rev()
+        .map(|(day, (requests, spend))| DayRow {
+            day,
+            requests,
+            spend: usd(spend),
+            share: if busiest > Decimal::ZERO {
+                u32::try_from(
+                    (spend * Decimal::from(100) / busiest)
+                        .round()
+                        .mantissa()
+                        .clamp(0, 100),
+                )
+                .unwrap_or(0)
+            } else {
+                0
+            },
+        })
+        .collect();
+    // Runway: the balance over the last 7 days' average daily spend.
+    let runway = if last_week > Decimal::ZERO {
+        let c = routes::account::credits_json(state, &m.p).await?;
+        decimal_of(&c["data"]["balance"]).map(|balance| {
+            let per_day = last_week / Decimal::from(7);
+            let days = (balance.max(Decimal::ZERO) / per_day).floor();
+            if days > Decimal::from(365) {
+                "over a year".to_string()
+            } else {
+                format!("{} days", days.normalize())
+            }
+        })
+    } else {
+        None
+    };
+    Ok(Activity {
+        group,
+        rows,
+        days,
+        total_requests,
+        total_spend,
+        runway,
+    })
+}
+
+pub async fn activity(
+    req: HttpRequest,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/activity", None).await?;
+    let a = activity_data(
+        &state,
+        &m,
+        query.get("group").map_or("model", |s| s.as_str()),
+    )
+    .await?;
+    render(&ActivityPage {
+        layout: m.layout("Activity"),
+        group: a.group.to_string(),
+        groups: GROUPS
+            .iter()
+            .map(|(v, l)| (*v, *l, *v == a.group))
+            .collect(),
+        rows: a.rows,
+        days: a.days,
+        total_requests: a.total_requests,
+        total_spend: usd(a.total_spend),
+        runway: a.runway,
+    })
+}
+
+/// A CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-` or
+/// `@` is neutralized so a spreadsheet does not run it as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+pub async fn activity_csv(
+    req: HttpRequest,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/activity", None).await?;
+    let a = activity_data(
+        &state,
+        &m,
+        query.get("group").map_or("model", |s| s.as_str()),
+    )
+    .await?;
+    let mut out = format!(
+        "{},requests,prompt_tokens,completion_tokens,spend_usd\n",
+        a.group
+    );
+    for r in &a.rows {
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            csv_field(&r.label),
+            r.requests,
+            r.tokens_in,
+            r.tokens_out,
+            r.spend_raw.round_dp(6).normalize()
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Content-Type", "text/csv; charset=utf-8"))
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"infron-activity-by-{}.csv\"",
+                a.group
+            ),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(out))
+}
+
+// -------------------------------------------------------------------------------------- models
+
+fn per_million(p: infron_billing::TokenPrice) -> String {
+    let d = p.decimal() * Decimal::from(1_000_000);
+    format!("${}", d.round_dp(4).normalize())
+}
+
+/// The catalog: public, like `/api/v1/models`; signed-in users get the navigation too.
+pub async fn models(
+    req: HttpRequest,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let layout = match crate::principal::page_user(&req, &state, None).await? {
+        Some(u) => Layout::with_nav("Models", Nav::load(&state, &u, "/models").await?),
+        None => Layout::bare("Models"),
+    };
+    let q = query.get("q").map_or("", |s| s.trim()).to_string();
+    let needle = q.to_lowercase();
+    let catalog = state.catalog();
+    let matching: Vec<_> = catalog
+        .models
+        .iter()
+        .filter(|m| {
+            needle.is_empty()
+                || m.id.to_lowercase().contains(&needle)
+                || m.name.to_lowercase().contains(&needle)
+                || m.aliases.iter().any(|a| a.to_lowercase().contains(&needle))
+                || m.endpoints.iter().any(|e| {
+                    e.provider.name.to_lowercase().contains(&needle)
+                        || e.provider.display_name.to_lowercase().contains(&needle)
+                })
+        })
+        .collect();
+    let shown_all = matching.len() <= 200;
+    let models = matching
+        .iter()
+        .take(200)
+        .map(|m| {
+            let cheapest = m
+                .endpoints
+                .iter()
+                .min_by_key(|e| infron_router::selection::unit_price(e));
+            let mut providers: Vec<String> = m
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let mut s = e.provider.display_name.clone();
+                    if e.provider.data_policy.training {
+                        s.push_str(" (may train on prompts)");
+                    }
+                    s
+                })
+                .collect();
+            providers.dedup();
+            ModelRow {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                context: m.context_length.to_string(),
+                prompt: cheapest.map_or_else(|| "—".into(), |e| per_million(e.prices.prompt)),
+                completion: cheapest
+                    .map_or_else(|| "—".into(), |e| per_million(e.prices.completion)),
+                providers,
+            }
+        })
+        .collect();
+    render(&ModelsPage {
+        layout,
+        q,
+        models,
+        total: catalog.models.len(),
+        shown_all,
+    })
+}
+
+// ------------------------------------------------------------------------------------ settings
+
+async fn settings_page(state: &AppState, m: &Member) -> Result<SettingsPage, PageError> {
+    m.p.actor.read_settings()?;
+    let a = infron_store::accounts::get(&state.pg, m.p.actor.account_id())
+        .await?
+        .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
+    Ok(SettingsPage {
+        layout: m.layout("Settings"),
+        csrf: m.csrf().to_string(),
+        name: a.name,
+        allow_training: a.allow_training,
+        can_change: m.p.actor.update_settings().is_ok(),
+        role: m.role.as_str().to_string(),
+        error: None,
+        notice: None,
+    })
+}
+
+pub async fn settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/settings", None).await?;
+    render(&settings_page(&state, &m).await?)
+}
+
+pub async fn change_settings(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/settings", Some(&form)).await?;
+    let body = json!({
+        "name": field(&form, "name"),
+        "allow_training": field(&form, "allow_training") == "true",
+    });
+    let outcome = routes::members::change_settings(&req, &state, &m.p, body).await;
+    let mut page = settings_page(&state, &m).await?;
+    match outcome {
+        Ok(_) => {
+            page.notice = Some("Settings saved.".into());
+            render(&page)
+        }
+        Err(e) => {
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+async fn members_page(state: &AppState, m: &Member) -> Result<MembersPage, PageError> {
+    m.p.actor.read_members()?;
+    let account = m.p.actor.account_id();
+    let members = infron_store::members::list(&state.pg, account).await?;
+    let invitations = infron_store::members::open_invitations(&state.pg, account).await?;
+    Ok(MembersPage {
+        layout: m.layout("Members"),
+        csrf: m.csrf().to_string(),
+        members: members
+            .iter()
+            .map(|r| MemberRow {
+                email: r.email.clone(),
+                role: r.role.clone(),
+                joined: r.created_at.format("%Y-%m-%d").to_string(),
+            })
+            .collect(),
+        invitations: invitations
+            .iter()
+            .map(|i| InvitationRow {
+                id: i.id.to_string(),
+                email: i.email.clone(),
+                role: i.role.clone(),
+                expires: i.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            })
+            .collect(),
+        error: None,
+        notice: None,
+    })
+}
+
+/// Members and invitations: owners and admins only (others get 403).
+pub async fn members(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/members", None).await?;
+    render(&members_page(&state, &m).await?)
+}
+
+pub async fn invite(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/members", Some(&form)).await?;
+    let attempt = async {
+        let email = Email::parse("email", field(&form, "email"))?;
+        let role: Role = field(&form, "role")
+            .parse()
+            .map_err(|e: String| ApiError::invalid("role", e))?;
+        let ctx = audit_ctx(&req, &state, &m.p).await;
+        state
+            .accounts
+            .invite(&m.p.actor, &ctx, &email, role)
+            .await?;
+        Ok::<_, ApiError>(email)
+    };
+    let outcome = attempt.await;
+    let mut page = members_page(&state, &m).await?;
+    match outcome {
+        Ok(email) => {
+            page.notice = Some(format!("We emailed an invitation to {email}."));
+            render_status(StatusCode::CREATED, &page)
+        }
+        Err(e) => {
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+pub async fn revoke_invitation(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/members", Some(&form)).await?;
+    let id =
+        Uuid::parse_str(&path).map_err(|_| ApiError::UnknownId("invitation not found".into()))?;
+    let ctx = audit_ctx(&req, &state, &m.p).await;
+    state
+        .accounts
+        .revoke_invitation(&m.p.actor, &ctx, id)
+        .await?;
+    let mut page = members_page(&state, &m).await?;
+    page.notice = Some("The invitation is revoked.".into());
+    render(&page)
+}
