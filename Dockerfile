@@ -1,4 +1,12 @@
 # Builds the `infron` gateway and the `infron-mock-provider` demo provider.
+
+# The dashboard's front-end packages from the npm registry, pinned by the lockfile; the build
+# bundles them into the binary (crates/api/build.rs).
+FROM node:20-bookworm-slim AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
@@ -6,6 +14,9 @@ COPY crates crates
 COPY migrations migrations
 # The api crate's manifest names its end-to-end test target under tests/.
 COPY tests tests
+COPY web web
+COPY --from=web /src/web/node_modules web/node_modules
+ENV INFRON_REQUIRE_WEB_ASSETS=1
 RUN cargo build --release --locked --bin infron --bin infron-mock-provider
 
 FROM debian:bookworm-slim

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # One command to a working gateway on this machine: starts PostgreSQL and Redis (installing
 # them if needed), the mock provider (answers like OpenAI, Anthropic and Gemini without
-# internet), migrates a local database, creates an account with $10 of credits and an API
-# key, and serves Infron on http://127.0.0.1:8080 until Ctrl-C.
+# internet), migrates a local database, creates an account with $10 of credits, an API key and
+# a demo user who signs in to the dashboard, and serves Infron on http://127.0.0.1:8080 until
+# Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
 scripts/ensure-services.sh
+# The dashboard's front-end packages (without npm the pages still work, without htmx).
+scripts/ensure-web.sh || echo "[dev] could not install the dashboard's npm packages; pages work without them" >&2
 
 cargo build --quiet --bin infron --bin infron-mock-provider
 BIN="$CARGO_TARGET_DIR/debug"
@@ -37,14 +40,31 @@ mock_pid=$!
 trap 'kill $mock_pid 2>/dev/null || true' EXIT
 
 "$BIN/infron" migrate >/dev/null
-account=$("$BIN/infron" accounts create --name "demo")
-key=$("$BIN/infron" keys create --account "$account" --name "demo" 2>/dev/null)
-"$BIN/infron" credits grant --account "$account" --amount 10 --reason "quick start" >/dev/null
+# One demo account across runs, owned by the demo user who signs in to the dashboard.
+account=""
+if [ -f .dev/demo-account ] && "$BIN/infron" accounts show "$(cat .dev/demo-account)" >/dev/null 2>&1; then
+  account=$(cat .dev/demo-account)
+else
+  account=$("$BIN/infron" accounts create --name "demo")
+  echo "$account" > .dev/demo-account
+  "$BIN/infron" credits grant --account "$account" --amount 10 --reason "quick start" >/dev/null
+fi
+key=$("$BIN/infron" keys create --account "$account" --name "demo $(date +%H:%M:%S)" 2>/dev/null)
+demo_email="demo@example.com"
+[ -f .dev/demo-password ] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > .dev/demo-password
+demo_password=$(cat .dev/demo-password)
+"$BIN/infron" users add --email "$demo_email" --account "$account" --role owner \
+  < .dev/demo-password 2>/dev/null
 
 cat <<MSG
 
   Infron is starting on http://$INFRON_BIND with the mock provider behind it.
-  Account $account has \$10 of credits. Its API key (shown once):
+
+  Dashboard: http://$INFRON_BIND/
+    sign in as $demo_email with the password $demo_password
+
+  Account $account has the demo's credits (\$10 granted at its creation). A new API key
+  (shown once):
 
     $key
 

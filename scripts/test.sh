@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit and end-to-end tests of every crate, then the official
-# OpenAI Python SDK against the gateway. Needs nothing but Rust: starts (and if needed
-# installs) PostgreSQL and Redis first. Each test uses its own database and Redis prefix,
+# Runs the whole test suite: unit and end-to-end tests of every crate, the dashboard in a real
+# browser, then the official OpenAI Python SDK against the gateway. Needs nothing but Rust:
+# starts (and if needed installs) PostgreSQL and Redis, and installs the dashboard's npm
+# packages and Debian's chromium and chromium-driver, first. Each test uses its own database and Redis prefix,
 # so running it twice in a row on one server is fine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
 scripts/ensure-services.sh
+scripts/ensure-web.sh --browser
+# The build must bundle the dashboard's front-end packages, not fall back to pages without them.
+export INFRON_REQUIRE_WEB_ASSETS=1
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

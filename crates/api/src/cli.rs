@@ -47,6 +47,9 @@ pub enum Command {
     /// Manage operators (the people running the platform).
     #[command(subcommand)]
     Operators(OperatorsCommand),
+    /// Manage users (the people who sign in to the dashboard).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Build the model catalog from public price lists.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -61,6 +64,22 @@ pub enum OperatorsCommand {
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Make a user who can sign in at once (the address counts as verified) a member of an
+    /// account. Creates the user when the address has none, with the password read from
+    /// standard input; an existing user keeps their password and is only added to the account.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        account: Uuid,
+        /// owner (only for an account without one), admin, member or billing.
+        #[arg(long, default_value = "member")]
+        role: String,
     },
 }
 
@@ -201,6 +220,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             email,
             password_stdin,
         }) => create_operator(&settings, &email, password_stdin).await,
+        Command::Users(UsersCommand::Add {
+            email,
+            account,
+            role,
+        }) => add_user(&settings, &email, account, &role).await,
         Command::Keys(c) => keys(&settings, c).await,
         Command::Credits(CreditsCommand::Grant {
             account,
@@ -362,6 +386,68 @@ async fn audit(
         },
     )
     .await;
+}
+
+async fn add_user(
+    settings: &Settings,
+    email: &str,
+    account: Uuid,
+    role: &str,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let email = infron_accounts::Email::parse("email", email)
+        .map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let role: infron_accounts::Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+    let pg = pg(settings).await?;
+    if infron_store::accounts::get(&pg, account).await?.is_none() {
+        bail!("no account {account}");
+    }
+    let user = match infron_store::users::user_by_email(&pg, email.as_str()).await? {
+        Some(u) => u.id,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the password from stdin")?;
+            let password =
+                infron_accounts::Password::parse("password", s.trim_end_matches(['\r', '\n']))
+                    .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            let hash = infron_accounts::password::hash(&password).await?;
+            let mut tx = pg.begin().await.context("cannot start a transaction")?;
+            let row =
+                infron_store::users::insert_user(&mut tx, Uuid::now_v7(), email.as_str(), &hash)
+                    .await?
+                    .context("the user was created meanwhile; run again")?;
+            tx.commit().await.context("cannot commit")?;
+            eprintln!("user {} created ({email})", row.id);
+            row.id
+        }
+    };
+    infron_store::users::mark_verified(&pg, user).await?;
+    if infron_store::members::role_of(&pg, account, user)
+        .await?
+        .is_none()
+    {
+        let mut tx = pg.begin().await.context("cannot start a transaction")?;
+        infron_store::members::insert(&mut tx, account, user, role.as_str())
+            .await
+            .with_context(|| format!("cannot make {email} {role} of {account}"))?;
+        tx.commit().await.context("cannot commit")?;
+        infron_accounts::audit::record_with(
+            &pg,
+            &infron_accounts::AuditCtx::cli(),
+            infron_accounts::Change {
+                account_id: Some(account),
+                action: "member.add",
+                target_kind: "user",
+                target_id: user.to_string(),
+                details: serde_json::json!({ "email": email.as_str(), "role": role.as_str() }),
+            },
+        )
+        .await;
+    }
+    eprintln!("{email} is a member of {account}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn create_operator(
