@@ -15,6 +15,7 @@ mod clouds;
 mod completions;
 mod conformance;
 mod credits;
+mod dashboard;
 mod embeddings;
 mod errors;
 mod finance;

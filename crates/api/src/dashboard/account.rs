@@ -988,3 +988,27 @@ pub async fn revoke_invitation(
     page.notice = Some("The invitation is revoked.".into());
     render(&page)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("openai/gpt-4o"), "openai/gpt-4o");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("-1+1"), "'-1+1");
+    }
+
+    #[test]
+    fn dates_become_the_end_of_that_day() {
+        assert_eq!(end_of_day("").ok(), Some(Value::Null));
+        assert_eq!(
+            end_of_day("2099-01-31").ok(),
+            Some(json!("2099-01-31T23:59:59Z"))
+        );
+        assert!(end_of_day("31/01/2099").is_err());
+    }
+}

@@ -345,3 +345,27 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_returns_only_to_our_own_paths() {
+        assert_eq!(safe_next("/keys"), Some("/keys"));
+        assert_eq!(
+            safe_next("/invitations/accept?token=x"),
+            Some("/invitations/accept?token=x")
+        );
+        for bad in [
+            "",
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "keys",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad}");
+        }
+        assert_eq!(urlencode("/a?b=c&d"), "%2Fa%3Fb%3Dc%26d");
+    }
+}

@@ -130,7 +130,10 @@ pub fn usd(d: Decimal) -> String {
             s
         }
     } else {
-        format!("{:.2}", a.round_dp(2))
+        format!(
+            "{:.2}",
+            a.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        )
     };
     format!("{}${text}", if negative { "−" } else { "" })
 }
@@ -466,4 +469,45 @@ pub struct MembersPage {
     pub invitations: Vec<InvitationRow>,
     pub error: Option<String>,
     pub notice: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn money_reads_like_money() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap_or_default();
+        assert_eq!(usd(d("0")), "$0.00");
+        assert_eq!(usd(d("20")), "$20.00");
+        assert_eq!(usd(d("1.345")), "$1.35");
+        assert_eq!(usd(d("0.000018")), "$0.000018");
+        assert_eq!(usd(d("0.0000001")), "$<0.000001");
+        assert_eq!(usd(d("-2.5")), "−$2.50");
+        assert_eq!(usd_of(&json!(21.35)), "$21.35");
+        assert_eq!(usd_of(&json!("0.5")), "$0.50");
+        assert_eq!(usd_of(&Value::Null), "—");
+        assert_eq!(
+            time_of(&json!("2026-12-07T14:03:11.123Z")),
+            "2026-12-07 14:03:11 UTC"
+        );
+    }
+
+    #[test]
+    fn key_rows_show_limits_and_expiry() {
+        let k = KeyRow::from_json(&json!({
+            "hash": "ab", "name": "n", "label": "sk-inf-v1-...x", "usage_daily": 0.5,
+            "usage_weekly": 1, "usage_monthly": 2, "limit": 5, "limit_remaining": 4.5,
+            "limit_reset": "daily", "expires_at": "2099-01-31T23:59:59Z", "disabled": true,
+        }));
+        assert_eq!(k.limit, "$5.00");
+        assert_eq!(k.limit_value, "5");
+        assert_eq!(k.remaining, "$4.50");
+        assert_eq!(k.expires_date, "2099-01-31");
+        assert!(k.disabled);
+        let k = KeyRow::from_json(&json!({ "limit": null, "expires_at": null }));
+        assert_eq!((k.limit.as_str(), k.remaining.as_str()), ("none", ""));
+        assert_eq!(k.expires, "never");
+    }
 }

@@ -1,0 +1,266 @@
+//! The dashboard's forms as a browser without JavaScript sends them (plain form posts, no
+//! headers but Origin), and what they refuse: a change without the session's CSRF token, or from
+//! another origin. The browser flows themselves are in tests/browser.
+
+use uuid::Uuid;
+
+use crate::tenant_helpers::*;
+
+fn form_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session's CSRF token as the page's forms carry it.
+fn csrf_in(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a form with the CSRF token");
+    let rest = &page[at + "name=\"csrf_token\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn dashboard_forms_work_without_javascript_and_refuse_cross_site_changes() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let base = &app.base;
+    let (_, email, _) = member(app, None).await;
+    let c = form_client();
+
+    // Signed out: pages send you to sign in; the sign-in page carries the strict policy.
+    let r = c.get(format!("{base}/keys")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/sign-in");
+    let r = c.get(format!("{base}/sign-in")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+
+    // Sign-in from another site is refused; a wrong password is shown on the page.
+    let r = c
+        .post(format!("{base}/sign-in"))
+        .header("origin", "https://evil.example")
+        .form(&[("email", email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post(format!("{base}/sign-in"))
+        .header("origin", base)
+        .form(&[("email", email.as_str()), ("password", "not the password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("invalid email or password"), "{page}");
+    assert!(!page.contains("not the password"));
+
+    let r = c
+        .post(format!("{base}/sign-in"))
+        .header("origin", base)
+        .form(&[("email", email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/keys");
+    let keys = c.get(format!("{base}/keys")).send().await.unwrap();
+    assert_eq!(keys.status(), 200);
+    let page = keys.text().await.unwrap();
+    let csrf = csrf_in(&page);
+
+    // A change without the token, or with it from another origin, changes nothing.
+    for (origin, token) in [(base.as_str(), ""), ("https://evil.example", csrf.as_str())] {
+        let r = c
+            .post(format!("{base}/keys"))
+            .header("origin", origin)
+            .form(&[("name", "sneaky"), ("csrf_token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "origin {origin}");
+    }
+
+    // Create a key with a limit and expiry: the secret is on the page once, and it works.
+    let r = c
+        .post(format!("{base}/keys"))
+        .header("origin", base)
+        .form(&[
+            ("name", "form key"),
+            ("limit", "5"),
+            ("limit_reset", "daily"),
+            ("expires", "2099-01-31"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let page = r.text().await.unwrap();
+    let at = page.find("id=\"new-key-secret\">").unwrap() + "id=\"new-key-secret\">".len();
+    let secret = &page[at..at + page[at..].find('<').unwrap()];
+    assert!(secret.starts_with("sk-inf-"), "{secret}");
+    let r = app
+        .client
+        .get(format!("{base}/api/v1/key"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let key: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(key["data"]["limit"].as_f64(), Some(5.0));
+    assert_eq!(key["data"]["limit_reset"], "daily");
+    assert!(key["data"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .starts_with("2099-01-31T23:59:59"));
+    let page = c
+        .get(format!("{base}/keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("form key") && !page.contains(secret));
+
+    // A bad value is explained on the page, naming what is wrong.
+    let r = c
+        .post(format!("{base}/keys"))
+        .header("origin", base)
+        .form(&[("name", ""), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("name must be 1 to 200"));
+
+    // Buying credits without JavaScript: the review page shows the fee and total. Top-ups are
+    // not configured on this server, so the Credits page says so and checkout is refused.
+    let page = c
+        .get(format!("{base}/credits"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Stripe is not configured"), "{page}");
+    let r = c
+        .post(format!("{base}/credits/review"))
+        .header("origin", base)
+        .form(&[("amount", "20"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("$1.35") && page.contains("$21.35"), "{page}");
+    let r = c
+        .post(format!("{base}/credits/checkout"))
+        .header("origin", base)
+        .form(&[("amount", "20"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("not configured"));
+
+    // Switching accounts: only to an account of one's own (another's is 404).
+    let (_, _, other) = member(app, None).await;
+    let foreign = other
+        .get("/api/v1/me")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["data"]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post(format!("{base}/switch-account"))
+        .header("origin", base)
+        .form(&[("account_id", foreign.as_str()), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .post(format!("{base}/switch-account"))
+        .header("origin", base)
+        .form(&[
+            ("account_id", Uuid::new_v4().to_string().as_str()),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Signing out ends the session: the old cookie no longer opens a page.
+    let r = c
+        .post(format!("{base}/sign-out"))
+        .header("origin", base)
+        .form(&[("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = c.get(format!("{base}/keys")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+#[tokio::test]
+async fn dashboard_pages_never_leak_internals_and_unknown_things_are_404() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let (_, _, b) = member(app, None).await;
+    for path in [
+        "/keys/00/edit",
+        "/logs/gen-not-an-id",
+        &format!("/logs/gen-{}", Uuid::new_v4().simple()),
+    ] {
+        let r = b.get(path).send().await.unwrap();
+        let status = r.status().as_u16();
+        let page = r.text().await.unwrap();
+        assert!(status == 404 || status == 400, "{path}: {status}");
+        assert!(page.contains("<h1>"), "{path}: an HTML page");
+        assert!(
+            !page.contains("panicked") && !page.contains("src/"),
+            "{page}"
+        );
+    }
+    // The catalog is public; the search narrows it.
+    let page = app
+        .client
+        .get(format!("{}/models?q=chat-alias", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("test/chat"), "{page}");
+    let page = app
+        .client
+        .get(format!("{}/models?q=zzz-no-such-model", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No model matches"), "{page}");
+}
