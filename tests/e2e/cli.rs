@@ -123,3 +123,140 @@ async fn admin_cli_creates_accounts_keys_and_grants() {
     let (ok, out, _) = infron(&db, &prefix, &["keys", "--help"]);
     assert!(ok && out.contains("create"));
 }
+
+/// `infron users add` reading the password from stdin.
+fn add_user(db: &str, prefix: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_infron"))
+        .args(["users", "add"])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db)
+        .env("REDIS_URL", redis_url())
+        .env("INFRON_KEY_SECRET", "cli-test-secret-0123456789abcdef0123")
+        .env("INFRON_REDIS_PREFIX", prefix)
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("infron runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_cli_adds_users_who_can_sign_in_to_accounts() {
+    let db = fresh_database().await;
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    assert!(infron(&db, &prefix, &["migrate"]).0);
+    let (ok, out, err) = infron(&db, &prefix, &["accounts", "create", "--name", "Demo"]);
+    assert!(ok, "{err}");
+    let account = out.trim().to_string();
+    let (ok, err) = add_user(
+        &db,
+        &prefix,
+        &[
+            "--email",
+            "Demo@Example.com",
+            "--account",
+            &account,
+            "--role",
+            "owner",
+        ],
+        "a long demo password\n",
+    );
+    assert!(ok, "{err}");
+    // Again: nothing changes (the password read is not used for an existing user).
+    let (ok, err) = add_user(
+        &db,
+        &prefix,
+        &[
+            "--email",
+            "demo@example.com",
+            "--account",
+            &account,
+            "--role",
+            "owner",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let pg = infron_store::connect_postgres(&db, 2).await.unwrap();
+    let user = infron_store::users::user_by_email(&pg, "demo@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified_at.is_some());
+    assert!(infron_accounts::password::verify(
+        &infron_accounts::Password::offered("a long demo password"),
+        Some(&user.password_hash)
+    )
+    .await
+    .unwrap());
+    let account_id = uuid::Uuid::parse_str(&account).unwrap();
+    let role = infron_store::members::role_of(&pg, account_id, user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_eq!(role, "owner");
+    // A second owner, a short password, an unknown account or role are refused.
+    let (ok, err) = add_user(
+        &db,
+        &prefix,
+        &[
+            "--email",
+            "other@example.com",
+            "--account",
+            &account,
+            "--role",
+            "owner",
+        ],
+        "another long password\n",
+    );
+    assert!(!ok && err.contains("cannot make"), "{err}");
+    let (ok, err) = add_user(
+        &db,
+        &prefix,
+        &["--email", "short@example.com", "--account", &account],
+        "short\n",
+    );
+    assert!(!ok && err.contains("at least 10"), "{err}");
+    let (ok, err) = add_user(
+        &db,
+        &prefix,
+        &[
+            "--email",
+            "x@example.com",
+            "--account",
+            &uuid::Uuid::new_v4().to_string(),
+        ],
+        "a long demo password\n",
+    );
+    assert!(!ok && err.contains("no account"), "{err}");
+    let (ok, err) = add_user(
+        &db,
+        &prefix,
+        &[
+            "--email",
+            "x@example.com",
+            "--account",
+            &account,
+            "--role",
+            "root",
+        ],
+        "a long demo password\n",
+    );
+    assert!(!ok && err.contains("--role"), "{err}");
+}

@@ -134,6 +134,82 @@ async fn dashboard_forms_work_without_javascript_and_refuse_cross_site_changes()
         .unwrap();
     assert!(page.contains("form key") && !page.contains(secret));
 
+    // Edit, disable, enable and delete through the key's forms.
+    let hash = {
+        let at = page.find("/keys/").unwrap() + "/keys/".len();
+        page[at..at + 64].to_string()
+    };
+    let r = c
+        .post(format!("{base}/keys/{hash}/edit"))
+        .header("origin", base)
+        .form(&[
+            ("name", "renamed key"),
+            ("limit", ""),
+            ("limit_reset", ""),
+            ("expires", ""),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let key: serde_json::Value = app
+        .client
+        .get(format!("{base}/api/v1/key"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["data"]["name"], "renamed key");
+    assert!(key["data"]["limit"].is_null() && key["data"]["expires_at"].is_null());
+    for (action, status_after) in [("disable", 401), ("enable", 200)] {
+        let r = c
+            .post(format!("{base}/keys/{hash}/{action}"))
+            .header("origin", base)
+            .form(&[("csrf_token", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{action}");
+        let mut seen = 0;
+        for _ in 0..100 {
+            seen = app
+                .client
+                .get(format!("{base}/api/v1/key"))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if seen == status_after {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen, status_after, "after {action}");
+    }
+    let r = c
+        .post(format!("{base}/keys/{hash}/delete"))
+        .header("origin", base)
+        .form(&[("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("The key is deleted"));
+    let r = c
+        .post(format!("{base}/keys/{hash}/delete"))
+        .header("origin", base)
+        .form(&[("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
     // A bad value is explained on the page, naming what is wrong.
     let r = c
         .post(format!("{base}/keys"))
@@ -253,6 +329,26 @@ async fn dashboard_pages_never_leak_internals_and_unknown_things_are_404() {
         .await
         .unwrap();
     assert!(page.contains("test/chat"), "{page}");
+    let page = app
+        .client
+        .get(format!("{}/models/test/chat", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Test Chat") && page.contains("per million"),
+        "{page}"
+    );
+    let r = app
+        .client
+        .get(format!("{}/models/no/such-model", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     let page = app
         .client
         .get(format!("{}/models?q=zzz-no-such-model", app.base))

@@ -402,6 +402,16 @@ async fn add_user(
     if infron_store::accounts::get(&pg, account).await?.is_none() {
         bail!("no account {account}");
     }
+    if role == infron_accounts::Role::Owner
+        && infron_store::members::list(&pg, account)
+            .await?
+            .iter()
+            .any(|m| m.role == "owner" && !m.email.eq_ignore_ascii_case(email.as_str()))
+    {
+        bail!(
+            "cannot make {email} owner of {account}: it has an owner (transfer ownership instead)"
+        );
+    }
     let user = match infron_store::users::user_by_email(&pg, email.as_str()).await? {
         Some(u) => u.id,
         None => {
@@ -429,9 +439,12 @@ async fn add_user(
         .is_none()
     {
         let mut tx = pg.begin().await.context("cannot start a transaction")?;
-        infron_store::members::insert(&mut tx, account, user, role.as_str())
+        let added = infron_store::members::insert(&mut tx, account, user, role.as_str())
             .await
             .with_context(|| format!("cannot make {email} {role} of {account}"))?;
+        if !added {
+            bail!("cannot make {email} {role} of {account}");
+        }
         tx.commit().await.context("cannot commit")?;
         infron_accounts::audit::record_with(
             &pg,

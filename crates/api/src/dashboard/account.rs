@@ -848,6 +848,66 @@ pub async fn models(
     })
 }
 
+fn policy_text(p: &infron_router::catalog::DataPolicy) -> String {
+    let mut parts = vec![if p.training {
+        "may train on prompts".to_string()
+    } else {
+        "does not train on prompts".to_string()
+    }];
+    if p.retains_prompts {
+        parts.push(match p.retention_days {
+            Some(d) => format!("keeps prompts {d} days"),
+            None => "keeps prompts".to_string(),
+        });
+    }
+    parts.join("; ")
+}
+
+/// One model: its providers with their prices, limits and data policies.
+pub async fn model(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let id = path.into_inner();
+    let catalog = state.catalog();
+    let m = catalog
+        .models
+        .iter()
+        .find(|m| m.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no model '{id}' in the catalog")))?;
+    let layout = match crate::principal::page_user(&req, &state, None).await? {
+        Some(u) => Layout::with_nav(&m.name, Nav::load(&state, &u, "/models").await?),
+        None => Layout::bare(&m.name),
+    };
+    let mut endpoints: Vec<_> = m.endpoints.iter().collect();
+    endpoints.sort_by_key(|e| infron_router::selection::unit_price(e));
+    render(&ModelPage {
+        layout,
+        id: m.id.clone(),
+        name: m.name.clone(),
+        description: m.description.clone().unwrap_or_default(),
+        aliases: m.aliases.clone(),
+        context: m.context_length.to_string(),
+        modalities: if m.input_modalities.is_empty() {
+            "text".to_string()
+        } else {
+            m.input_modalities.join(", ")
+        },
+        endpoints: endpoints
+            .iter()
+            .map(|e| EndpointRow {
+                provider: e.provider.display_name.clone(),
+                context: e.context_length.to_string(),
+                max_output: e.max_output_tokens.to_string(),
+                prompt: per_million(e.prices.prompt),
+                completion: per_million(e.prices.completion),
+                policy: policy_text(&e.provider.data_policy),
+            })
+            .collect(),
+    })
+}
+
 // ------------------------------------------------------------------------------------ settings
 
 async fn settings_page(state: &AppState, m: &Member) -> Result<SettingsPage, PageError> {

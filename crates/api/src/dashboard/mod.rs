@@ -78,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/activity", web::get().to(account::activity))
         .route("/activity.csv", web::get().to(account::activity_csv))
         .route("/models", web::get().to(account::models))
+        .route("/models/{id:.+}", web::get().to(account::model))
         .route("/settings", web::get().to(account::settings))
         .route("/settings", web::post().to(account::change_settings))
         .route("/members", web::get().to(account::members))

@@ -434,6 +434,28 @@ pub struct ModelsPage {
     pub shown_all: bool,
 }
 
+pub struct EndpointRow {
+    pub provider: String,
+    pub context: String,
+    pub max_output: String,
+    pub prompt: String,
+    pub completion: String,
+    pub policy: String,
+}
+
+#[derive(Template)]
+#[template(path = "model.html")]
+pub struct ModelPage {
+    pub layout: Layout,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub aliases: Vec<String>,
+    pub context: String,
+    pub modalities: String,
+    pub endpoints: Vec<EndpointRow>,
+}
+
 pub struct MemberRow {
     pub email: String,
     pub role: String,
