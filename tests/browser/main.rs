@@ -243,7 +243,7 @@ async fn dashboard_flows_in_a_real_browser() {
         .await;
     // The browser was sent to Stripe Checkout (unreachable here: the fake's URL).
     let mut session = String::new();
-    for _ in 0..100 {
+    for _ in 0..400 {
         let url = b.url().await;
         if let Some(id) = url.split("/c/pay/").nth(1) {
             session = id.to_string();

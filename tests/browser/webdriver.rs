@@ -158,7 +158,8 @@ impl Browser {
     }
 
     pub async fn find(&self, css: &str) -> Element {
-        for _ in 0..100 {
+        // Generous: CI runs this next to the rest of the suite on two cores.
+        for _ in 0..400 {
             if let Some(e) = self.try_find(css).await {
                 return e;
             }
@@ -225,7 +226,7 @@ impl Browser {
     /// Waits until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) -> String {
         let mut body = String::new();
-        for _ in 0..200 {
+        for _ in 0..600 {
             body = self.text("body").await;
             if body.contains(needle) {
                 return body;

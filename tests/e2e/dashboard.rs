@@ -360,3 +360,98 @@ async fn dashboard_pages_never_leak_internals_and_unknown_things_are_404() {
         .unwrap();
     assert!(page.contains("No model matches"), "{page}");
 }
+
+#[tokio::test]
+async fn dashboard_members_page_changes_roles_and_removes_within_the_rules() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let base = &app.base;
+    let (_, _, owner) = member(app, None).await;
+    let me: serde_json::Value = owner
+        .get("/api/v1/me")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = Uuid::parse_str(me["data"]["account_id"].as_str().unwrap()).unwrap();
+    let (mid, memail, m) = member(app, Some((account, "member"))).await;
+    let post = |b: &Browser, path: String, form: Vec<(&'static str, String)>| {
+        let mut form = form;
+        form.push(("csrf_token", b.csrf.clone()));
+        b.client
+            .post(format!("{base}{path}"))
+            .header("origin", base)
+            .form(&form)
+            .send()
+    };
+
+    let page = owner
+        .get("/members")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&memail) && page.contains(&format!("/members/{mid}/role")));
+    let r = post(
+        &owner,
+        format!("/members/{mid}/role"),
+        vec![("role", "billing".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("The role is now billing"));
+    let list: serde_json::Value = owner
+        .get("/api/v1/members")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["email"] == memail.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["role"], "billing");
+
+    // The member (now billing) can do none of it: 403, and nothing changes.
+    let owner_id = me["data"]["user"]["id"].as_str().unwrap().to_string();
+    let r = post(&m, format!("/members/{owner_id}/remove"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Nobody can make someone owner here, not even the owner.
+    let r = post(
+        &owner,
+        format!("/members/{mid}/role"),
+        vec![("role", "owner".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = post(&owner, format!("/members/{mid}/remove"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("The member is removed") && !page.contains(&format!("<td>{memail}</td>"))
+    );
+    let r = post(
+        &owner,
+        format!("/members/{}/remove", Uuid::new_v4()),
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -970,6 +970,10 @@ async fn members_page(state: &AppState, m: &Member) -> Result<MembersPage, PageE
         members: members
             .iter()
             .map(|r| MemberRow {
+                user_id: r.user_id.to_string(),
+                manageable: r.role != "owner"
+                    && Some(r.user_id) != m.p.actor.user_id()
+                    && (m.role == Role::Owner || r.role != "admin"),
                 email: r.email.clone(),
                 role: r.role.clone(),
                 joined: r.created_at.format("%Y-%m-%d").to_string(),
@@ -1024,6 +1028,50 @@ pub async fn invite(
             render_status(StatusCode::CREATED, &page)
         }
         Err(e) => {
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+/// `POST /members/{user_id}/role` (`role`) and `/members/{user_id}/remove`.
+pub async fn member_action(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/members", Some(&form)).await?;
+    let (user, action) = path.into_inner();
+    let user =
+        Uuid::parse_str(&user).map_err(|_| ApiError::UnknownId("member not found".into()))?;
+    let ctx = audit_ctx(&req, &state, &m.p).await;
+    let done = match action.as_str() {
+        "role" => {
+            let role: Role = field(&form, "role")
+                .parse()
+                .map_err(|e: String| ApiError::invalid("role", e))?;
+            state
+                .accounts
+                .change_role(&m.p.actor, &ctx, user, role)
+                .await
+                .map(|()| format!("The role is now {role}."))
+        }
+        "remove" => state
+            .accounts
+            .remove_member(&m.p.actor, &ctx, user, false)
+            .await
+            .map(|()| "The member is removed; their keys are disabled.".to_string()),
+        _ => return Err(ApiError::NotFound("no such page".into()).into()),
+    };
+    let mut page = members_page(&state, &m).await?;
+    match done {
+        Ok(notice) => {
+            page.notice = Some(notice);
+            render(&page)
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
             page.error = Some(shown(&e));
             render_status(status_of(&e), &page)
         }

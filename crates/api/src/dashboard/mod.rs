@@ -84,6 +84,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/members", web::get().to(account::members))
         .route("/members/invite", web::post().to(account::invite))
         .route(
+            "/members/{user_id}/{action}",
+            web::post().to(account::member_action),
+        )
+        .route(
             "/members/invitations/{id}/revoke",
             web::post().to(account::revoke_invitation),
         );

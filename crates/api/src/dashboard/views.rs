@@ -457,6 +457,9 @@ pub struct ModelPage {
 }
 
 pub struct MemberRow {
+    pub user_id: String,
+    /// The caller may change this member's role and remove them (never themselves or the owner).
+    pub manageable: bool,
     pub email: String,
     pub role: String,
     pub joined: String,
