@@ -4,14 +4,18 @@
 //! embeds it. Nothing is copied into the repository and nothing loads from a CDN.
 //!
 //! Without `web/node_modules` the build still succeeds (with a warning): the pages work without
-//! JavaScript, they only lose htmx's partial updates. `INFRON_REQUIRE_WEB_ASSETS=1` (set by
+//! JavaScript, they only lose htmx's partial updates and uPlot's chart. `INFRON_REQUIRE_WEB_ASSETS=1` (set by
 //! `scripts/test.sh` and CI) turns that into an error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 
 /// (package, file in the package, name served under /assets/)
-const BUNDLED: &[(&str, &str, &str)] = &[("htmx.org", "dist/htmx.min.js", "htmx.min.js")];
+const BUNDLED: &[(&str, &str, &str)] = &[
+    ("htmx.org", "dist/htmx.min.js", "htmx.min.js"),
+    ("uplot", "dist/uPlot.iife.min.js", "uplot.min.js"),
+    ("uplot", "dist/uPlot.min.css", "uplot.min.css"),
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

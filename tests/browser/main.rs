@@ -265,6 +265,7 @@ async fn dashboard_flows_in_a_real_browser() {
     inspect(&b, &axe, "keys-empty").await;
     b.fill("#key-name", "browser key").await;
     b.click("form[action='/keys'] button[type=submit]").await;
+    b.find("#new-key-secret").await;
     let secret = b.text("#new-key-secret").await;
     assert!(secret.starts_with("sk-inf-"), "{secret}");
     // The copy button needs JavaScript: it is there only when our script ran under the CSP.
@@ -287,6 +288,8 @@ async fn dashboard_flows_in_a_real_browser() {
     inspect(&b, &axe, "log-detail").await;
     b.goto(&format!("{base}/activity")).await;
     b.wait_for_text("test/chat").await;
+    // uPlot (bundled from npm) drew the chart under the CSP.
+    b.find("#activity-chart canvas").await;
     inspect(&b, &axe, "activity").await;
     let csv = b
         .run_async(

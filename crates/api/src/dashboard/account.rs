@@ -652,6 +652,7 @@ async fn activity_data(state: &AppState, m: &Member, group: &str) -> Result<Acti
         .rev()
         .map(|(day, (requests, spend))| DayRow {
             day,
+            spend_value: spend.round_dp(6).normalize().to_string(),
             requests,
             spend: usd(spend),
             share: if busiest > Decimal::ZERO {
@@ -716,6 +717,7 @@ pub async fn activity(
         total_requests: a.total_requests,
         total_spend: usd(a.total_spend),
         runway: a.runway,
+        chart: super::chart_bundled(),
     })
 }
 

@@ -47,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/assets/dashboard.css", web::get().to(css))
         .route("/assets/dashboard.js", web::get().to(js))
         .route("/assets/htmx.min.js", web::get().to(htmx))
+        .route("/assets/uplot.min.js", web::get().to(uplot_js))
+        .route("/assets/uplot.min.css", web::get().to(uplot_css))
         .route("/sign-in", web::get().to(auth::sign_in_page))
         .route("/sign-in", web::post().to(auth::sign_in))
         .route("/sign-up", web::get().to(auth::sign_up_page))
@@ -123,6 +125,28 @@ async fn htmx() -> HttpResponse {
             .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
             .body("htmx was not bundled into this build (run `npm ci --prefix web` and rebuild)"),
     }
+}
+
+fn bundled(content_type: &'static str, body: Option<&'static [u8]>) -> HttpResponse {
+    match body {
+        Some(b) => asset(content_type, b),
+        None => HttpResponse::NotFound()
+            .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .body("not bundled into this build (run `npm ci --prefix web` and rebuild)"),
+    }
+}
+
+async fn uplot_js() -> HttpResponse {
+    bundled("text/javascript; charset=utf-8", assets::UPLOT_MIN_JS)
+}
+
+async fn uplot_css() -> HttpResponse {
+    bundled("text/css; charset=utf-8", assets::UPLOT_MIN_CSS)
+}
+
+/// Whether uPlot (the Activity chart) was bundled into this build.
+pub fn chart_bundled() -> bool {
+    assets::UPLOT_MIN_JS.is_some() && assets::UPLOT_MIN_CSS.is_some()
 }
 
 /// An HTML page with the dashboard's security headers.

@@ -396,6 +396,8 @@ pub struct ActivityRow {
 
 pub struct DayRow {
     pub day: String,
+    /// Spend in USD as a plain number, for the chart.
+    pub spend_value: String,
     pub requests: i64,
     pub spend: String,
     /// Spend relative to the busiest day, 0 to 100 (drawn with a `<meter>`).
@@ -413,6 +415,7 @@ pub struct ActivityPage {
     pub total_requests: i64,
     pub total_spend: String,
     pub runway: Option<String>,
+    pub chart: bool,
 }
 
 pub struct ModelRow {
