@@ -54,7 +54,7 @@ fn main() {
             Err(why) => {
                 let message = format!(
                     "{why}. Run `npm ci --prefix web` to bundle the dashboard's front-end packages; \
-                     without them the pages work without JavaScript only"
+                     without them the pages work without htmx and the chart"
                 );
                 if require {
                     fail(&message);

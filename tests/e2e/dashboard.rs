@@ -455,3 +455,78 @@ async fn dashboard_members_page_changes_roles_and_removes_within_the_rules() {
     .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn dashboard_logs_page_through_every_request_and_filter() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let (_, _, b) = member(app, None).await;
+    let me: serde_json::Value = b
+        .get("/api/v1/me")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = Uuid::parse_str(me["data"]["account_id"].as_str().unwrap()).unwrap();
+    infron_billing::grants::grant(
+        &app.pg,
+        &app.hot,
+        account,
+        "5".parse().unwrap(),
+        "test",
+        format!("grant:{}", Uuid::new_v4()),
+    )
+    .await
+    .unwrap();
+    let (_, secret) = api_key(&b, serde_json::json!({ "name": "logged" })).await;
+    for _ in 0..51 {
+        let r = app
+            .post_chat(&secret, &crate::helpers::chat_body("test/chat", None))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    app.settled().await;
+    let rows = |page: &str| page.matches("<a href=\"/logs/gen-").count();
+    let page = b.get("/logs").send().await.unwrap().text().await.unwrap();
+    assert_eq!(rows(&page), 50);
+    assert!(
+        page.contains("$5.00") || page.contains("$4.99"),
+        "the balance is on top"
+    );
+    let at = page
+        .find("/logs?cursor=")
+        .expect("a link to older requests");
+    let next = page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&");
+    let older = b.get(&next).send().await.unwrap().text().await.unwrap();
+    assert_eq!(rows(&older), 1);
+    assert!(!older.contains("/logs?cursor="));
+    let failed = b
+        .get("/logs?status=error")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&failed), 0);
+    assert!(failed.contains("with these filters"));
+    let by_model = b
+        .get("/logs?model=test%2Fchat&partial=1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(rows(&by_model), 50);
+    assert!(
+        !by_model.contains("<html"),
+        "the refresh gets the table only"
+    );
+    assert!(
+        by_model.contains("model=test%2Fchat"),
+        "the filter follows the pages"
+    );
+}

@@ -478,12 +478,22 @@ pub async fn logs(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let m = member(&req, &state, "/logs", None).await?;
-    let model = query.get("model").map_or("", |s| s.trim()).to_string();
+    let value = |k: &str| query.get(k).map_or("", |s| s.trim()).to_string();
+    let (model, provider, status) = (value("model"), value("provider"), value("status"));
     let mut q: HashMap<String, String> = HashMap::new();
-    for k in ["cursor", "model"] {
-        if let Some(v) = query.get(k).filter(|v| !v.trim().is_empty()) {
+    let mut filters = Vec::new();
+    for (k, v) in [
+        ("model", &model),
+        ("provider", &provider),
+        ("status", &status),
+    ] {
+        if !v.is_empty() {
             q.insert(k.to_string(), v.clone());
+            filters.push(format!("{k}={}", super::auth::urlencode(v)));
         }
+    }
+    if let Some(c) = query.get("cursor").filter(|c| !c.trim().is_empty()) {
+        q.insert("cursor".into(), c.clone());
     }
     q.insert("limit".into(), "50".into());
     let data = routes::activity::logs_json(&state, &m.p, &q).await?;
@@ -495,7 +505,7 @@ pub async fn logs(
             .map(log_row)
             .collect(),
         next: data["next_cursor"].as_str().map(str::to_string),
-        model: model.clone(),
+        filters: filters.join("&"),
     };
     if query.contains_key("partial") {
         return render(&table);
@@ -506,6 +516,8 @@ pub async fn logs(
         balance: usd_of(&credits["data"]["balance"]),
         table,
         model,
+        provider,
+        status,
         first_page: !query.contains_key("cursor"),
     })
 }

@@ -365,6 +365,8 @@ pub struct LogsPage {
     pub balance: String,
     pub table: LogsTable,
     pub model: String,
+    pub provider: String,
+    pub status: String,
     pub first_page: bool,
 }
 
@@ -373,7 +375,8 @@ pub struct LogsPage {
 pub struct LogsTable {
     pub rows: Vec<LogRow>,
     pub next: Option<String>,
-    pub model: String,
+    /// The filters, as a query string to carry to the next page and the refresh.
+    pub filters: String,
 }
 
 #[derive(Template)]
