@@ -422,6 +422,13 @@ async fn dashboard_members_page_changes_roles_and_removes_within_the_rules() {
         .clone();
     assert_eq!(row["role"], "billing");
 
+    // Billing members hold no keys: they start on Credits, and Keys is not theirs.
+    let r = m.get("/").send().await.unwrap();
+    assert_eq!(r.url().path(), "/credits");
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("href=\"/keys\""), "no Keys link for billing");
+    assert_eq!(m.get("/keys").send().await.unwrap().status(), 403);
+
     // The member (now billing) can do none of it: 403, and nothing changes.
     let owner_id = me["data"]["user"]["id"].as_str().unwrap().to_string();
     let r = post(&m, format!("/members/{owner_id}/remove"), vec![])

@@ -44,8 +44,12 @@ pub async fn sign_in_page(
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    if page_user(&req, &state, None).await?.is_some() && !query.contains_key("next") {
-        return Ok(see_other("/keys"));
+    if let Some(u) = page_user(&req, &state, None).await? {
+        if !query.contains_key("next") {
+            return Ok(see_other(
+                super::landing(&state, u.user, u.session.account).await,
+            ));
+        }
     }
     let mut page = AuthPage::new("sign-in", "Sign in");
     page.next = query
@@ -80,7 +84,10 @@ pub async fn sign_in(
     match attempt.await {
         Ok(signed) => {
             end_previous(&req, &state).await;
-            let to = safe_next(field(&form, "next")).unwrap_or("/keys");
+            let to = match safe_next(field(&form, "next")) {
+                Some(next) => next,
+                None => super::landing(&state, signed.user_id, signed.session.account).await,
+            };
             Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", to))
                 .insert_header((
@@ -269,7 +276,9 @@ pub async fn switch_account(
         .sessions
         .switch_account(&u.session, account)
         .await?;
-    Ok(see_other("/keys"))
+    Ok(see_other(
+        super::landing(&state, u.user, Some(account)).await,
+    ))
 }
 
 pub async fn invitation_page(
@@ -321,7 +330,9 @@ pub async fn accept_invitation(
                 .sessions
                 .switch_account(&u.session, inv.account_id)
                 .await?;
-            Ok(see_other("/keys"))
+            Ok(see_other(
+                super::landing(&state, u.user, Some(inv.account_id)).await,
+            ))
         }
         Err(e @ (AccountsError::Invalid { .. } | AccountsError::NotFound(_))) => {
             let mut page = AuthPage::new("invitation", "Accept the invitation");

@@ -97,8 +97,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     match page_user(&req, &state, None).await? {
-        Some(_) => Ok(see_other("/keys")),
+        Some(u) => Ok(see_other(landing(&state, u.user, u.session.account).await)),
         None => Ok(see_other("/sign-in")),
+    }
+}
+
+/// Where a signed-in user starts: their keys; billing members (who hold none) their credits;
+/// someone in no account the catalog.
+pub async fn landing(
+    state: &AppState,
+    user: uuid::Uuid,
+    account: Option<uuid::Uuid>,
+) -> &'static str {
+    let Some(account) = account else {
+        return "/models";
+    };
+    match state.accounts.role_in(account, user).await {
+        Ok(Some(Role::Billing)) => "/credits",
+        Ok(Some(_)) => "/keys",
+        _ => "/models",
     }
 }
 
