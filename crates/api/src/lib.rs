@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod principal;
+pub mod rate_limit;
 pub mod request_id;
 pub mod response_cache;
 pub mod routes;
