@@ -26,6 +26,7 @@ mod money;
 mod openapi;
 mod operators;
 mod overage;
+mod rate_limits;
 mod real_catalog;
 mod routing;
 mod stripe;

@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod cluster;
 mod crash;
 mod postgres_outage;
 mod redis_loss;

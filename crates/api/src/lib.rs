@@ -11,6 +11,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod error;
 pub mod principal;
+pub mod rate_limit;
 pub mod request_id;
 pub mod response_cache;
 pub mod routes;

@@ -401,6 +401,13 @@ async fn run(
         Ok(a) => a,
         Err(e) => return Err(fail(&state, draft, e.into()).await),
     };
+    // Token rate limits take the prompt estimate plus the output the client asked for, and are
+    // corrected by what the request really used when it settles.
+    let tokens = request
+        .prompt_token_estimate()
+        .saturating_add(request.max_output().unwrap_or(0));
+    let rate =
+        crate::rate_limit::limits_for(&draft.caller, i64::try_from(tokens).unwrap_or(i64::MAX));
     match state
         .ledger
         .reserve(
@@ -408,10 +415,14 @@ async fn run(
             draft.id,
             draft.caller.limit.as_ref(),
             amount,
+            &rate,
         )
         .await
     {
-        Ok(hold) => draft.hold = Some(hold),
+        Ok(hold) => {
+            crate::rate_limit::report(&hold.rate);
+            draft.hold = Some(hold);
+        }
         Err(e) => return Err(fail(&state, draft, e.into()).await),
     }
     if let Some(hit) = hit {

@@ -164,17 +164,22 @@ async fn run(
     endpoints.sort_by_key(|e| selection::unit_price(e));
 
     let amount = selection::max_cost(&endpoints, request.prompt_token_bound(), Some(0), 0)?;
-    draft.hold = Some(
-        state
-            .ledger
-            .reserve(
-                draft.caller.account_id,
-                draft.id,
-                draft.caller.limit.as_ref(),
-                amount,
-            )
-            .await?,
+    let rate = crate::rate_limit::limits_for(
+        &draft.caller,
+        i64::try_from(request.prompt_token_bound()).unwrap_or(i64::MAX),
     );
+    let hold = state
+        .ledger
+        .reserve(
+            draft.caller.account_id,
+            draft.id,
+            draft.caller.limit.as_ref(),
+            amount,
+            &rate,
+        )
+        .await?;
+    crate::rate_limit::report(&hold.rate);
+    draft.hold = Some(hold);
 
     for endpoint in endpoints {
         let attempt_started = Instant::now();

@@ -117,13 +117,10 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
 /// Liveness plus the dependencies a request needs.
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let pg = sqlx::query("SELECT 1").execute(&state.pg).await.is_ok();
-    let redis = match state.redis.get().await {
-        Ok(mut c) => redis::cmd("PING")
-            .query_async::<String>(&mut *c)
-            .await
-            .is_ok(),
-        Err(_) => false,
-    };
+    let redis = redis::cmd("PING")
+        .query_async::<String>(&mut state.redis.clone())
+        .await
+        .is_ok();
     let body = json!({ "status": if pg && redis { "ok" } else { "degraded" }, "postgres": pg, "redis": redis });
     if pg && redis {
         HttpResponse::Ok().json(body)
