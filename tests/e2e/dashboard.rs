@@ -31,7 +31,16 @@ async fn dashboard_forms_work_without_javascript_and_refuse_cross_site_changes()
     let (_, email, _) = member(app, None).await;
     let c = form_client();
 
-    // Signed out: pages send you to sign in; the sign-in page carries the strict policy.
+    // Signed out: pages send you to sign in (htmx's fragment requests by HX-Redirect, so the
+    // sign-in page is not swapped into a table); the sign-in page carries the strict policy.
+    let r = c
+        .get(format!("{base}/logs?partial=1"))
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["hx-redirect"], "/sign-in");
     let r = c.get(format!("{base}/keys")).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/sign-in");

@@ -362,7 +362,9 @@ pub async fn quote(
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    member(&req, &state, "/credits", None).await?;
+    if let Err(to_sign_in) = super::fragment_member(&req, &state, "/credits").await? {
+        return Ok(to_sign_in);
+    }
     let amount = query.get("amount").map_or("", |s| s.trim());
     let partial = if amount.is_empty() {
         QuotePartial {
@@ -477,7 +479,10 @@ pub async fn logs(
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let m = member(&req, &state, "/logs", None).await?;
+    let m = match super::fragment_member(&req, &state, "/logs").await? {
+        Ok(m) => m,
+        Err(to_sign_in) => return Ok(to_sign_in),
+    };
     let value = |k: &str| query.get(k).map_or("", |s| s.trim()).to_string();
     let (model, provider, status) = (value("model"), value("provider"), value("status"));
     let mut q: HashMap<String, String> = HashMap::new();

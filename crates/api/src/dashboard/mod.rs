@@ -255,6 +255,24 @@ impl ResponseError for PageError {
     }
 }
 
+/// For htmx's requests (fragments that replace part of a page): a session that ended sends the
+/// whole page to sign-in (`HX-Redirect`) instead of swapping the sign-in page into the fragment.
+pub async fn fragment_member(
+    req: &HttpRequest,
+    state: &AppState,
+    current: &'static str,
+) -> Result<Result<Member, HttpResponse>, PageError> {
+    let htmx = req.headers().contains_key("hx-request");
+    match member(req, state, current, None).await {
+        Err(PageError(ApiError::Unauthorized(_))) if htmx => Ok(Err(HttpResponse::Ok()
+            .insert_header(("HX-Redirect", "/sign-in"))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .finish())),
+        Err(e) => Err(e),
+        Ok(m) => Ok(Ok(m)),
+    }
+}
+
 /// A signed-in user acting in an account, for the account's pages.
 pub struct Member {
     pub user: PageUser,
