@@ -546,3 +546,85 @@ async fn dashboard_logs_page_through_every_request_and_filter() {
         "the filter follows the pages"
     );
 }
+
+#[tokio::test]
+async fn dashboard_sign_up_offers_the_confirmation_link_again_until_confirmed() {
+    let t = spawn_tenant_app(&[]).await;
+    let base = &t.app.base;
+    let c = form_client();
+    let email = format!("new{}@example.com", Uuid::new_v4().simple());
+    let r = c
+        .post(format!("{base}/sign-up"))
+        .header("origin", base)
+        .form(&[("email", email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    t.smtp.link(&email, "/verify-email").await;
+    let sign_in = || {
+        c.post(format!("{base}/sign-in"))
+            .header("origin", base)
+            .form(&[("email", email.as_str()), ("password", PASSWORD)])
+            .send()
+    };
+    let r = sign_in().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("confirm your email") && page.contains("/verify-email/resend"));
+    let r = c
+        .post(format!("{base}/verify-email/resend"))
+        .form(&[("email", email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut links = 0;
+    for _ in 0..200 {
+        links = t
+            .smtp
+            .messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|to| to.eq_ignore_ascii_case(&email)))
+            .count();
+        if links == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(links, 2, "a second confirmation email");
+    let token = t.smtp.token(&email, "/verify-email").await;
+    let page = c
+        .get(format!("{base}/verify-email?token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Confirm my email address"),
+        "the link alone uses nothing up"
+    );
+    let r = c
+        .post(format!("{base}/verify-email"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Your address is confirmed"));
+    let r = c
+        .post(format!("{base}/verify-email"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a link works once");
+    let r = sign_in().await.unwrap();
+    assert_eq!(r.status(), 303);
+}

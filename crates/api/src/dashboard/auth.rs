@@ -98,6 +98,39 @@ pub async fn sign_in(
                 .finish())
         }
         Err(e) => {
+            page.offer_resend =
+                matches!(&e, ApiError::Forbidden(m) if m.contains("confirm your email"));
+            page.error = Some(message(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+/// Sends the confirmation link again; the same answer whatever the address.
+pub async fn resend(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let mut page = AuthPage::new("sign-in", "Sign in");
+    page.email = field(&form, "email").to_string();
+    let attempt = async {
+        let email = Email::parse("email", field(&form, "email"))?;
+        state
+            .accounts
+            .resend_verification(&email, &client_ip(&req, &state))
+            .await?;
+        Ok::<_, ApiError>(())
+    };
+    match attempt.await {
+        Ok(()) => {
+            page.notice = Some(
+                "If this address is not confirmed yet, we sent it a new link. Open it, then sign in."
+                    .into(),
+            );
+            render_status(StatusCode::ACCEPTED, &page)
+        }
+        Err(e) => {
             page.error = Some(message(&e));
             render_status(status_of(&e), &page)
         }

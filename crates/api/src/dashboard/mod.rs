@@ -55,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sign-up", web::post().to(auth::sign_up))
         .route("/verify-email", web::get().to(auth::verify_page))
         .route("/verify-email", web::post().to(auth::verify))
+        .route("/verify-email/resend", web::post().to(auth::resend))
         .route("/forgot-password", web::get().to(auth::forgot_page))
         .route("/forgot-password", web::post().to(auth::forgot))
         .route("/reset-password", web::get().to(auth::reset_page))

@@ -205,6 +205,8 @@ pub struct AuthPage {
     pub done: bool,
     /// For the invitation page: the signed-in user's CSRF token.
     pub csrf: String,
+    /// Offer to send the confirmation link again (sign-in refused an unconfirmed address).
+    pub offer_resend: bool,
 }
 
 impl AuthPage {
@@ -219,6 +221,7 @@ impl AuthPage {
             notice: None,
             done: false,
             csrf: String::new(),
+            offer_resend: false,
         }
     }
 }
