@@ -628,3 +628,63 @@ async fn dashboard_sign_up_offers_the_confirmation_link_again_until_confirmed() 
     let r = sign_in().await.unwrap();
     assert_eq!(r.status(), 303);
 }
+
+#[tokio::test]
+async fn dashboard_settings_change_privacy_and_the_default_key_limit() {
+    let t = spawn_tenant_app(&[]).await;
+    let base = &t.app.base;
+    let (_, _, owner) = member(&t.app, None).await;
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        let mut form: Vec<(&str, String)> =
+            form.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        form.push(("csrf_token", owner.csrf.clone()));
+        owner
+            .client
+            .post(format!("{base}/settings"))
+            .header("origin", base)
+            .form(&form)
+            .send()
+    };
+    let r = post(vec![
+        ("name", "Team Rocket"),
+        ("allow_training", "true"),
+        ("default_key_limit", "2.5"),
+        ("default_key_limit_reset", "weekly"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Settings saved"));
+    let s: serde_json::Value = owner
+        .get("/api/v1/account")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["data"]["name"], "Team Rocket");
+    assert_eq!(s["data"]["allow_training"], true);
+    assert_eq!(s["data"]["default_key_limit"].as_f64(), Some(2.5));
+    assert_eq!(s["data"]["default_key_limit_reset"], "weekly");
+    // An unchecked box and an empty limit turn both off; a bad name is explained.
+    let r = post(vec![("name", "Team Rocket"), ("default_key_limit", "")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s: serde_json::Value = owner
+        .get("/api/v1/account")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["data"]["allow_training"], false);
+    assert!(
+        s["data"]["default_key_limit"].is_null() && s["data"]["default_key_limit_reset"].is_null()
+    );
+    let r = post(vec![("name", "")]).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("name must be"));
+}

@@ -939,6 +939,11 @@ async fn settings_page(state: &AppState, m: &Member) -> Result<SettingsPage, Pag
         csrf: m.csrf().to_string(),
         name: a.name,
         allow_training: a.allow_training,
+        default_limit: a
+            .default_key_limit
+            .map(|l| l.normalize().to_string())
+            .unwrap_or_default(),
+        default_reset: a.default_key_limit_reset.unwrap_or_default(),
         can_change: m.p.actor.update_settings().is_ok(),
         role: m.role.as_str().to_string(),
         error: None,
@@ -960,9 +965,13 @@ pub async fn change_settings(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let m = member(&req, &state, "/settings", Some(&form)).await?;
+    let limit = field(&form, "default_key_limit");
+    let reset = field(&form, "default_key_limit_reset");
     let body = json!({
         "name": field(&form, "name"),
         "allow_training": field(&form, "allow_training") == "true",
+        "default_key_limit": if limit.is_empty() { Value::Null } else { json!(limit) },
+        "default_key_limit_reset": if limit.is_empty() || reset.is_empty() { Value::Null } else { json!(reset) },
     });
     let outcome = routes::members::change_settings(&req, &state, &m.p, body).await;
     let mut page = settings_page(&state, &m).await?;

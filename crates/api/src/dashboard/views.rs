@@ -488,6 +488,9 @@ pub struct SettingsPage {
     pub csrf: String,
     pub name: String,
     pub allow_training: bool,
+    /// The default limit of new keys, as typed in the form ("" for none), and its reset.
+    pub default_limit: String,
+    pub default_reset: String,
     pub can_change: bool,
     pub role: String,
     pub error: Option<String>,
