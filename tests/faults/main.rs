@@ -7,6 +7,7 @@
 mod harness;
 
 mod crash;
+mod operations;
 mod postgres_outage;
 mod redis_loss;
 mod revocation;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -184,7 +184,11 @@ impl Authenticator {
             Cached::Valid(caller) if caller.expires_at.is_some_and(|t| t <= chrono::Utc::now()) => {
                 Err(ApiError::Unauthorized("this API key has expired".into()))
             }
-            Cached::Valid(caller) => Ok(caller),
+            Cached::Valid(caller) => {
+                req.extensions_mut()
+                    .insert(crate::request_id::KeyHint(key.hint()));
+                Ok(caller)
+            }
             Cached::Refused(why) => Err(ApiError::Unauthorized(why.into())),
             Cached::Frozen => Err(ApiError::Forbidden(
                 "this account is frozen; contact the operator".into(),

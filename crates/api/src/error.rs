@@ -24,6 +24,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// No route has this path and method (no `param`: it is not about a model).
+    #[error("no such route; see docs/api.md")]
+    NoSuchRoute,
     /// A missing or foreign id of something other than a model (keys, members, generations).
     #[error("{0}")]
     UnknownId(String),
@@ -66,7 +69,7 @@ impl ApiError {
             ApiError::InsufficientCredits { .. } => "insufficient_credits",
             ApiError::KeyLimitReached { .. } => "key_limit_reached",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) | ApiError::UnknownId(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::UnknownId(_) | ApiError::NoSuchRoute => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::NoEligibleEndpoint { .. } => "no_eligible_endpoint",
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "permission_error",
             ApiError::NotFound(_)
             | ApiError::UnknownId(_)
+            | ApiError::NoSuchRoute
             | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
             ApiError::TooManyRequests { .. } => "rate_limit_error",
@@ -155,6 +159,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_)
             | ApiError::UnknownId(_)
+            | ApiError::NoSuchRoute
             | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

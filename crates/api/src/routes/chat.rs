@@ -159,14 +159,31 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Why a reservation was refused, as a metrics label.
+pub fn refusal_reason(e: &infron_billing::BillingError) -> &'static str {
+    use infron_billing::BillingError as B;
+    match e {
+        B::InsufficientCredits { .. } => "insufficient_credits",
+        B::KeyLimitReached { .. } => "key_limit_reached",
+        B::Busy(_) => "busy",
+        _ => "unavailable",
+    }
+}
+
 /// Settles a request and says what it charged. If the settlement could not be recorded at
 /// all (an error here means Redis and Postgres both refused it and it is kept in memory), the
 /// request is still answered: it was served.
 pub async fn settle(state: &AppState, hold: Option<&Hold>, record: &SettlementRecord) -> Settled {
+    let settled = settle_only(state, hold, record).await;
+    state.metrics.model_request(record, settled.charged);
+    settled
+}
+
+async fn settle_only(state: &AppState, hold: Option<&Hold>, record: &SettlementRecord) -> Settled {
     match state.ledger.settle(hold, record).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(request_id = %record.id, error = %e, "settlement failed");
+            tracing::error!(request_id = %crate::request_id::RequestId::public(record.id), error = %e, "settlement failed");
             let charged = hold.map_or(record.list_cost, |h| record.list_cost.min(h.amount));
             Settled {
                 charged,
@@ -412,7 +429,10 @@ async fn run(
         .await
     {
         Ok(hold) => draft.hold = Some(hold),
-        Err(e) => return Err(fail(&state, draft, e.into()).await),
+        Err(e) => {
+            state.metrics.reservation_refused(refusal_reason(&e));
+            return Err(fail(&state, draft, e.into()).await);
+        }
     }
     if let Some(hit) = hit {
         return answer_from_cache(state, draft, &request, hit, cache).await;
@@ -446,6 +466,11 @@ async fn run(
                 latency_ms: u64::try_from(attempt_started.elapsed().as_millis())
                     .unwrap_or(u64::MAX),
             };
+            state.metrics.upstream_attempt(
+                &endpoint.provider.name,
+                result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
+                attempt.latency_ms,
+            );
             match result {
                 Ok(Reply::Complete { response, usage }) => {
                     state.health.record(
@@ -491,7 +516,7 @@ async fn run(
                     return Ok(stream::respond(job, head, rest));
                 }
                 Err(e) => {
-                    tracing::info!(request_id = %draft.id, provider = %e.provider, kind = e.kind.as_str(), "provider attempt failed");
+                    tracing::warn!(request_id = %public_id(draft.id), provider = %e.provider, kind = e.kind.as_str(), status = ?e.status, "provider attempt failed");
                     let kind = e.kind;
                     if health::counts_against_endpoint(kind) {
                         state.health.record(endpoint, health::Outcome::Failure);

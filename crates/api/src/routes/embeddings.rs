@@ -164,17 +164,21 @@ async fn run(
     endpoints.sort_by_key(|e| selection::unit_price(e));
 
     let amount = selection::max_cost(&endpoints, request.prompt_token_bound(), Some(0), 0)?;
-    draft.hold = Some(
-        state
-            .ledger
-            .reserve(
-                draft.caller.account_id,
-                draft.id,
-                draft.caller.limit.as_ref(),
-                amount,
-            )
-            .await?,
-    );
+    let hold = state
+        .ledger
+        .reserve(
+            draft.caller.account_id,
+            draft.id,
+            draft.caller.limit.as_ref(),
+            amount,
+        )
+        .await
+        .inspect_err(|e| {
+            state
+                .metrics
+                .reservation_refused(super::chat::refusal_reason(e))
+        })?;
+    draft.hold = Some(hold);
 
     for endpoint in endpoints {
         let attempt_started = Instant::now();
@@ -191,6 +195,11 @@ async fn run(
             error: None,
             latency_ms: u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
+        state.metrics.upstream_attempt(
+            &endpoint.provider.name,
+            result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
+            attempt.latency_ms,
+        );
         match result {
             Ok((response, usage)) => {
                 draft.attempts.push(attempt);
@@ -219,6 +228,7 @@ async fn run(
                 ));
             }
             Err(e) => {
+                tracing::warn!(request_id = %public_id(draft.id), provider = %e.provider, kind = e.kind.as_str(), status = ?e.status, "provider attempt failed");
                 let kind = e.kind;
                 attempt.error = Some(e.clone());
                 draft.attempts.push(attempt);

@@ -227,7 +227,7 @@ async fn run(
     let cost = match priced {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(request_id = %draft.id, error = %e, "cost out of range; charging the hold amount");
+            tracing::error!(request_id = %crate::request_id::RequestId::public(draft.id), error = %e, "cost out of range; charging the hold amount");
             let mut c = CostBreakdown::default();
             if let Some(h) = &draft.hold {
                 c.total = h.amount;
@@ -411,7 +411,7 @@ fn record_progress(
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = state.ledger.progress(&hold, &record).await {
-            tracing::warn!(request_id = %record.id, error = %e, "could not record stream progress");
+            tracing::warn!(request_id = %crate::request_id::RequestId::public(record.id), error = %e, "could not record stream progress");
         }
     });
 }
