@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
 scripts/ensure-services.sh
 
+# The compose file must stay valid; checked when a docker client with compose is installed.
+if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+  INFRON_KEY_SECRET=compose-config-check-0123456789abcdef docker compose config -q
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
