@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit and end-to-end tests of every crate, then the official
-# OpenAI Python SDK against the gateway. Needs nothing but Rust: starts (and if needed
+# OpenAI and Anthropic Python SDKs against the gateway. Needs nothing but Rust: starts (and if needed
 # installs) PostgreSQL and Redis first. Each test uses its own database and Redis prefix,
 # so running it twice in a row on one server is fine.
 set -euo pipefail

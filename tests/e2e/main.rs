@@ -20,6 +20,7 @@ mod errors;
 mod finance;
 mod limits;
 mod lots;
+mod messages;
 mod models;
 mod money;
 mod observability;

@@ -141,19 +141,28 @@ impl Authenticator {
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        // Anthropic's SDKs send the key as `x-api-key`.
+        let api_key = req
+            .headers()
+            .get("x-api-key")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
+            .map(str::trim);
+        let token = match (header, api_key) {
+            (Some(header), _) => header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("Authorization header must use the Bearer scheme".into())
+                })?,
+            (None, Some(key)) => key,
+            (None, None) => {
+                return Err(ApiError::Unauthorized(
                     "missing Authorization header; send 'Authorization: Bearer <key>'".into(),
-                )
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("Authorization header must use the Bearer scheme".into())
-            })?;
+                ))
+            }
+        };
         let key = ApiKey::parse(token)
             .ok_or_else(|| ApiError::Unauthorized("malformed API key".into()))?;
         let hash = key.hash(&self.secret);

@@ -38,6 +38,8 @@ pub enum Shape {
     /// Legacy `/v1/completions`: served through chat, answered as `text_completion`.
     Completion,
     Embedding,
+    /// Anthropic's `/v1/messages`: served through chat, answered in Anthropic's shapes.
+    Messages,
 }
 
 impl Shape {
@@ -46,6 +48,7 @@ impl Shape {
             Shape::Chat => "chat",
             Shape::Completion => "completion",
             Shape::Embedding => "embedding",
+            Shape::Messages => "messages",
         }
     }
 }
@@ -210,7 +213,7 @@ pub async fn completions(
     serve(req, payload, state, Shape::Completion).await
 }
 
-async fn serve(
+pub async fn serve(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -257,6 +260,7 @@ fn parse_request(raw: &[u8], shape: Shape) -> Result<ChatRequest, ApiError> {
                 .into_chat()
                 .map_err(|e| ApiError::invalid(e.param, e.message))
         }
+        Shape::Messages => super::messages::to_chat(body::parse_json(raw)?, true),
         _ => body::parse_json(raw),
     }
 }
@@ -625,6 +629,12 @@ async fn complete(
         reply.insert_header((response_cache::HEADER, h));
     }
     Ok(match shape {
+        Shape::Messages => reply.json(super::messages::message_json(
+            &public_id(id),
+            &model.id,
+            &response,
+            &usage,
+        )),
         Shape::Completion => reply.json(WithUsage {
             inner: &legacy::completion_from_chat(&response),
             usage: usage_out,

@@ -7,6 +7,7 @@ pub mod embeddings;
 pub mod endpoints;
 pub mod keys;
 pub mod members;
+pub mod messages;
 pub mod models;
 pub mod operator;
 pub mod ops;
@@ -26,6 +27,11 @@ fn api(scope: Scope) -> Scope {
         .route("/chat/completions", web::post().to(chat::chat_completions))
         .route("/completions", web::post().to(chat::completions))
         .route("/embeddings", web::post().to(embeddings::embeddings))
+        .route("/messages", web::post().to(messages::messages))
+        .route(
+            "/messages/count_tokens",
+            web::post().to(messages::count_tokens),
+        )
         .route("/models", web::get().to(models::list))
         // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.
         .route("/models/{id}", web::get().to(models::get_encoded))
