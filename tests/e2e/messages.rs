@@ -206,6 +206,9 @@ async fn errors_come_in_anthropics_shape() {
         )
         .await,
     );
+    let mut huge = body("test/chat", json!({}));
+    huge["messages"][0]["content"][0]["text"] = json!("x".repeat(300 * 1024));
+    check(413, "request_too_large")(send(&app, &t.key, &huge).await);
     // Bearer works as well as x-api-key.
     let res = app
         .client

@@ -78,7 +78,8 @@ pub async fn count_tokens(
 pub fn error_response(e: &ApiError, request_id: &str) -> HttpResponse {
     let status = e.status_code();
     let kind = match status.as_u16() {
-        400 | 409 | 413 => "invalid_request_error",
+        400 | 409 => "invalid_request_error",
+        413 => "request_too_large",
         401 => "authentication_error",
         402 => "billing_error",
         403 => "permission_error",
