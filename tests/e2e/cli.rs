@@ -96,6 +96,71 @@ async fn admin_cli_creates_accounts_keys_and_grants() {
     let (ok, out, _) = infron(&db, &prefix, &["ledger", "verify"]);
     assert!(ok, "{out}");
 
+    // Rate limits: a key's own, the account's and its keys' defaults; "none" clears.
+    let pg = sqlx::PgPool::connect(&db).await.unwrap();
+    let key_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM api_keys WHERE account_id = $1::uuid")
+            .bind(&account)
+            .fetch_one(&pg)
+            .await
+            .unwrap();
+    let kid = key_id.to_string();
+    let (ok, out, err) = infron(
+        &db,
+        &prefix,
+        &[
+            "keys",
+            "set-rate-limit",
+            &kid,
+            "--rpm",
+            "30",
+            "--tpm",
+            "5000",
+        ],
+    );
+    assert!(ok && out.contains("rpm 30 tpm 5000"), "{out}{err}");
+    let (ok, out, err) = infron(
+        &db,
+        &prefix,
+        &["keys", "set-rate-limit", &kid, "--tpm", "none"],
+    );
+    assert!(ok && out.contains("rpm 30 tpm none"), "{out}{err}");
+    let (ok, _, err) = infron(
+        &db,
+        &prefix,
+        &["keys", "set-rate-limit", &kid, "--rpm", "0"],
+    );
+    assert!(!ok && err.contains("--rpm"), "{err}");
+    let (ok, out, err) = infron(
+        &db,
+        &prefix,
+        &[
+            "accounts",
+            "set-rate-limit",
+            &account,
+            "--rpm",
+            "100",
+            "--default-key-tpm",
+            "9000",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("rpm 100 tpm none default key rpm none default key tpm 9000"),
+        "{out}"
+    );
+    let row = infron_store::accounts::get(&pg, account.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.rate_limit_rpm, row.default_key_tpm),
+        (Some(100), Some(9000))
+    );
+    let k = infron_store::keys::get(&pg, key_id).await.unwrap().unwrap();
+    assert_eq!((k.rate_limit_rpm, k.rate_limit_tpm), (Some(30), None));
+    pg.close().await;
+
     // Clear errors and non-zero exits.
     let (ok, _, err) = infron(
         &db,

@@ -106,7 +106,7 @@ async fn expiry_leaves_reserved_credits_to_the_request_holding_them() {
     let request = uuid::Uuid::now_v7();
     let hold = app
         .ledger
-        .reserve(t.account, request, None, "0.4".parse().unwrap())
+        .reserve(t.account, request, None, "0.4".parse().unwrap(), &[])
         .await
         .unwrap();
     sqlx::query(

@@ -27,6 +27,7 @@ mod observability;
 mod openapi;
 mod operators;
 mod overage;
+mod rate_limits;
 mod real_catalog;
 mod routes;
 mod routing;

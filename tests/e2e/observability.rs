@@ -155,6 +155,16 @@ async fn metrics_count_real_requests() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(hit, "the response cache answered");
+    // A key allowed one request a minute: the second is refused by the rate limit.
+    let (limited, limited_id) = app.new_key(t.account).await;
+    infron_store::keys::set_rate_limit(&app.pg, limited_id, Some(1), None)
+        .await
+        .unwrap();
+    let own = chat_body("test/chat", Some(json!({"reply": "limited"})));
+    let first = app.post_chat(&limited, &own).await;
+    assert_eq!(first.status(), 200);
+    let second = app.post_chat(&limited, &own).await;
+    assert_eq!(second.status(), 429);
     let misses = app
         .client
         .get(format!("{}/v1/nope", app.base))
@@ -170,7 +180,7 @@ async fn metrics_count_real_requests() {
         ("provider", "mock-a"),
         ("status", "200"),
     ];
-    assert_eq!(value(&m, "infron_requests_total", &chat), 2.0, "{m:?}");
+    assert_eq!(value(&m, "infron_requests_total", &chat), 3.0, "{m:?}");
     assert_eq!(
         value(
             &m,
@@ -254,7 +264,7 @@ async fn metrics_count_real_requests() {
         1.0
     );
     assert!(value(&m, "infron_spend_usd_total", &[("model", "test/chat")]) > 0.0);
-    assert_eq!(value(&m, "infron_rate_limited_total", &[]), 0.0);
+    assert_eq!(value(&m, "infron_rate_limited_total", &[]), 1.0);
     for gauge in [
         "infron_settlement_backlog",
         "infron_settlement_lag_seconds",

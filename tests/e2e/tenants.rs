@@ -164,7 +164,7 @@ async fn session_cookies_are_http_only_lax_rotated_and_stored_only_hashed() {
         .to_string();
     // Redis holds the session under a hash of its id, never the id itself.
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:sess*", app.hot.keys().prefix()))
+        .arg(format!("{}:{{sessions}}:sess*", app.hot.keys().prefix()))
         .query_async(&mut app.hot.conn())
         .await
         .unwrap();

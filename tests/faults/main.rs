@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod cluster;
 mod crash;
 mod operations;
 mod postgres_outage;

@@ -35,6 +35,7 @@ pub struct KeyPatch {
     pub limit: Patch<Decimal>,
     pub limit_reset: Patch<&'static str>,
     pub expires_at: Patch<DateTime<Utc>>,
+    pub rate_limit: Option<RatePatch>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,6 +44,88 @@ pub struct SettingsPatch {
     pub allow_training: Option<bool>,
     pub default_key_limit: Patch<Decimal>,
     pub default_key_limit_reset: Patch<&'static str>,
+    /// The account's own limits (all keys together).
+    pub rate_limit: Option<RatePatch>,
+    /// Limits of keys that set none of their own.
+    pub default_key_rate_limit: Option<RatePatch>,
+}
+
+/// Per-minute rate limits sent as `{"requests": n, "tokens": n}` (each optional, null to
+/// clear); the whole object null clears both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RatePatch {
+    pub requests: Patch<i64>,
+    pub tokens: Patch<i64>,
+}
+
+impl RatePatch {
+    /// Applies the patch to the current values.
+    pub fn apply(&self, requests: Option<i64>, tokens: Option<i64>) -> (Option<i64>, Option<i64>) {
+        (
+            self.requests.unwrap_or(requests),
+            self.tokens.unwrap_or(tokens),
+        )
+    }
+}
+
+/// The most a per-minute limit may be (requests or tokens).
+const MAX_PER_MINUTE: i64 = 1_000_000_000;
+
+fn rate_patch(field: &'static str, v: &Value) -> Result<RatePatch> {
+    let m = match v {
+        Value::Null => {
+            return Ok(RatePatch {
+                requests: Some(None),
+                tokens: Some(None),
+            })
+        }
+        Value::Object(m) => m,
+        _ => {
+            return Err(AccountsError::invalid(
+                field,
+                format!("{field} must be an object {{\"requests\", \"tokens\"}} or null"),
+            ))
+        }
+    };
+    if let Some(unknown) = m
+        .keys()
+        .find(|k| !["requests", "tokens", "interval"].contains(&k.as_str()))
+    {
+        return Err(AccountsError::invalid(
+            field,
+            format!("{field}: unknown field '{unknown}' (allowed: requests, tokens)"),
+        ));
+    }
+    // `interval` may be sent back as read; limits are always per minute.
+    match m.get("interval") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "1m" || s == "60s" => {}
+        Some(_) => {
+            return Err(AccountsError::invalid(
+                field,
+                format!("{field}.interval: limits are per minute (\"1m\")"),
+            ))
+        }
+    }
+    let one = |name: &str| -> Result<Patch<i64>> {
+        match m.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(v) => match v.as_i64() {
+                Some(n) if (1..=MAX_PER_MINUTE).contains(&n) => Ok(Some(Some(n))),
+                _ => Err(AccountsError::Invalid {
+                    field,
+                    message: format!(
+                        "{field}.{name} must be a whole number from 1 to {MAX_PER_MINUTE} per minute, or null"
+                    ),
+                }),
+            },
+        }
+    };
+    Ok(RatePatch {
+        requests: one("requests")?,
+        tokens: one("tokens")?,
+    })
 }
 
 fn object<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>> {
@@ -267,12 +350,17 @@ impl KeyPatch {
                 "limit_reset",
                 "expires_at",
                 "include_byok_in_limit",
+                "rate_limit",
             ],
         )?;
         if let Some(v) = m.get("include_byok_in_limit") {
             bool_field("include_byok_in_limit", v)?;
         }
         let p = KeyPatch {
+            rate_limit: m
+                .get("rate_limit")
+                .map(|v| rate_patch("rate_limit", v))
+                .transpose()?,
             name: m.get("name").map(|v| name("name", v)).transpose()?,
             disabled: m
                 .get("disabled")
@@ -302,9 +390,19 @@ impl SettingsPatch {
                 "allow_training",
                 "default_key_limit",
                 "default_key_limit_reset",
+                "rate_limit",
+                "default_key_rate_limit",
             ],
         )?;
         let p = SettingsPatch {
+            rate_limit: m
+                .get("rate_limit")
+                .map(|v| rate_patch("rate_limit", v))
+                .transpose()?,
+            default_key_rate_limit: m
+                .get("default_key_rate_limit")
+                .map(|v| rate_patch("default_key_rate_limit", v))
+                .transpose()?,
             name: m.get("name").map(|v| name("name", v)).transpose()?,
             allow_training: m
                 .get("allow_training")

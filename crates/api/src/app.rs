@@ -77,8 +77,9 @@ impl Application {
         infron_store::migrate(&pg)
             .await
             .map_err(StartError::Migrate)?;
-        let redis =
-            infron_store::connect_redis(settings.redis_url(), 64).map_err(StartError::Redis)?;
+        let redis = infron_store::connect_redis(settings.redis_url())
+            .await
+            .map_err(StartError::Redis)?;
         let target = RedisTarget::parse(settings.redis_url()).map_err(StartError::Redis)?;
         let keys = HotKeys::new(settings.redis_prefix.clone(), settings.redis_shards);
         let ledger = HotLedger::connect(pg.clone(), &target, keys.clone(), settings.ledger.clone())
@@ -175,6 +176,9 @@ impl Application {
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::rate_limit::headers_middleware,
+                ))
                 .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
                 .app_data(data.clone())
                 .configure(crate::routes::configure)
@@ -289,7 +293,7 @@ async fn drain(state: &AppState, handle: actix_web::dev::ServerHandle) {
 fn build_accounts(
     settings: &Settings,
     pg: infron_store::PgPool,
-    redis: infron_store::RedisPool,
+    redis: infron_store::RedisConn,
     public_url: String,
     loopback_aliases: bool,
 ) -> Result<infron_accounts::Accounts, StartError> {

@@ -36,6 +36,8 @@ pub struct Caller {
     pub kind: KeyKind,
     /// The user who created the key (None for keys made with the CLI).
     pub created_by: Option<Uuid>,
+    /// Per-minute rate limits of the key and its account.
+    pub rate: crate::rate_limit::CallerLimits,
 }
 
 #[derive(Clone)]
@@ -245,6 +247,15 @@ impl Authenticator {
             expires_at: row.expires_at,
             kind,
             created_by: row.created_by,
+            rate: crate::rate_limit::CallerLimits {
+                key_rpm: row
+                    .rate_limit_rpm
+                    .or(account.default_key_rpm)
+                    .map(i64::from),
+                key_tpm: row.rate_limit_tpm.or(account.default_key_tpm),
+                account_rpm: account.rate_limit_rpm.map(i64::from),
+                account_tpm: account.rate_limit_tpm,
+            },
         }))
     }
 }

@@ -113,6 +113,23 @@ pub enum AccountsCommand {
     },
     /// Show an account's balance and keys.
     Show { id: Uuid },
+    /// Set the account's rate limits: its own (all keys together) and its keys' defaults.
+    /// Each is a number per minute, or "none"; omitted ones keep their value.
+    SetRateLimit {
+        id: Uuid,
+        /// Requests per minute over all of the account's keys.
+        #[arg(long)]
+        rpm: Option<String>,
+        /// Tokens per minute over all of the account's keys.
+        #[arg(long)]
+        tpm: Option<String>,
+        /// Requests per minute of a key that sets none of its own.
+        #[arg(long)]
+        default_key_rpm: Option<String>,
+        /// Tokens per minute of a key that sets none of its own.
+        #[arg(long)]
+        default_key_tpm: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,8 +160,36 @@ pub enum KeysCommand {
         #[arg(long)]
         expires_at: Option<String>,
     },
+    /// Set a key's own rate limits (a number per minute, or "none" for the account's
+    /// default); omitted ones keep their value.
+    SetRateLimit {
+        id: Uuid,
+        #[arg(long)]
+        rpm: Option<String>,
+        #[arg(long)]
+        tpm: Option<String>,
+    },
     /// Disable a key (takes effect everywhere within INFRON_KEY_CACHE_TTL_SECS).
     Disable { id: Uuid },
+}
+
+/// A per-minute limit from the command line: a positive number, or "none".
+fn per_minute<T>(value: Option<&str>, keep: Option<T>, what: &str) -> anyhow::Result<Option<T>>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+{
+    match value {
+        None => Ok(keep),
+        Some("none") => Ok(None),
+        Some(v) => match v.parse::<T>() {
+            Ok(n) if n >= T::from(1) => Ok(Some(n)),
+            _ => bail!("--{what} must be a positive whole number or \"none\", not {v:?}"),
+        },
+    }
+}
+
+fn show_per_minute<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "none".into(), |n| n.to_string())
 }
 
 #[derive(Subcommand)]
@@ -500,6 +545,53 @@ async fn accounts(settings: &Settings, c: AccountsCommand) -> anyhow::Result<Exi
             }
             println!("{}", row.id);
         }
+        AccountsCommand::SetRateLimit {
+            id,
+            rpm,
+            tpm,
+            default_key_rpm,
+            default_key_tpm,
+        } => {
+            let Some(before) = infron_store::accounts::get(&pg, id).await? else {
+                bail!("no account {id}");
+            };
+            let limits = infron_store::accounts::AccountRateLimits {
+                rpm: per_minute(rpm.as_deref(), before.rate_limit_rpm, "rpm")?,
+                tpm: per_minute(tpm.as_deref(), before.rate_limit_tpm, "tpm")?,
+                default_key_rpm: per_minute(
+                    default_key_rpm.as_deref(),
+                    before.default_key_rpm,
+                    "default-key-rpm",
+                )?,
+                default_key_tpm: per_minute(
+                    default_key_tpm.as_deref(),
+                    before.default_key_tpm,
+                    "default-key-tpm",
+                )?,
+            };
+            let after = infron_store::accounts::set_rate_limits(&pg, id, limits)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account {id}"))?;
+            audit(
+                &pg,
+                id,
+                "account.settings",
+                "account",
+                id.to_string(),
+                serde_json::json!({ "rate_limit_rpm": after.rate_limit_rpm,
+                                    "rate_limit_tpm": after.rate_limit_tpm,
+                                    "default_key_rpm": after.default_key_rpm,
+                                    "default_key_tpm": after.default_key_tpm }),
+            )
+            .await;
+            println!(
+                "account {id} rpm {} tpm {} default key rpm {} default key tpm {}",
+                show_per_minute(after.rate_limit_rpm),
+                show_per_minute(after.rate_limit_tpm),
+                show_per_minute(after.default_key_rpm),
+                show_per_minute(after.default_key_tpm)
+            );
+        }
         AccountsCommand::Show { id } => {
             let Some(account) = infron_store::accounts::get(&pg, id).await? else {
                 bail!("no account {id}");
@@ -642,6 +734,32 @@ async fn keys(settings: &Settings, c: KeysCommand) -> anyhow::Result<ExitCode> {
                 after
                     .expires_at
                     .map_or("never".to_string(), |t| t.to_rfc3339())
+            );
+        }
+        KeysCommand::SetRateLimit { id, rpm, tpm } => {
+            let Some(before) = infron_store::keys::get(&pg, id).await? else {
+                bail!("no key {id}");
+            };
+            let rpm = per_minute(rpm.as_deref(), before.rate_limit_rpm, "rpm")?;
+            let tpm = per_minute(tpm.as_deref(), before.rate_limit_tpm, "tpm")?;
+            let after = infron_store::keys::set_rate_limit(&pg, id, rpm, tpm)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no key {id}"))?;
+            audit(
+                &pg,
+                after.account_id,
+                "key.update",
+                "key",
+                id.to_string(),
+                serde_json::json!({ "rate_limit_rpm": after.rate_limit_rpm,
+                                    "rate_limit_tpm": after.rate_limit_tpm }),
+            )
+            .await;
+            println!(
+                "key {} rpm {} tpm {}",
+                after.id,
+                show_per_minute(after.rate_limit_rpm),
+                show_per_minute(after.rate_limit_tpm)
             );
         }
         KeysCommand::Disable { id } => match infron_store::keys::set_disabled(&pg, id, true).await?

@@ -34,6 +34,14 @@ pub enum ApiError {
     Conflict(String),
     #[error("too many attempts; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A key's or account's per-minute rate limit refused the request.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        /// None: the request alone is over the limit; retrying will not help.
+        retry_after_secs: Option<u64>,
+        headers: Vec<(&'static str, String)>,
+    },
     #[error("no endpoint of model '{model}' can serve this request ({availability})")]
     NoEligibleEndpoint {
         model: String,
@@ -71,7 +79,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) | ApiError::UnknownId(_) | ApiError::NoSuchRoute => "not_found",
             ApiError::Conflict(_) => "conflict",
-            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NoEligibleEndpoint { .. } => "no_eligible_endpoint",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ProviderRejected(_) => "provider_rejected",
@@ -97,7 +105,10 @@ impl ApiError {
             | ApiError::NoSuchRoute
             | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
-            ApiError::TooManyRequests { .. } => "rate_limit_error",
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "rate_limit_error",
+            ApiError::AllProvidersFailed(a) if providers_rate_limited(a).is_some() => {
+                "rate_limit_error"
+            }
             ApiError::Timeout => "timeout_error",
             ApiError::AllProvidersFailed(_) => "upstream_error",
             ApiError::Unavailable(_) => "service_unavailable",
@@ -128,6 +139,9 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 json!({ "retry_after_seconds": retry_after_secs })
             }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => json!({ "retry_after_seconds": retry_after_secs }),
             ApiError::AllProvidersFailed(attempts) => json!({
                 "provider_errors": attempts.iter().filter_map(|a| a.error.as_ref()).collect::<Vec<_>>(),
             }),
@@ -162,7 +176,12 @@ impl ResponseError for ApiError {
             | ApiError::NoSuchRoute
             | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::AllProvidersFailed(a) if providers_rate_limited(a).is_some() => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::AllProvidersFailed(_) => StatusCode::BAD_GATEWAY,
@@ -176,16 +195,84 @@ impl ResponseError for ApiError {
             tracing::error!(detail = %detail, "internal error");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
-            response.insert_header(("Retry-After", retry_after_secs.to_string()));
+        match self {
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            ApiError::RateLimited {
+                retry_after_secs,
+                headers,
+                ..
+            } => {
+                if let Some(s) = retry_after_secs {
+                    response.insert_header(("Retry-After", s.to_string()));
+                }
+                for (name, value) in headers {
+                    response.insert_header((*name, value.as_str()));
+                }
+            }
+            ApiError::AllProvidersFailed(a) => {
+                if let Some(Some(s)) = providers_rate_limited(a) {
+                    response.insert_header(("Retry-After", s.to_string()));
+                }
+            }
+            _ => {}
         }
         response.json(self.body())
     }
 }
 
+/// When every provider attempt failed because the provider rate-limited: the shortest
+/// `Retry-After` any of them gave (None if none gave one). The client then gets 429, not 502.
+pub fn providers_rate_limited(attempts: &[Attempt]) -> Option<Option<u64>> {
+    let errors: Vec<&ProviderError> = attempts.iter().filter_map(|a| a.error.as_ref()).collect();
+    if errors.is_empty()
+        || errors
+            .iter()
+            .any(|e| e.kind != infron_router::FailureKind::RateLimited)
+    {
+        return None;
+    }
+    Some(errors.iter().filter_map(|e| e.retry_after).min())
+}
+
 impl From<BillingError> for ApiError {
     fn from(e: BillingError) -> Self {
         match e {
+            BillingError::RateLimited {
+                retry_after_ms,
+                states,
+            } => {
+                let retry_after_secs = retry_after_ms
+                    .map(|ms| u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1));
+                let what = states
+                    .iter()
+                    .filter(|s| s.remaining < s.limit.cost || retry_after_ms.is_none())
+                    .map(|s| {
+                        let unit = match s.limit.unit {
+                            infron_store::hot::RateUnit::Requests => "requests",
+                            infron_store::hot::RateUnit::Tokens => "tokens",
+                        };
+                        let whose = match s.limit.subject {
+                            infron_store::hot::RateSubject::Key(_) => "this key's",
+                            infron_store::hot::RateSubject::Account => "the account's",
+                        };
+                        format!("{whose} limit of {} {unit} per minute", s.limit.per_minute)
+                    })
+                    .next()
+                    .unwrap_or_else(|| "a rate limit".into());
+                let message = match retry_after_secs {
+                    Some(s) => format!("rate limit reached: {what}; retry in {s} s"),
+                    None => format!(
+                        "this request alone is over {what}; send fewer tokens (lower max_tokens or the prompt)"
+                    ),
+                };
+                ApiError::RateLimited {
+                    message,
+                    retry_after_secs,
+                    headers: crate::rate_limit::headers(&states),
+                }
+            }
             BillingError::InsufficientCredits { needed, available } => {
                 ApiError::InsufficientCredits { needed, available }
             }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod metrics;
 pub mod principal;
+pub mod rate_limit;
 pub mod request_id;
 pub mod response_cache;
 pub mod routes;

@@ -6,7 +6,7 @@ use infron_billing::HotLedger;
 use infron_router::cache::ResponseCache;
 use infron_router::health::HealthBoard;
 use infron_router::{Catalog, CatalogError, ProviderClient};
-use infron_store::{PgPool, RedisPool};
+use infron_store::{PgPool, RedisConn};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -19,7 +19,7 @@ pub struct AppState {
     /// Holds, settlements and the hot balances (the money path).
     pub ledger: Arc<HotLedger>,
     /// Pooled Redis connections for everything else (health, the response cache).
-    pub redis: RedisPool,
+    pub redis: RedisConn,
     pub writer_stats: Arc<WriterStats>,
     /// What `GET /metrics` exposes.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -44,7 +44,7 @@ pub struct AppState {
 pub struct Stores {
     pub pg: PgPool,
     pub ledger: Arc<HotLedger>,
-    pub redis: RedisPool,
+    pub redis: RedisConn,
 }
 
 /// The environment a catalog is loaded with.

@@ -121,7 +121,7 @@ async fn main() {
                 let account = accounts[i % accounts.len()];
                 let request = Uuid::now_v7();
                 let hold = ledger
-                    .reserve(account, request, None, "0.001".parse().unwrap())
+                    .reserve(account, request, None, "0.001".parse().unwrap(), &[])
                     .await
                     .unwrap();
                 let now = chrono::Utc::now();

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infron_billing::Usage;
-use infron_store::{RedisPool, StoreError};
+use infron_store::redis_conn::RedisConn;
+use infron_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -220,15 +221,15 @@ impl CacheKey {
 }
 
 pub struct ResponseCache {
-    pool: RedisPool,
+    conn: RedisConn,
     prefix: String,
     ttl: Duration,
 }
 
 impl ResponseCache {
-    pub fn new(pool: RedisPool, redis_prefix: &str, ttl: Duration) -> Self {
+    pub fn new(conn: RedisConn, redis_prefix: &str, ttl: Duration) -> Self {
         Self {
-            pool,
+            conn,
             prefix: format!("{redis_prefix}:rc"),
             ttl,
         }
@@ -256,10 +257,10 @@ impl ResponseCache {
     }
 
     async fn fetch(&self, key: &CacheKey) -> Result<Option<CachedAnswer>, StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let raw: Option<String> = redis::cmd("GET")
             .arg(key.as_str())
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
@@ -281,13 +282,13 @@ impl ResponseCache {
         if json.len() > MAX_ENTRY_BYTES {
             return Ok(());
         }
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let () = redis::cmd("SET")
             .arg(key.as_str())
             .arg(json)
             .arg("EX")
             .arg(self.ttl.as_secs().max(1))
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(())
     }

@@ -10,20 +10,22 @@
 //! request. The only synchronous call is claiming the probe of a half-open circuit, and only
 //! when a candidate is half-open.
 //!
-//! Layout, under the Redis prefix `P`, for an endpoint `E` (`provider/upstream_model`; `{E}` is
-//! the hash tag, so one endpoint's keys share a Redis Cluster slot):
-//! - `P:health:{E}` hash: `fails` (consecutive failures), `last_fail` and `last_ok` (ms),
+//! Layout, under the Redis prefix `P`, for an endpoint `E` (`provider/upstream_model`). Every
+//! key carries the hash tag `{health}`, so all of them share one Redis Cluster slot and the
+//! refresh can read every endpoint in one pipeline:
+//! - `P:health:{health}:E` hash: `fails` (consecutive failures), `last_fail` and `last_ok` (ms),
 //!   `open_until` (ms; the circuit is open before it), `lat` (EWMA of latency, ms), `tput`
 //!   (EWMA of throughput, tokens/s). Expires a day after the last outcome.
-//! - `P:health:{E}:m:{minute}` hash: `ok`, `err`, latency histogram `l0`..`l14`, `tok` and
+//! - `P:health:{health}:E:m:{minute}` hash: `ok`, `err`, latency histogram `l0`..`l14`, `tok` and
 //!   `gen_ms` (tokens generated and the time spent generating them). Expires after 31 minutes.
-//! - `P:health:{E}:probe`: the half-open probe lease, set with NX for one cool-down.
+//! - `P:health:{health}:E:probe`: the half-open probe lease, set with NX for one cool-down.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Duration;
 
-use infron_store::{RedisPool, StoreError};
+use infron_store::redis_conn::RedisConn;
+use infron_store::StoreError;
 use redis::Script;
 
 use crate::catalog::Endpoint;
@@ -214,7 +216,7 @@ struct Successes {
 
 /// Health of every endpoint: Redis as the shared truth, a snapshot for the request path.
 pub struct HealthBoard {
-    pool: RedisPool,
+    conn: RedisConn,
     prefix: String,
     pub config: HealthConfig,
     snapshot: RwLock<HashMap<String, EndpointHealth>>,
@@ -222,9 +224,9 @@ pub struct HealthBoard {
 }
 
 impl HealthBoard {
-    pub fn new(pool: RedisPool, redis_prefix: &str, config: HealthConfig) -> Self {
+    pub fn new(conn: RedisConn, redis_prefix: &str, config: HealthConfig) -> Self {
         Self {
-            pool,
+            conn,
             prefix: format!("{redis_prefix}:health"),
             config,
             snapshot: RwLock::new(HashMap::new()),
@@ -232,16 +234,19 @@ impl HealthBoard {
         }
     }
 
+    // Every health key shares one hash tag, `{health}`: the refresh reads all endpoints in one
+    // pipeline, which a Redis Cluster accepts only within one slot. (The data is small: a hash
+    // and a few minute buckets per endpoint.)
     fn state_key(&self, endpoint: &str) -> String {
-        format!("{}:{{{endpoint}}}", self.prefix)
+        format!("{}:{{health}}:{endpoint}", self.prefix)
     }
 
     fn minute_key(&self, endpoint: &str, minute: i64) -> String {
-        format!("{}:{{{endpoint}}}:m:{minute}", self.prefix)
+        format!("{}:{{health}}:{endpoint}:m:{minute}", self.prefix)
     }
 
     fn probe_key(&self, endpoint: &str) -> String {
-        format!("{}:{{{endpoint}}}:probe", self.prefix)
+        format!("{}:{{health}}:{endpoint}:probe", self.prefix)
     }
 
     /// The snapshot's view of one endpoint (unknown endpoints are healthy).
@@ -342,7 +347,7 @@ impl HealthBoard {
     /// `None`: one failure; `Some`: successes.
     async fn write(&self, endpoint: &str, successes: Option<&Successes>) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let mut invocation = RECORD.prepare_invoke();
         invocation
             .key(self.state_key(endpoint))
@@ -373,7 +378,7 @@ impl HealthBoard {
                 invocation.arg(format!("l{bucket}")).arg(*count);
             }
         }
-        let fields: Vec<Option<String>> = invocation.invoke_async(&mut *conn).await?;
+        let fields: Vec<Option<String>> = invocation.invoke_async(&mut conn).await?;
         self.put(endpoint, parse_state(&fields));
         Ok(())
     }
@@ -389,8 +394,8 @@ impl HealthBoard {
                 .arg(self.state_key(e))
                 .arg(&STATE_FIELDS[..]);
         }
-        let mut conn = self.pool.get().await?;
-        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut *conn).await?;
+        let mut conn = self.conn.clone();
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
         let fresh: HashMap<String, EndpointHealth> = endpoints
             .iter()
             .cloned()
@@ -450,8 +455,8 @@ impl HealthBoard {
                 .arg("PX")
                 .arg(millis(self.config.cooldown).max(1));
         }
-        let mut conn = self.pool.get().await?;
-        let replies: Vec<Option<String>> = pipe.query_async(&mut *conn).await?;
+        let mut conn = self.conn.clone();
+        let replies: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
         Ok(endpoints
             .iter()
             .zip(replies)
@@ -473,9 +478,9 @@ impl HealthBoard {
         for m in (minute - WINDOW_MINUTES + 1)..=minute {
             pipe.cmd("HGETALL").arg(self.minute_key(endpoint, m));
         }
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let (state, buckets): (Vec<Option<String>>, Vec<HashMap<String, u64>>) = {
-            let mut replies: Vec<redis::Value> = pipe.query_async(&mut *conn).await?;
+            let mut replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
             if replies.is_empty() {
                 return Ok(Default::default());
             }

@@ -15,10 +15,19 @@ pub struct AccountRow {
     pub default_key_limit: Option<rust_decimal::Decimal>,
     pub default_key_limit_reset: Option<String>,
     pub personal_of: Option<Uuid>,
+    /// Requests per minute for all of the account's keys together.
+    pub rate_limit_rpm: Option<i32>,
+    /// Tokens per minute for all of the account's keys together.
+    pub rate_limit_tpm: Option<i64>,
+    /// Requests per minute of a key that sets none of its own.
+    pub default_key_rpm: Option<i32>,
+    /// Tokens per minute of a key that sets none of its own.
+    pub default_key_tpm: Option<i64>,
 }
 
 pub const COLUMNS: &str = "id, name, allow_training, created_at, frozen_at, frozen_reason, \
-    default_key_limit, default_key_limit_reset, personal_of";
+    default_key_limit, default_key_limit_reset, personal_of, rate_limit_rpm, rate_limit_tpm, \
+    default_key_rpm, default_key_tpm";
 
 /// Creates the account and its credits book in one transaction.
 pub async fn create(pool: &PgPool, id: Uuid, name: &str) -> Result<AccountRow, StoreError> {
@@ -113,6 +122,33 @@ pub async fn update_settings(
     .bind(s.allow_training)
     .bind(s.default_key_limit)
     .bind(&s.default_key_limit_reset)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// An account's rate limits: its own (all keys together) and its keys' defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountRateLimits {
+    pub rpm: Option<i32>,
+    pub tpm: Option<i64>,
+    pub default_key_rpm: Option<i32>,
+    pub default_key_tpm: Option<i64>,
+}
+
+pub async fn set_rate_limits(
+    pool: &PgPool,
+    id: Uuid,
+    l: AccountRateLimits,
+) -> Result<Option<AccountRow>, StoreError> {
+    Ok(sqlx::query_as::<_, AccountRow>(&format!(
+        "UPDATE accounts SET rate_limit_rpm = $2, rate_limit_tpm = $3, default_key_rpm = $4, \
+                             default_key_tpm = $5 WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(l.rpm)
+    .bind(l.tpm)
+    .bind(l.default_key_rpm)
+    .bind(l.default_key_tpm)
     .fetch_optional(pool)
     .await?)
 }

@@ -3,9 +3,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::redis_conn::{RedisConn, RedisTarget};
 use crate::StoreError;
-
-pub type RedisPool = deadpool_redis::Pool;
 
 pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;
@@ -17,18 +16,11 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool,
     Ok(pool)
 }
 
-pub fn connect_redis(url: &str, max_size: usize) -> Result<RedisPool, StoreError> {
-    let mut cfg = deadpool_redis::Config::from_url(url);
-    cfg.pool = Some(deadpool_redis::PoolConfig {
-        max_size,
-        timeouts: deadpool_redis::Timeouts {
-            wait: Some(Duration::from_secs(2)),
-            create: Some(Duration::from_secs(2)),
-            recycle: Some(Duration::from_secs(2)),
-        },
-        ..Default::default()
-    });
-    Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
+/// The shared Redis connection for sessions, throttling, health and the response cache: one
+/// multiplexed connection (to a server or a cluster, see [`RedisTarget`]) that reconnects by
+/// itself.
+pub async fn connect_redis(url: &str) -> Result<RedisConn, StoreError> {
+    RedisConn::connect(&RedisTarget::parse(url)?).await
 }
 
 /// Applies pending migrations and makes sure request-log partitions exist for the coming months.

@@ -11,10 +11,6 @@ pub enum StoreError {
     /// One Redis failure reported to every operation of a batch.
     #[error("redis error: {0}")]
     Shared(std::sync::Arc<redis::RedisError>),
-    #[error("redis pool error: {0}")]
-    RedisPool(#[from] deadpool_redis::PoolError),
-    #[error("redis configuration error: {0}")]
-    RedisConfig(#[from] deadpool_redis::CreatePoolError),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("corrupt stored value: {0}")]
@@ -33,7 +29,6 @@ impl StoreError {
             ),
             StoreError::Redis(e) => redis_unavailable(e),
             StoreError::Shared(e) => redis_unavailable(e),
-            StoreError::RedisPool(_) => true,
             _ => false,
         }
     }

@@ -22,11 +22,15 @@ pub struct ApiKeyRow {
     pub created_by: Option<Uuid>,
     pub updated_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Requests per minute this key may make (None: the account's default, if any).
+    pub rate_limit_rpm: Option<i32>,
+    /// Tokens per minute this key may use (None: the account's default, if any).
+    pub rate_limit_tpm: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, account_id, name, key_hint, disabled, credit_limit, limit_reset, expires_at, \
-    created_at, kind, created_by, updated_at, deleted_at";
+    created_at, kind, created_by, updated_at, deleted_at, rate_limit_rpm, rate_limit_tpm";
 
 pub struct NewApiKey<'a> {
     pub id: Uuid,
@@ -113,6 +117,24 @@ pub async fn set_limit(
     .bind(credit_limit)
     .bind(limit_reset)
     .bind(expires_at)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Sets or clears a key's own rate limits (requests and tokens per minute).
+pub async fn set_rate_limit(
+    pool: &PgPool,
+    id: Uuid,
+    rpm: Option<i32>,
+    tpm: Option<i64>,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiKeyRow>(&format!(
+        "UPDATE api_keys SET rate_limit_rpm = $2, rate_limit_tpm = $3, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(rpm)
+    .bind(tpm)
     .fetch_optional(pool)
     .await?)
 }

@@ -21,8 +21,9 @@ pub mod topups;
 pub mod usage_reads;
 pub mod users;
 
-pub use db::{connect_postgres, connect_redis, migrate, RedisPool};
+pub use db::{connect_postgres, connect_redis, migrate};
 pub use error::StoreError;
+pub use redis_conn::RedisConn;
 pub use sqlx::PgPool;
 
 /// Runs the embedded migrations and creates upcoming request-log partitions.

@@ -1,16 +1,18 @@
 //! Sign-in sessions and attempt counters in Redis, shared by every instance.
 //!
-//! A session is the hash `{prefix}:sess:{id_hash}`, where `id_hash` is the hex SHA-256 of the
+//! A session is the hash `prefix:{sessions}:sess:{id_hash}`, where `id_hash` is the hex SHA-256 of the
 //! cookie's value: the session id itself is never stored. It expires after the idle time and
-//! is refreshed on use, never past its absolute deadline. `{prefix}:sessions:{subject}` lists a
-//! subject's sessions so that all of them can be ended at once.
+//! is refreshed on use, never past its absolute deadline. `prefix:{sessions}:user:{subject}` lists
+//! a subject's sessions so that all of them can be ended at once. `{sessions}` is a Redis Cluster
+//! hash tag: a session and its index change together in one atomic step on a cluster too.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use redis::Script;
 
-use crate::{RedisPool, StoreError};
+use crate::redis_conn::RedisConn;
+use crate::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -25,7 +27,7 @@ pub struct SessionRecord {
 
 #[derive(Clone)]
 pub struct SessionStore {
-    pool: RedisPool,
+    conn: RedisConn,
     prefix: String,
 }
 
@@ -69,19 +71,21 @@ return -1
 });
 
 impl SessionStore {
-    pub fn new(pool: RedisPool, prefix: &str) -> Self {
+    pub fn new(conn: RedisConn, prefix: &str) -> Self {
         Self {
-            pool,
+            conn,
             prefix: prefix.to_string(),
         }
     }
 
+    // Sessions and their per-user indexes share one hash tag, `{sessions}`, so that creating
+    // and ending them stays one atomic step on a Redis Cluster too.
     fn key(&self, id_hash: &str) -> String {
-        format!("{}:sess:{id_hash}", self.prefix)
+        format!("{}:{{sessions}}:sess:{id_hash}", self.prefix)
     }
 
     fn index(&self, subject: &str) -> String {
-        format!("{}:sessions:{subject}", self.prefix)
+        format!("{}:{{sessions}}:user:{subject}", self.prefix)
     }
 
     pub async fn create(
@@ -90,14 +94,14 @@ impl SessionStore {
         r: &SessionRecord,
         idle_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let key = self.key(id_hash);
         let index = self.index(&r.subject);
         let ttl = idle_ms.min(r.absolute_ms - r.created_ms).max(1);
         // Drop index entries of sessions that expired on their own.
         let known: Vec<String> = redis::cmd("SMEMBERS")
             .arg(&index)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let mut pipe = redis::pipe();
         for h in &known {
@@ -106,7 +110,7 @@ impl SessionStore {
         let alive: Vec<bool> = if known.is_empty() {
             Vec::new()
         } else {
-            pipe.query_async(&mut *conn).await?
+            pipe.query_async(&mut conn).await?
         };
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -140,7 +144,7 @@ impl SessionStore {
                 pipe.cmd("SREM").arg(&index).arg(h).ignore();
             }
         }
-        let () = pipe.query_async(&mut *conn).await?;
+        let () = pipe.query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -151,12 +155,12 @@ impl SessionStore {
         now_ms: i64,
         idle_ms: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let v: HashMap<String, String> = TOUCH
             .key(self.key(id_hash))
             .arg(now_ms)
             .arg(idle_ms)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         if v.is_empty() {
             return Ok(None);
@@ -182,26 +186,26 @@ impl SessionStore {
     }
 
     pub async fn set_account(&self, id_hash: &str, account: &str) -> Result<(), StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let key = self.key(id_hash);
         // HSET only if the session still exists, so a raced sign-out is not resurrected.
         let exists: bool = redis::cmd("EXISTS")
             .arg(&key)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         if exists {
             let _: i64 = redis::cmd("HSET")
                 .arg(&key)
                 .arg("account")
                 .arg(account)
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await?;
         }
         Ok(())
     }
 
     pub async fn delete(&self, id_hash: &str, subject: &str) -> Result<(), StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let () = redis::pipe()
             .cmd("DEL")
             .arg(self.key(id_hash))
@@ -210,18 +214,18 @@ impl SessionStore {
             .arg(self.index(subject))
             .arg(id_hash)
             .ignore()
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(())
     }
 
     /// Ends every session of `subject` except `keep` (the caller's own, when it stays).
     pub async fn delete_all(&self, subject: &str, keep: Option<&str>) -> Result<u64, StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let index = self.index(subject);
         let known: Vec<String> = redis::cmd("SMEMBERS")
             .arg(&index)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let mut pipe = redis::pipe();
         let mut n = 0;
@@ -231,7 +235,7 @@ impl SessionStore {
             n += 1;
         }
         if n > 0 {
-            let () = pipe.query_async(&mut *conn).await?;
+            let () = pipe.query_async(&mut conn).await?;
         }
         Ok(n)
     }
@@ -244,12 +248,12 @@ impl SessionStore {
         window_ms: i64,
         limit: u32,
     ) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.conn.clone();
         let wait: i64 = COUNT
             .key(format!("{}:throttle:{bucket}", self.prefix))
             .arg(window_ms)
             .arg(limit)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         Ok((wait >= 0).then_some(wait))
     }

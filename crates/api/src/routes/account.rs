@@ -115,9 +115,19 @@ pub async fn key(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         "is_provisioning_key": management,
         "kind": row.kind,
         "creator_user_id": row.created_by.map(|u| u.to_string()),
-        // OpenRouter documents this as deprecated and always -1; Infron has no request-rate
-        // limit per key.
-        "rate_limit": { "requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore." },
+        // The per-minute limits this key's requests are checked against: its own (or the
+        // account's default for keys) in OpenRouter's shape, `-1` meaning none, and the
+        // account's limit over all of its keys.
+        "rate_limit": {
+            "requests": caller.rate.key_rpm.unwrap_or(-1),
+            "tokens": caller.rate.key_tpm.unwrap_or(-1),
+            "interval": "1m",
+            "note": "Requests and tokens per minute for this key; -1 means no limit. `account` is the limit over all of the account's keys.",
+            "account": {
+                "requests": caller.rate.account_rpm.unwrap_or(-1),
+                "tokens": caller.rate.account_tpm.unwrap_or(-1),
+            },
+        },
         "expires_at": row.expires_at,
         "created_at": row.created_at,
         "workspace_id": row.account_id.to_string(),

@@ -162,15 +162,18 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Why a reservation was refused, as a metrics label.
-pub fn refusal_reason(e: &infron_billing::BillingError) -> &'static str {
+/// Counts a refused reservation: a rate limit in `infron_rate_limited_total`, anything else in
+/// `infron_reservation_refusals_total` by reason.
+pub fn count_refusal(state: &AppState, e: &infron_billing::BillingError) {
     use infron_billing::BillingError as B;
-    match e {
+    let reason = match e {
+        B::RateLimited { .. } => return state.metrics.rate_limited(),
         B::InsufficientCredits { .. } => "insufficient_credits",
         B::KeyLimitReached { .. } => "key_limit_reached",
         B::Busy(_) => "busy",
         _ => "unavailable",
-    }
+    };
+    state.metrics.reservation_refused(reason);
 }
 
 /// Settles a request and says what it charged. If the settlement could not be recorded at
@@ -422,6 +425,13 @@ async fn run(
         Ok(a) => a,
         Err(e) => return Err(fail(&state, draft, e.into()).await),
     };
+    // Token rate limits take the prompt estimate plus the output the client asked for, and are
+    // corrected by what the request really used when it settles.
+    let tokens = request
+        .prompt_token_estimate()
+        .saturating_add(request.max_output().unwrap_or(0));
+    let rate =
+        crate::rate_limit::limits_for(&draft.caller, i64::try_from(tokens).unwrap_or(i64::MAX));
     match state
         .ledger
         .reserve(
@@ -429,12 +439,16 @@ async fn run(
             draft.id,
             draft.caller.limit.as_ref(),
             amount,
+            &rate,
         )
         .await
     {
-        Ok(hold) => draft.hold = Some(hold),
+        Ok(hold) => {
+            crate::rate_limit::report(&hold.rate);
+            draft.hold = Some(hold);
+        }
         Err(e) => {
-            state.metrics.reservation_refused(refusal_reason(&e));
+            count_refusal(&state, &e);
             return Err(fail(&state, draft, e.into()).await);
         }
     }

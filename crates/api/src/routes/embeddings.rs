@@ -164,6 +164,10 @@ async fn run(
     endpoints.sort_by_key(|e| selection::unit_price(e));
 
     let amount = selection::max_cost(&endpoints, request.prompt_token_bound(), Some(0), 0)?;
+    let rate = crate::rate_limit::limits_for(
+        &draft.caller,
+        i64::try_from(request.prompt_token_bound()).unwrap_or(i64::MAX),
+    );
     let hold = state
         .ledger
         .reserve(
@@ -171,13 +175,11 @@ async fn run(
             draft.id,
             draft.caller.limit.as_ref(),
             amount,
+            &rate,
         )
         .await
-        .inspect_err(|e| {
-            state
-                .metrics
-                .reservation_refused(super::chat::refusal_reason(e))
-        })?;
+        .inspect_err(|e| super::chat::count_refusal(state, e))?;
+    crate::rate_limit::report(&hold.rate);
     draft.hold = Some(hold);
 
     for endpoint in endpoints {

@@ -70,6 +70,12 @@ pub fn key_json(row: &ApiKeyRow, hash: &[u8], usage: Option<&KeyUsage>, used: De
         "creator_user_id": row.created_by.map(|u| u.to_string()),
         "workspace_id": row.account_id.to_string(),
         "kind": row.kind,
+        // The key's own per-minute limits (null: the account's default for keys applies).
+        "rate_limit": {
+            "requests": row.rate_limit_rpm,
+            "tokens": row.rate_limit_tpm,
+            "interval": "1m",
+        },
     })
 }
 
@@ -357,9 +363,19 @@ pub async fn update(
         },
         expires_at: patch.expires_at,
     };
-    let after = infron_store::keys::update(&state.pg, before.id, &changes)
+    let mut after = infron_store::keys::update(&state.pg, before.id, &changes)
         .await?
         .ok_or_else(|| ApiError::UnknownId("key not found".into()))?;
+    if let Some(rate) = patch.rate_limit {
+        let (rpm, tpm) = rate.apply(before.rate_limit_rpm.map(i64::from), before.rate_limit_tpm);
+        let rpm = rpm
+            .map(i32::try_from)
+            .transpose()
+            .map_err(|_| ApiError::invalid("rate_limit", "rate_limit.requests is too large"))?;
+        after = infron_store::keys::set_rate_limit(&state.pg, after.id, rpm, tpm)
+            .await?
+            .ok_or_else(|| ApiError::UnknownId("key not found".into()))?;
+    }
     infron_billing::limits::apply_limit_change(
         state.ledger.state(),
         after.account_id,

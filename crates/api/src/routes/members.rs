@@ -187,6 +187,10 @@ pub fn settings_json(a: &AccountRow) -> Value {
         "allow_training": a.allow_training,
         "default_key_limit": a.default_key_limit.map(|d| UsdNumber(Usd::rounded(d))),
         "default_key_limit_reset": a.default_key_limit_reset,
+        "rate_limit": { "requests": a.rate_limit_rpm, "tokens": a.rate_limit_tpm, "interval": "1m" },
+        "default_key_rate_limit": {
+            "requests": a.default_key_rpm, "tokens": a.default_key_tpm, "interval": "1m",
+        },
         "frozen": a.frozen_at.is_some(),
         "frozen_at": a.frozen_at,
         "created_at": a.created_at,
@@ -244,6 +248,36 @@ pub async fn update_settings(
     )
     .await?
     .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
+    let after = if patch.rate_limit.is_some() || patch.default_key_rate_limit.is_some() {
+        let none = infron_accounts::keys::RatePatch::default();
+        let (rpm, tpm) = patch
+            .rate_limit
+            .unwrap_or(none)
+            .apply(after.rate_limit_rpm.map(i64::from), after.rate_limit_tpm);
+        let (key_rpm, key_tpm) = patch
+            .default_key_rate_limit
+            .unwrap_or(none)
+            .apply(after.default_key_rpm.map(i64::from), after.default_key_tpm);
+        let small = |v: Option<i64>, field: &'static str| {
+            v.map(i32::try_from)
+                .transpose()
+                .map_err(|_| ApiError::invalid(field, format!("{field}.requests is too large")))
+        };
+        infron_store::accounts::set_rate_limits(
+            &state.pg,
+            after.id,
+            infron_store::accounts::AccountRateLimits {
+                rpm: small(rpm, "rate_limit")?,
+                tpm,
+                default_key_rpm: small(key_rpm, "default_key_rate_limit")?,
+                default_key_tpm: key_tpm,
+            },
+        )
+        .await?
+        .ok_or_else(|| ApiError::UnknownId("account not found".into()))?
+    } else {
+        after
+    };
     let ctx = audit_ctx(&req, &state, &p).await;
     state
         .accounts

@@ -22,13 +22,10 @@ async fn postgres_ok(state: &AppState) -> bool {
 
 async fn redis_ok(state: &AppState) -> bool {
     let ping = async {
-        match state.redis.get().await {
-            Ok(mut c) => redis::cmd("PING")
-                .query_async::<String>(&mut *c)
-                .await
-                .is_ok(),
-            Err(_) => false,
-        }
+        redis::cmd("PING")
+            .query_async::<String>(&mut state.redis.clone())
+            .await
+            .is_ok()
     };
     tokio::time::timeout(CHECK_TIMEOUT, ping)
         .await

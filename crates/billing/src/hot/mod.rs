@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infron_store::hot::journal::Journal;
-use infron_store::hot::{HotKeys, HotState, KeyScope, OpBatcher};
+use infron_store::hot::{HotKeys, HotState, KeyScope, OpBatcher, RateState};
 use infron_store::redis_conn::{RedisConn, RedisTarget};
 use infron_store::PgPool;
 use uuid::Uuid;
@@ -36,6 +36,9 @@ pub struct Hold {
     pub amount: Usd,
     /// The key's limit period the hold also counts against.
     pub key: Option<KeyScope>,
+    /// The rate limits the reservation took from, as they stood after it (token limits are
+    /// corrected by what the request used when it settles).
+    pub rate: Vec<RateState>,
 }
 
 #[derive(Debug, Clone)]

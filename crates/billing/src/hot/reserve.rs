@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use infron_store::hot::{KeyScope, Op, OpResult};
+use infron_store::hot::{KeyScope, Op, OpResult, RateLimit, RateState};
 use uuid::Uuid;
 
 use super::{Hold, HotLedger};
@@ -48,17 +48,33 @@ impl InFlight {
     }
 }
 
+/// Pairs each limit with what the script reported for it.
+fn rate_states(limits: &[RateLimit], states: &[(i64, i64)]) -> Vec<RateState> {
+    limits
+        .iter()
+        .zip(states)
+        .map(|(limit, &(remaining, reset_ms))| RateState {
+            limit: *limit,
+            remaining: remaining.max(0),
+            reset_ms: reset_ms.max(0),
+        })
+        .collect()
+}
+
 impl HotLedger {
     /// Reserves `amount` for `request`. Hot copies are loaded from Postgres on first use (one
     /// round trip per account, and per key and period, per Redis lifetime); every other
     /// reservation is one operation in a shared script call. Refused with 503 (`Busy`) while
-    /// the journal or this instance's unposted settlements are over their limits.
+    /// the journal or this instance's unposted settlements are over their limits. `rate` are
+    /// the per-minute limits checked and taken in the same atomic step: a request refused by
+    /// any of them, or by the balance, takes nothing from any.
     pub async fn reserve(
         &self,
         account: Uuid,
         request: Uuid,
         key: Option<&KeyLimit>,
         amount: Usd,
+        rate: &[RateLimit],
     ) -> Result<Hold, BillingError> {
         if self.retained.len() >= self.cfg.retain_limit {
             return Err(BillingError::Busy(format!(
@@ -76,14 +92,16 @@ impl HotLedger {
                 scope: scope.clone(),
                 amount_pico: pico,
                 deadline_ms: self.deadline_ms(),
+                rate: rate.to_vec(),
             };
             match self.batcher.submit(op).await? {
-                OpResult::Reserved => {
+                OpResult::Reserved { rate: states } => {
                     let hold = Hold {
                         account,
                         request,
                         amount,
                         key: scope,
+                        rate: rate_states(rate, &states),
                     };
                     self.inflight.add(&hold, key);
                     return Ok(hold);
@@ -98,6 +116,15 @@ impl HotLedger {
                     return Err(BillingError::KeyLimitReached {
                         needed: amount,
                         remaining: Usd::from_pico(remaining_pico.max(0)),
+                    })
+                }
+                OpResult::RateLimited {
+                    retry_ms,
+                    rate: states,
+                } => {
+                    return Err(BillingError::RateLimited {
+                        retry_after_ms: retry_ms,
+                        states: rate_states(rate, &states),
                     })
                 }
                 OpResult::Backlog { entries } => {

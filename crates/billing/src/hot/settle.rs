@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use infron_store::hot::journal::{JournalEntry, StreamId};
-use infron_store::hot::{Op, OpResult};
+use infron_store::hot::{Op, OpResult, RateLimit, RateUnit};
 
 use super::{Hold, HotLedger};
 use crate::record::SettlementRecord;
@@ -110,6 +110,25 @@ impl Retained {
     }
 }
 
+/// Token rate limits took the request's estimate at reservation; settling moves them by what
+/// it really used.
+fn token_corrections(hold: Option<&Hold>, record: &SettlementRecord) -> Vec<RateLimit> {
+    let used = record
+        .prompt_tokens
+        .saturating_add(record.completion_tokens);
+    hold.map(|h| {
+        h.rate
+            .iter()
+            .filter(|s| s.limit.unit == RateUnit::Tokens && s.limit.cost != used)
+            .map(|s| RateLimit {
+                cost: used.saturating_sub(s.limit.cost),
+                ..s.limit
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 impl HotLedger {
     /// Settles a request: `record.list_cost` is what it cost; at most the hold is charged.
     pub async fn settle(
@@ -150,6 +169,7 @@ impl HotLedger {
                     scope: hold.and_then(|h| h.key.clone()),
                     charge_pico,
                     payload: payload.clone(),
+                    rate: token_corrections(hold, record),
                 }
             } else {
                 Op::Record {

@@ -200,6 +200,8 @@ impl HotLedger {
                     scope: hold.key.clone(),
                     amount_pico: pico,
                     deadline_ms: self.deadline_ms(),
+                    // Re-taking a hold after Redis lost its data: the request was admitted.
+                    rate: Vec::new(),
                 };
                 match self.batcher.submit(op).await {
                     Ok(OpResult::AccountNotLoaded) => {
@@ -219,7 +221,7 @@ impl HotLedger {
                             break;
                         }
                     }
-                    Ok(OpResult::Reserved) => break,
+                    Ok(OpResult::Reserved { .. }) => break,
                     Ok(other) => {
                         tracing::warn!(request_id = %hold.request, outcome = ?other,
                             "a running request's hold could not be taken again after Redis lost its data");

@@ -10,7 +10,7 @@ use redis::{Script, Value};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
-use super::{lua, HotKeys, KeyScope};
+use super::{lua, HotKeys, KeyScope, RateLimit};
 use crate::redis_conn::RedisConn;
 use crate::StoreError;
 
@@ -24,6 +24,8 @@ pub enum Op {
         scope: Option<KeyScope>,
         amount_pico: i64,
         deadline_ms: i64,
+        /// Rate limits checked and taken in the same step (nothing is taken if any refuses).
+        rate: Vec<RateLimit>,
     },
     /// Close the hold, charge `charge_pico` (already capped at the hold), queue `payload`.
     Settle {
@@ -32,6 +34,9 @@ pub enum Op {
         scope: Option<KeyScope>,
         charge_pico: i64,
         payload: String,
+        /// Token rate limits to correct: `cost` is what the request used beyond (or, negative,
+        /// below) its estimate.
+        rate: Vec<RateLimit>,
     },
     /// Record what to charge if this instance dies now, and extend the hold.
     Progress {
@@ -67,7 +72,16 @@ impl Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
-    Reserved,
+    /// Reserved; `(remaining, reset ms)` of each rate limit checked, in order.
+    Reserved {
+        rate: Vec<(i64, i64)>,
+    },
+    /// A rate limit refused the request: retry after `retry_ms` (None: this request alone is
+    /// more than the limit allows in a minute). Nothing was taken.
+    RateLimited {
+        retry_ms: Option<i64>,
+        rate: Vec<(i64, i64)>,
+    },
     /// The account has no hot copy: load it from Postgres and retry.
     AccountNotLoaded,
     /// The key's limit period has no hot copy: load it and retry.
@@ -208,6 +222,7 @@ async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group:
                 scope,
                 amount_pico,
                 deadline_ms,
+                rate,
             } => {
                 let shard = keys.shard_of(*account);
                 args.push("R".into());
@@ -223,6 +238,12 @@ async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group:
                 args.push(amount_pico.to_string());
                 args.push(HotKeys::hold_member(*account, *request, scope.as_ref()));
                 args.push(deadline_ms.to_string());
+                args.push(rate.len().to_string());
+                for l in rate {
+                    args.push(idx(keys.rate(*account, l)));
+                    args.push(l.per_minute.to_string());
+                    args.push(l.cost.to_string());
+                }
             }
             Op::Settle {
                 account,
@@ -230,6 +251,7 @@ async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group:
                 scope,
                 charge_pico,
                 payload,
+                rate,
             } => {
                 let shard = keys.shard_of(*account);
                 args.push("S".into());
@@ -246,6 +268,12 @@ async fn execute(mut conn: RedisConn, keys: &HotKeys, backlog_limit: i64, group:
                 args.push(charge_pico.to_string());
                 args.push(HotKeys::hold_member(*account, *request, scope.as_ref()));
                 args.push(payload.clone());
+                args.push(rate.len().to_string());
+                for l in rate {
+                    args.push(idx(keys.rate(*account, l)));
+                    args.push(l.per_minute.to_string());
+                    args.push(l.cost.to_string());
+                }
             }
             Op::Progress {
                 account,
@@ -327,8 +355,25 @@ fn parse(value: Value) -> Result<OpResult, StoreError> {
     let mut num = || -> Result<i64, StoreError> {
         rest.next().and_then(|s| s.parse().ok()).ok_or_else(corrupt)
     };
+    let states = |from: usize| -> Result<Vec<(i64, i64)>, StoreError> {
+        text.split('|')
+            .skip(from)
+            .map(|p| {
+                p.split_once(',')
+                    .and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)))
+                    .ok_or_else(corrupt)
+            })
+            .collect()
+    };
     Ok(match code {
-        "O" => OpResult::Reserved,
+        "O" => OpResult::Reserved { rate: states(1)? },
+        "T" => {
+            let retry: i64 = num()?;
+            OpResult::RateLimited {
+                retry_ms: (retry >= 0).then_some(retry),
+                rate: states(2)?,
+            }
+        }
         "L" => OpResult::AccountNotLoaded,
         "K" => OpResult::KeyNotLoaded,
         "I" => OpResult::Insufficient {

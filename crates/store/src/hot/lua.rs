@@ -76,6 +76,27 @@ end
 local function journal_add(stream, c, ea, ek, payload)
   return redis.call('XADD', stream, '*', 's', c .. '|' .. ea .. '|' .. ek .. '|' .. payload)
 end
+-- Rate limits are GCRA over a one-minute window: a limit's key holds its theoretical arrival
+-- time (TAT, µs of Redis's clock); a request taking n units moves it n * (window / limit)
+-- later, and is allowed while the TAT stays within one window of now. One clock reading per
+-- call: every operation of a batch happens at the same instant.
+local WINDOW = 60000000
+local clock = false
+local function now_us()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return clock
+end
+local function set_tat(rk, tat, t)
+  local ttl = math.ceil((tat - t) / 1000) + 1000
+  if ttl > 0 then
+    redis.call('SET', rk, string.format('%.0f', tat), 'PX', ttl)
+  else
+    redis.call('DEL', rk)
+  end
+end
 ";
 
 /// The batched request-path operations. KEYS lists every key the batch touches; each op names
@@ -83,11 +104,16 @@ end
 /// and a fixed number of arguments. Each op answers one string, its parts joined by `|` (one
 /// value per op is much cheaper for the client to parse than nested arrays):
 ///
-/// - `R journal holds acct key req amount member deadline` reserve: `O` reserved,
-///   `L` / `K` account / key period not loaded, `I|avail` insufficient,
-///   `Q|remaining` key limit reached, `B|backlog` journal full.
-/// - `S journal holds prog acct key req charge member payload` settle:
-///   `S|charged|id|epoch|key epoch`, `D|charged` settled before, `L` / `K` not loaded.
+/// - `R journal holds acct key req amount member deadline n (rate limit cost)*n` reserve,
+///   checking `n` rate limits (GCRA keys, units per minute, units taken) in the same step:
+///   `O|states` reserved, `L` / `K` account / key period not loaded, `I|avail` insufficient,
+///   `Q|remaining` key limit reached, `B|backlog` journal full, `T|retry ms|states` a rate
+///   limit is reached (retry -1: this request alone is over the limit). `states` is one
+///   `remaining,reset ms` per rate limit, in order. A refused request takes nothing from any
+///   limit or balance.
+/// - `S journal holds prog acct key req charge member payload n (rate limit delta)*n` settle,
+///   correcting token rate limits by what the request really used: `S|charged|id|epoch|key
+///   epoch`, `D|charged` settled before, `L` / `K` not loaded.
 /// - `P holds prog acct req member deadline charge payload` record a stream's progress (the
 ///   record to post if this instance dies) and extend its hold: `P`, or `G` if the hold is
 ///   no longer open.
@@ -103,12 +129,35 @@ while i <= #ARGV do
   if op == 'R' then
     local journal, holds, a, k = key(), key(), key(), key()
     local req, amount, member, deadline = arg(), arg(), arg(), arg()
+    local rl = {}
+    for j = 1, tonumber(arg()) do rl[j] = {key(), WINDOW / tonumber(arg()), tonumber(arg())} end
     local r
+    local t, wait, never, states = 0, 0, false, ''
     if redis.call('EXISTS', a) == 0 then r = 'L'
     elseif k and redis.call('EXISTS', k) == 0 then r = 'K'
     else
       local backlog = redis.call('XLEN', journal)
+      if #rl > 0 then
+        t = now_us()
+        for _, l in ipairs(rl) do
+          local tat = tonumber(redis.call('GET', l[1]) or '0')
+          if tat < t then tat = t end
+          l[4], l[5] = tat, tat + l[3] * l[2]
+          if l[5] - t > WINDOW then
+            if l[3] * l[2] > WINDOW then never = true end
+            if l[5] - t - WINDOW > wait then wait = l[5] - t - WINDOW end
+          end
+        end
+        local allowed = wait == 0 and not never
+        for _, l in ipairs(rl) do
+          local at = l[4]
+          if allowed then at = l[5] end
+          states = states .. '|' .. math.floor((t + WINDOW - at) / l[2]) .. ',' .. math.ceil((at - t) / 1000)
+        end
+      end
       if backlog > tonumber(ARGV[1]) then r = 'B|' .. backlog
+      elseif never then r = 'T|-1' .. states
+      elseif wait > 0 then r = 'T|' .. math.ceil(wait / 1000) .. states
       elseif amount == '0' then
         if tonumber(redis.call('HGET', a, 'avail')) < 0 then r = 'I|' .. redis.call('HGET', a, 'avail')
         elseif k and tonumber(redis.call('HGET', k, 'avail')) < 0 then r = 'Q|' .. redis.call('HGET', k, 'avail')
@@ -127,13 +176,16 @@ while i <= #ARGV do
         redis.call('HSET', a, 'h:' .. req, amount)
         if k then redis.call('HSET', k, 'h:' .. req, amount) end
         redis.call('ZADD', holds, deadline, member)
-        r = 'O'
+        for _, l in ipairs(rl) do set_tat(l[1], l[5], t) end
+        r = 'O' .. states
       end
     end
     table.insert(out, r)
   elseif op == 'S' then
     local journal, holds, prog, a, k = key(), key(), key(), key(), key()
     local req, charge, member, payload = arg(), arg(), arg(), arg()
+    local rl = {}
+    for j = 1, tonumber(arg()) do rl[j] = {key(), WINDOW / tonumber(arg()), tonumber(arg())} end
     if redis.call('EXISTS', a) == 0 then table.insert(out, 'L')
     elseif k and redis.call('EXISTS', k) == 0 then table.insert(out, 'K')
     else
@@ -143,6 +195,13 @@ while i <= #ARGV do
       else
         redis.call('ZREM', holds, member)
         redis.call('HDEL', prog, req, 'c:' .. req)
+        for _, l in ipairs(rl) do
+          local cur = redis.call('GET', l[1])
+          if cur and l[3] ~= 0 then
+            local t = now_us()
+            set_tat(l[1], tonumber(cur) + l[3] * l[2], t)
+          end
+        end
         local ea, ek = epoch(a), epoch(k)
         local id = journal_add(journal, c, ea, ek, payload)
         table.insert(out, 'S|' .. c .. '|' .. id .. '|' .. ea .. '|' .. ek)

@@ -28,12 +28,51 @@ use crate::StoreError;
 
 pub use batch::{Op, OpBatcher, OpResult};
 
+/// The window of every rate limit: limits are per minute.
+pub const RATE_WINDOW_MS: i64 = 60_000;
+
 /// A key's spending limit for one period, as it is named in Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KeyScope {
     pub key_id: Uuid,
     /// Unix seconds of the period's start.
     pub period_start: i64,
+}
+
+/// Whose rate limit: one key's, or the whole account's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateSubject {
+    Key(Uuid),
+    Account,
+}
+
+/// What a rate limit counts per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateUnit {
+    Requests,
+    Tokens,
+}
+
+/// One per-minute rate limit and what this request costs against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub subject: RateSubject,
+    pub unit: RateUnit,
+    /// Units per minute.
+    pub per_minute: i64,
+    /// Units this request takes (1 for requests; the token estimate, or at settlement the
+    /// correction, for tokens).
+    pub cost: i64,
+}
+
+/// Where a rate limit stands after a reservation checked it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateState {
+    pub limit: RateLimit,
+    /// Units that could be taken right now.
+    pub remaining: i64,
+    /// Milliseconds until the limit is back to its full allowance.
+    pub reset_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +164,19 @@ impl HotKeys {
     }
     pub fn boot(&self, shard: u16) -> String {
         self.shard(shard).boot.clone()
+    }
+    /// The GCRA state (theoretical arrival time, µs) of one rate limit, in the account's shard
+    /// so the reservation script that checks it touches one hash slot.
+    pub fn rate(&self, account: Uuid, limit: &RateLimit) -> String {
+        let base = &self.shard(self.shard_of(account)).base;
+        let unit = match limit.unit {
+            RateUnit::Requests => 'r',
+            RateUnit::Tokens => 't',
+        };
+        match limit.subject {
+            RateSubject::Key(k) => format!("{base}:rl:k:{k}:{unit}"),
+            RateSubject::Account => format!("{base}:rl:a:{account}:{unit}"),
+        }
     }
     /// The member of a hold in its shard's `holds` set; the sweeper finds the hashes from it.
     pub fn hold_member(account: Uuid, request: Uuid, scope: Option<&KeyScope>) -> String {
