@@ -209,6 +209,29 @@ async fn errors_come_in_anthropics_shape() {
     let mut huge = body("test/chat", json!({}));
     huge["messages"][0]["content"][0]["text"] = json!("x".repeat(300 * 1024));
     check(413, "request_too_large")(send(&app, &t.key, &huge).await);
+    // A rate limit: 429 rate_limit_error with the standard Retry-After and rate-limit headers.
+    let (limited, limited_id) = app.new_key(t.account).await;
+    infron_store::keys::set_rate_limit(&app.pg, limited_id, Some(1), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&app, &limited, &body("test/chat", json!({}))).await.0,
+        200
+    );
+    let res = post(
+        &app,
+        &limited,
+        "/v1/messages",
+        &body("test/chat", json!({})),
+    )
+    .await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res.headers().contains_key("x-ratelimit-limit-requests"));
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let request_id = res.headers()["request-id"].to_str().unwrap().to_string();
+    let (s, v) = (res.status().as_u16(), res.json::<Value>().await.unwrap());
+    assert_eq!(v["request_id"], request_id.as_str());
+    check(429, "rate_limit_error")((s, v));
     // Bearer works as well as x-api-key.
     let res = app
         .client

@@ -89,19 +89,23 @@ pub fn error_response(e: &ApiError, request_id: &str) -> HttpResponse {
         502 | 503 => "overloaded_error",
         _ => "api_error",
     };
-    let mut response = HttpResponse::build(status);
-    if let ApiError::TooManyRequests { retry_after_secs } = e {
-        response.insert_header(("Retry-After", retry_after_secs.to_string()));
+    // The standard error response carries the headers (Retry-After, rate-limit state); only
+    // the body changes shape.
+    let mut response = e.error_response();
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("request-id"),
+            v,
+        );
     }
-    if let ApiError::Internal(detail) = e {
-        tracing::error!(detail = %detail, "internal error");
-    }
-    response.insert_header(("request-id", request_id.to_string()));
-    response.json(json!({
-        "type": "error",
-        "error": { "type": kind, "message": e.to_string() },
-        "request_id": request_id,
-    }))
+    response.set_body(actix_web::body::BoxBody::new(
+        json!({
+            "type": "error",
+            "error": { "type": kind, "message": e.to_string() },
+            "request_id": request_id,
+        })
+        .to_string(),
+    ))
 }
 
 fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
