@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod keys;
 pub mod members;
 pub mod messages;
+pub mod messages_stream;
 pub mod models;
 pub mod operator;
 pub mod ops;

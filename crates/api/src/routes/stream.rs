@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::chat::{public_id, settle, Draft, Outcome, Shape};
-use super::messages::AnthropicStream;
+use super::messages_stream::AnthropicStream;
 use super::usage::{UsageOut, WithUsage};
 use crate::response_cache::{self, CacheUse};
 use crate::state::AppState;
