@@ -3,7 +3,8 @@
 # them if needed), the mock provider (answers like OpenAI, Anthropic and Gemini without
 # internet), migrates a local database, creates an account with $10 of credits, an API key and
 # a demo user who signs in to the dashboard, and serves Infron on http://127.0.0.1:8080 until
-# Ctrl-C.
+# Ctrl-C. Ctrl-C (or kill) stops everything it started. Other addresses:
+# INFRON_BIND=127.0.0.1:8081 MOCK_BIND=127.0.0.1:9091.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
@@ -11,7 +12,7 @@ scripts/ensure-services.sh
 # The dashboard's front-end packages (without npm the pages still work, without htmx).
 scripts/ensure-web.sh || echo "[dev] could not install the dashboard's npm packages; pages work without them" >&2
 
-cargo build --quiet --bin infron --bin infron-mock-provider
+cargo build --bin infron --bin infron-mock-provider
 BIN="$CARGO_TARGET_DIR/debug"
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/infron_dev}"
@@ -35,9 +36,36 @@ if ! psql "$admin" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | gre
   psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null
 fi
 
+# A port already in use fails here, naming it, instead of a request hanging later.
+port_taken() {
+  local host=${1%:*} port=${1##*:}
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+for pair in "INFRON_BIND=$INFRON_BIND" "MOCK_BIND=$MOCK_BIND"; do
+  if port_taken "${pair#*=}"; then
+    echo "error: ${pair#*=} (${pair%%=*}) is already in use; stop what listens there or set ${pair%%=*}=127.0.0.1:<free port>" >&2
+    exit 1
+  fi
+done
+
+pids=()
+stop_all() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+
 "$BIN/infron-mock-provider" --bind "$MOCK_BIND" --expected-api-key "$MOCK_PROVIDER_KEY" 2>.dev/mock.log &
-mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null || true' EXIT
+pids+=($!)
+sleep 0.3
+if ! kill -0 "${pids[0]}" 2>/dev/null; then
+  echo "error: the mock provider did not start on $MOCK_BIND:" >&2
+  cat .dev/mock.log >&2
+  exit 1
+fi
 
 "$BIN/infron" migrate >/dev/null
 # One demo account across runs, owned by the demo user who signs in to the dashboard.
@@ -74,4 +102,7 @@ cat <<MSG
       -d '{"model": "mock/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "usage": {"include": true}}'
 
 MSG
-"$BIN/infron" serve
+# In the background so the traps above run on Ctrl-C or kill; SIGTERM drains it.
+"$BIN/infron" serve &
+pids+=($!)
+wait "${pids[1]}"

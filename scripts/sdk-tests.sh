@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the official OpenAI Python SDK against a real gateway (tests/sdk). Starts the mock
+# Runs the official OpenAI and Anthropic Python SDKs against a real gateway (tests/sdk). Starts the mock
 # provider and `infron serve` on free ports with config/catalog.mock.toml and a fresh database,
 # creates an account and key with the CLI, runs pytest, then stops everything and drops the
 # database. Expects PostgreSQL and Redis up (scripts/ensure-services.sh).

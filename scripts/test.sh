@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit and end-to-end tests of every crate, the dashboard in a real
-# browser, then the official OpenAI Python SDK against the gateway. Needs nothing but Rust:
-# starts (and if needed installs) PostgreSQL and Redis, and installs the dashboard's npm
-# packages and Debian's chromium and chromium-driver, first. Each test uses its own database and Redis prefix,
+# browser, then the official OpenAI and Anthropic Python SDKs against the gateway. Needs nothing
+# but Rust: starts (and if needed installs) PostgreSQL and Redis, and installs the dashboard's
+# npm packages and Debian's chromium and chromium-driver, first. Each test uses its own database
+# and Redis prefix,
 # so running it twice in a row on one server is fine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,11 @@ scripts/ensure-services.sh
 scripts/ensure-web.sh --browser
 # The build must bundle the dashboard's front-end packages, not fall back to pages without them.
 export INFRON_REQUIRE_WEB_ASSETS=1
+
+# The compose file must stay valid; checked when a docker client with compose is installed.
+if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+  INFRON_KEY_SECRET=compose-config-check-0123456789abcdef docker compose config -q
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast

@@ -8,6 +8,7 @@ mod harness;
 
 mod cluster;
 mod crash;
+mod operations;
 mod postgres_outage;
 mod redis_loss;
 mod revocation;

@@ -140,6 +140,13 @@ def test_models_list(client):
     assert {"mock/gpt-4o-mini", "mock/claude", "mock/gemini"} <= ids
 
 
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_models_retrieve(client, model):
+    # The SDK sends the id's slash percent-encoded: GET /v1/models/mock%2Fgpt-4o-mini.
+    m = client.models.retrieve(model)
+    assert m.id == model
+
+
 def test_errors_are_raised_as_openai_exceptions(client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nobody/nothing", messages=[{"role": "user", "content": "hi"}])

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -143,19 +143,28 @@ impl Authenticator {
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        // Anthropic's SDKs send the key as `x-api-key`.
+        let api_key = req
+            .headers()
+            .get("x-api-key")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
+            .map(str::trim);
+        let token = match (header, api_key) {
+            (Some(header), _) => header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("Authorization header must use the Bearer scheme".into())
+                })?,
+            (None, Some(key)) => key,
+            (None, None) => {
+                return Err(ApiError::Unauthorized(
                     "missing Authorization header; send 'Authorization: Bearer <key>'".into(),
-                )
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("Authorization header must use the Bearer scheme".into())
-            })?;
+                ))
+            }
+        };
         let key = ApiKey::parse(token)
             .ok_or_else(|| ApiError::Unauthorized("malformed API key".into()))?;
         let hash = key.hash(&self.secret);
@@ -186,7 +195,11 @@ impl Authenticator {
             Cached::Valid(caller) if caller.expires_at.is_some_and(|t| t <= chrono::Utc::now()) => {
                 Err(ApiError::Unauthorized("this API key has expired".into()))
             }
-            Cached::Valid(caller) => Ok(caller),
+            Cached::Valid(caller) => {
+                req.extensions_mut()
+                    .insert(crate::request_id::KeyHint(key.hint()));
+                Ok(caller)
+            }
             Cached::Refused(why) => Err(ApiError::Unauthorized(why.into())),
             Cached::Frozen => Err(ApiError::Forbidden(
                 "this account is frozen; contact the operator".into(),

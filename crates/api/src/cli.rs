@@ -32,6 +32,16 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Probe `/ready` of a local server (INFRON_BIND): exit 0 when ready, 1 otherwise. For
+    /// container health checks; needs no database settings.
+    Healthcheck {
+        /// Address to probe instead of INFRON_BIND (host:port).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
     /// Manage tenant accounts.
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -243,6 +253,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Catalog(c) = cli.command {
         return catalog(c);
     }
+    if let Command::Healthcheck { addr, timeout_secs } = cli.command {
+        let addr = addr.unwrap_or_else(|| {
+            probe_address(&std::env::var("INFRON_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into()))
+        });
+        return Ok(
+            match crate::healthcheck::probe(&addr, std::time::Duration::from_secs(timeout_secs))
+                .await
+            {
+                Ok(()) => {
+                    println!("ready");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("not ready: {why}");
+                    ExitCode::FAILURE
+                }
+            },
+        );
+    }
     let settings = Settings::from_process_env()?;
     match cli.command {
         Command::Serve => {
@@ -311,6 +340,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Catalog(c) => catalog(c),
+        Command::Healthcheck { .. } => Ok(ExitCode::FAILURE),
         Command::Ledger(LedgerCommand::Verify { max_lag_secs }) => {
             let pg = pg(&settings).await?;
             let check = infron_store::ledger::verify(&pg).await?;
@@ -905,5 +935,14 @@ impl KeyLimitArgs {
 
     fn is_set(&self) -> bool {
         self.limit.is_some() || self.expires_at.is_some()
+    }
+}
+
+/// Where a server bound to `bind` answers locally: a wildcard address is probed on loopback.
+fn probe_address(bind: &str) -> String {
+    match bind.rsplit_once(':') {
+        Some(("0.0.0.0", port)) | Some(("", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => bind.to_string(),
     }
 }

@@ -24,6 +24,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// No route has this path and method (no `param`: it is not about a model).
+    #[error("no such route; see docs/api.md")]
+    NoSuchRoute,
     /// A missing or foreign id of something other than a model (keys, members, generations).
     #[error("{0}")]
     UnknownId(String),
@@ -74,7 +77,7 @@ impl ApiError {
             ApiError::InsufficientCredits { .. } => "insufficient_credits",
             ApiError::KeyLimitReached { .. } => "key_limit_reached",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) | ApiError::UnknownId(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::UnknownId(_) | ApiError::NoSuchRoute => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NoEligibleEndpoint { .. } => "no_eligible_endpoint",
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "permission_error",
             ApiError::NotFound(_)
             | ApiError::UnknownId(_)
+            | ApiError::NoSuchRoute
             | ApiError::NoEligibleEndpoint { .. } => "not_found_error",
             ApiError::Conflict(_) => "conflict_error",
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "rate_limit_error",
@@ -169,6 +173,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_)
             | ApiError::UnknownId(_)
+            | ApiError::NoSuchRoute
             | ApiError::NoEligibleEndpoint { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {

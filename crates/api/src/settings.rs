@@ -12,6 +12,9 @@ use infron_router::preferences::Sort;
 use infron_router::Timeouts;
 use secrecy::{ExposeSecret, SecretString};
 
+/// INFRON_KEY_SECRET as .env.example ships it.
+const EXAMPLE_KEY_SECRET: &str = "change-me-to-64-hex-characters-from-openssl-rand-hex-32";
+
 #[derive(Debug, thiserror::Error)]
 #[error("setting {name}: {reason}")]
 pub struct SettingError {
@@ -231,6 +234,14 @@ impl Settings {
             return Err(SettingError {
                 name: "INFRON_KEY_SECRET",
                 reason: "must be at least 32 characters (generate one with `openssl rand -hex 32`)"
+                    .into(),
+            });
+        }
+        // The value .env.example ships with is public: keys hashed under it could be forged.
+        if key_secret.trim() == EXAMPLE_KEY_SECRET || key_secret.contains("change-me") {
+            return Err(SettingError {
+                name: "INFRON_KEY_SECRET",
+                reason: "is still the placeholder from .env.example; set your own (`openssl rand -hex 32`)"
                     .into(),
             });
         }
@@ -588,6 +599,30 @@ mod tests {
             "INFRON_KEY_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn the_example_key_secret_is_refused() {
+        let example = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.env.example"),
+        )
+        .unwrap_or_default();
+        assert!(
+            example.contains(&format!("INFRON_KEY_SECRET={EXAMPLE_KEY_SECRET}\n")),
+            ".env.example ships the placeholder the gateway refuses"
+        );
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://x@127.0.0.1/db".to_string()),
+            "REDIS_URL" => Some("redis://127.0.0.1".to_string()),
+            "INFRON_KEY_SECRET" => Some(EXAMPLE_KEY_SECRET.to_string()),
+            _ => None,
+        };
+        let err = Settings::from_env(&env).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("INFRON_KEY_SECRET") && e.contains("placeholder")),
+            "{err:?}"
+        );
     }
 
     #[test]

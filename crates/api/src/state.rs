@@ -21,6 +21,8 @@ pub struct AppState {
     /// Pooled Redis connections for everything else (health, the response cache).
     pub redis: RedisConn,
     pub writer_stats: Arc<WriterStats>,
+    /// What `GET /metrics` exposes.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub shutdown: Shutdown,
     pub auth: Authenticator,
     pub providers: ProviderClient,
@@ -76,6 +78,7 @@ impl AppState {
             ledger,
             redis,
             writer_stats: Arc::new(WriterStats::default()),
+            metrics: Arc::default(),
             shutdown: Shutdown::default(),
             auth,
             providers,

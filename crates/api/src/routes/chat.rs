@@ -38,6 +38,8 @@ pub enum Shape {
     /// Legacy `/v1/completions`: served through chat, answered as `text_completion`.
     Completion,
     Embedding,
+    /// Anthropic's `/v1/messages`: served through chat, answered in Anthropic's shapes.
+    Messages,
 }
 
 impl Shape {
@@ -46,6 +48,7 @@ impl Shape {
             Shape::Chat => "chat",
             Shape::Completion => "completion",
             Shape::Embedding => "embedding",
+            Shape::Messages => "messages",
         }
     }
 }
@@ -159,14 +162,34 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Counts a refused reservation: a rate limit in `infron_rate_limited_total`, anything else in
+/// `infron_reservation_refusals_total` by reason.
+pub fn count_refusal(state: &AppState, e: &infron_billing::BillingError) {
+    use infron_billing::BillingError as B;
+    let reason = match e {
+        B::RateLimited { .. } => return state.metrics.rate_limited(),
+        B::InsufficientCredits { .. } => "insufficient_credits",
+        B::KeyLimitReached { .. } => "key_limit_reached",
+        B::Busy(_) => "busy",
+        _ => "unavailable",
+    };
+    state.metrics.reservation_refused(reason);
+}
+
 /// Settles a request and says what it charged. If the settlement could not be recorded at
 /// all (an error here means Redis and Postgres both refused it and it is kept in memory), the
 /// request is still answered: it was served.
 pub async fn settle(state: &AppState, hold: Option<&Hold>, record: &SettlementRecord) -> Settled {
+    let settled = settle_only(state, hold, record).await;
+    state.metrics.model_request(record, settled.charged);
+    settled
+}
+
+async fn settle_only(state: &AppState, hold: Option<&Hold>, record: &SettlementRecord) -> Settled {
     match state.ledger.settle(hold, record).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(request_id = %record.id, error = %e, "settlement failed");
+            tracing::error!(request_id = %crate::request_id::RequestId::public(record.id), error = %e, "settlement failed");
             let charged = hold.map_or(record.list_cost, |h| record.list_cost.min(h.amount));
             Settled {
                 charged,
@@ -193,7 +216,7 @@ pub async fn completions(
     serve(req, payload, state, Shape::Completion).await
 }
 
-async fn serve(
+pub async fn serve(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -240,6 +263,7 @@ fn parse_request(raw: &[u8], shape: Shape) -> Result<ChatRequest, ApiError> {
                 .into_chat()
                 .map_err(|e| ApiError::invalid(e.param, e.message))
         }
+        Shape::Messages => super::messages::to_chat(body::parse_json(raw)?, true),
         _ => body::parse_json(raw),
     }
 }
@@ -423,7 +447,10 @@ async fn run(
             crate::rate_limit::report(&hold.rate);
             draft.hold = Some(hold);
         }
-        Err(e) => return Err(fail(&state, draft, e.into()).await),
+        Err(e) => {
+            count_refusal(&state, &e);
+            return Err(fail(&state, draft, e.into()).await);
+        }
     }
     if let Some(hit) = hit {
         return answer_from_cache(state, draft, &request, hit, cache).await;
@@ -457,6 +484,11 @@ async fn run(
                 latency_ms: u64::try_from(attempt_started.elapsed().as_millis())
                     .unwrap_or(u64::MAX),
             };
+            state.metrics.upstream_attempt(
+                &endpoint.provider.name,
+                result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
+                attempt.latency_ms,
+            );
             match result {
                 Ok(Reply::Complete { response, usage }) => {
                     state.health.record(
@@ -502,7 +534,7 @@ async fn run(
                     return Ok(stream::respond(job, head, rest));
                 }
                 Err(e) => {
-                    tracing::info!(request_id = %draft.id, provider = %e.provider, kind = e.kind.as_str(), "provider attempt failed");
+                    tracing::warn!(request_id = %public_id(draft.id), provider = %e.provider, kind = e.kind.as_str(), status = ?e.status, "provider attempt failed");
                     let kind = e.kind;
                     if health::counts_against_endpoint(kind) {
                         state.health.record(endpoint, health::Outcome::Failure);
@@ -611,6 +643,12 @@ async fn complete(
         reply.insert_header((response_cache::HEADER, h));
     }
     Ok(match shape {
+        Shape::Messages => reply.json(super::messages::message_json(
+            &public_id(id),
+            &model.id,
+            &response,
+            &usage,
+        )),
         Shape::Completion => reply.json(WithUsage {
             inner: &legacy::completion_from_chat(&response),
             usage: usage_out,

@@ -177,7 +177,8 @@ async fn run(
             amount,
             &rate,
         )
-        .await?;
+        .await
+        .inspect_err(|e| super::chat::count_refusal(state, e))?;
     crate::rate_limit::report(&hold.rate);
     draft.hold = Some(hold);
 
@@ -196,6 +197,11 @@ async fn run(
             error: None,
             latency_ms: u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
+        state.metrics.upstream_attempt(
+            &endpoint.provider.name,
+            result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
+            attempt.latency_ms,
+        );
         match result {
             Ok((response, usage)) => {
                 draft.attempts.push(attempt);
@@ -224,6 +230,7 @@ async fn run(
                 ));
             }
             Err(e) => {
+                tracing::warn!(request_id = %public_id(draft.id), provider = %e.provider, kind = e.kind.as_str(), status = ?e.status, "provider attempt failed");
                 let kind = e.kind;
                 attempt.error = Some(e.clone());
                 draft.attempts.push(attempt);

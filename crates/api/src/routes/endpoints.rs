@@ -87,9 +87,13 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (author, slug) = path.into_inner();
-    let id = format!("{author}/{slug}");
+    of_model(&format!("{author}/{slug}"), &state).await
+}
+
+/// The endpoints of the model `id` (also reached with the id's slash percent-encoded).
+pub async fn of_model(id: &str, state: &AppState) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog();
-    let model = catalog.model(&id).ok_or_else(|| {
+    let model = catalog.model(id).ok_or_else(|| {
         ApiError::NotFound(format!("model '{id}' is not available on this gateway"))
     })?;
     let reports = join_all(model.endpoints.iter().map(|e| state.health.report(&e.key))).await;

@@ -7,50 +7,57 @@ pub mod embeddings;
 pub mod endpoints;
 pub mod keys;
 pub mod members;
+pub mod messages;
+pub mod messages_stream;
 pub mod models;
 pub mod operator;
+pub mod ops;
 pub mod session;
 pub mod stream;
 pub mod stripe;
 pub mod usage;
 
 use actix_web::{web, HttpResponse, Scope};
-use serde_json::json;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
-/// Routes shared by `/v1` and `/api/v1` (OpenAI-compatible).
-fn openai_compatible(scope: Scope) -> Scope {
+/// Every API route. The same set is served under `/v1` and `/api/v1`: actix serves a path from
+/// the first scope whose prefix matches, so each prefix gets one scope holding all of them.
+fn api(scope: Scope) -> Scope {
     scope
         .route("/chat/completions", web::post().to(chat::chat_completions))
         .route("/completions", web::post().to(chat::completions))
         .route("/embeddings", web::post().to(embeddings::embeddings))
+        .route("/messages", web::post().to(messages::messages))
+        .route(
+            "/messages/count_tokens",
+            web::post().to(messages::count_tokens),
+        )
         .route("/models", web::get().to(models::list))
+        // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.
+        .route("/models/{id}", web::get().to(models::get_encoded))
         .route("/models/{author}/{slug}", web::get().to(models::get))
         .route(
             "/models/{author}/{slug}/endpoints",
             web::get().to(endpoints::list),
         )
+        .route("/credits", web::get().to(account::credits))
+        .route("/key", web::get().to(account::key))
+        .route("/generation", web::get().to(account::generation))
+        .route(
+            "/admin/catalog/reload",
+            web::post().to(admin::reload_catalog),
+        )
+        .configure(stripe::configure)
+        .configure(tenant_routes)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(openai_compatible(web::scope("/v1")));
-    // actix serves a path from the first scope whose prefix matches, so every `/api/v1` route
-    // must be added to this one scope.
-    cfg.service(
-        openai_compatible(web::scope("/api/v1"))
-            .route("/credits", web::get().to(account::credits))
-            .route("/key", web::get().to(account::key))
-            .route("/generation", web::get().to(account::generation))
-            .route(
-                "/admin/catalog/reload",
-                web::post().to(admin::reload_catalog),
-            )
-            .configure(stripe::configure)
-            .configure(tenant_routes),
-    );
-    cfg.route("/health", web::get().to(health));
+    cfg.service(api(web::scope("/v1")));
+    cfg.service(api(web::scope("/api/v1")));
+    cfg.route("/health", web::get().to(ops::health))
+        .route("/ready", web::get().to(ops::ready))
+        .route("/metrics", web::get().to(ops::metrics));
 }
 
 /// The tenant-facing API: sign-in, keys, usage, members, settings, and the operator API.
@@ -114,21 +121,6 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
         .route("/operator/audit", web::get().to(operator::audit));
 }
 
-/// Liveness plus the dependencies a request needs.
-async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let pg = sqlx::query("SELECT 1").execute(&state.pg).await.is_ok();
-    let redis = redis::cmd("PING")
-        .query_async::<String>(&mut state.redis.clone())
-        .await
-        .is_ok();
-    let body = json!({ "status": if pg && redis { "ok" } else { "degraded" }, "postgres": pg, "redis": redis });
-    if pg && redis {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
-}
-
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such route; see docs/api.md".into()))
+    Err(ApiError::NoSuchRoute)
 }

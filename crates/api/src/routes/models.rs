@@ -220,9 +220,25 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (author, slug) = path.into_inner();
-    let id = format!("{author}/{slug}");
+    // `/models/mock%2Fgpt-4o-mini/endpoints`: an encoded id followed by `endpoints`.
+    if author.contains('/') && slug == "endpoints" {
+        return super::endpoints::of_model(&author, &state).await;
+    }
+    one(&format!("{author}/{slug}"), &state)
+}
+
+/// `GET /v1/models/{id}` with the slash of the id percent-encoded (`mock%2Fgpt-4o-mini`), as
+/// the official OpenAI SDKs send `models.retrieve("mock/gpt-4o-mini")`.
+pub async fn get_encoded(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    one(&path.into_inner(), &state)
+}
+
+fn one(id: &str, state: &AppState) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog();
-    let m = catalog.model(&id).ok_or_else(|| {
+    let m = catalog.model(id).ok_or_else(|| {
         ApiError::NotFound(format!("model '{id}' is not available on this gateway"))
     })?;
     let mut v = model_json(m);

@@ -27,7 +27,7 @@ async fn operator(req: &HttpRequest, state: &AppState) -> Result<AuditCtx, ApiEr
         .ok_or_else(|| ApiError::Unauthorized("sign in as an operator first".into()))?;
     let Subject::Operator(id) = session.subject else {
         // A tenant's session: the operator API does not exist for it.
-        return Err(ApiError::NotFound("no such route; see docs/api.md".into()));
+        return Err(ApiError::NoSuchRoute);
     };
     let op = infron_store::users::operator(&state.pg, id)
         .await?

@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::chat::{public_id, settle, Draft, Outcome, Shape};
+use super::messages_stream::AnthropicStream;
 use super::usage::{UsageOut, WithUsage};
 use crate::response_cache::{self, CacheUse};
 use crate::state::AppState;
@@ -120,8 +121,11 @@ async fn run(
         recorder: StreamRecorder::default(),
     };
     let started = draft.started;
+    // `/v1/messages` streams Anthropic's event sequence instead of chat chunks.
+    let mut anthropic = (draft.shape == Shape::Messages)
+        .then(|| AnthropicStream::new(id.clone(), model.id.clone(), prompt_estimate));
 
-    let emit = |event: StreamEvent, progress: &mut Progress| -> Option<Bytes> {
+    let mut emit = |event: StreamEvent, progress: &mut Progress| -> Option<Bytes> {
         match event {
             StreamEvent::Usage(u) => {
                 progress.usage = Some(u);
@@ -142,6 +146,9 @@ async fn run(
                 chunk.object = "chat.completion.chunk".into();
                 chunk.created = created;
                 chunk.usage = None;
+                if let Some(a) = anthropic.as_mut() {
+                    return a.chunk(&chunk);
+                }
                 if legacy_shape {
                     // Legacy clients read `choices[].text`; role-only chunks carry nothing for them.
                     let legacy = legacy::completion_chunk_from_chat(&chunk);
@@ -227,7 +234,7 @@ async fn run(
     let cost = match priced {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(request_id = %draft.id, error = %e, "cost out of range; charging the hold amount");
+            tracing::error!(request_id = %crate::request_id::RequestId::public(draft.id), error = %e, "cost out of range; charging the hold amount");
             let mut c = CostBreakdown::default();
             if let Some(h) = &draft.hold {
                 c.total = h.amount;
@@ -264,7 +271,15 @@ async fn run(
     let settled = settle(&state, draft.hold.as_ref(), &record).await;
     let cost = cost.charged(settled.charged);
 
-    if !matches!(end, End::ClientGone) {
+    if let (false, Some(a)) = (matches!(end, End::ClientGone), anthropic.as_mut()) {
+        let last = match end {
+            End::Failed(_) => a.error(502, &message_of(&end)),
+            End::TimedOut => a.error(408, &message_of(&end)),
+            End::Shutdown => a.error(503, &message_of(&end)),
+            _ => a.finish(&usage),
+        };
+        let _ = tx.send(last).await;
+    } else if !matches!(end, End::ClientGone) {
         let mut tail: Vec<Bytes> = Vec::new();
         if matches!(end, End::Failed(_) | End::TimedOut | End::Shutdown) {
             let code = match end {
@@ -411,7 +426,7 @@ fn record_progress(
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = state.ledger.progress(&hold, &record).await {
-            tracing::warn!(request_id = %record.id, error = %e, "could not record stream progress");
+            tracing::warn!(request_id = %crate::request_id::RequestId::public(record.id), error = %e, "could not record stream progress");
         }
     });
 }
