@@ -119,7 +119,7 @@ pub(crate) async fn answer(
     stream: bool,
     response: reqwest::Response,
 ) -> Result<Reply, ProviderError> {
-    if stream {
+    if http::streams(stream, &response) {
         return Ok(Reply::Stream {
             head: Vec::new(),
             rest: http::event_stream(
