@@ -102,6 +102,18 @@ async fn trailing_bytes_and_wrong_content_types_are_refused_on_every_api() {
             refused(res, "content-type").await;
         }
     }
+    // Only the three accepted requests reached a provider and were charged.
+    app.settled().await;
+    assert_eq!(app.mock.requests().len(), 3);
+    let charged: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT COALESCE(sum(cost), 0) FROM request_logs")
+            .fetch_one(&app.pg)
+            .await
+            .unwrap();
+    assert!(charged > rust_decimal::Decimal::ZERO);
+    assert_eq!(app.balance(t.account).await, dec("1") - charged);
+    app.hot_matches_ledger(t.account).await;
+    app.ledger_clean().await;
 }
 
 #[tokio::test]
