@@ -112,9 +112,10 @@ enum Case {
     JsonSchema,
     Reasoning,
     ErrorMapping,
+    StreamAnsweredWithJson,
 }
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 10] = [
     Case::PlainText,
     Case::StreamingText,
     Case::ToolCall,
@@ -124,6 +125,7 @@ const CASES: [Case; 9] = [
     Case::JsonSchema,
     Case::Reasoning,
     Case::ErrorMapping,
+    Case::StreamAnsweredWithJson,
 ];
 
 async fn run(case: Case, app: &TestApp, w: &Wire) {
@@ -137,6 +139,7 @@ async fn run(case: Case, app: &TestApp, w: &Wire) {
         Case::JsonSchema => json_schema(app, w).await,
         Case::Reasoning => reasoning(app, w).await,
         Case::ErrorMapping => error_mapping(app, w).await,
+        Case::StreamAnsweredWithJson => stream_answered_with_json(app, w).await,
     }
 }
 
@@ -502,6 +505,66 @@ async fn streaming_text(app: &TestApp, w: &Wire) {
         ),
         Format::Azure => assert_eq!(s.body["stream_options"]["include_usage"], true),
     }
+}
+
+/// An upstream that answers `stream: true` with a whole JSON body (`application/json`) is
+/// relayed to the client as a stream: the message, the finish reason, the usage, `[DONE]`.
+async fn stream_answered_with_json(app: &TestApp, w: &Wire) {
+    let t = app.tenant("1").await;
+    let directive = json!({"json_for_stream": true, "reply": "relayed in one piece",
+        "prompt_tokens": 30, "completion_tokens": 6});
+    let body = json!({"model": w.model, "max_tokens": 100, "stream": true,
+        "stream_options": {"include_usage": true}, "usage": {"include": true},
+        "messages": [{"role": "user", "content": user_with("Say it", Some(directive))}]});
+    let res = app.post_chat(&t.key, &body).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = res.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(!text.contains("stream_broken"), "{text}");
+    let chunks: Vec<Value> = sse_data(&text)
+        .into_iter()
+        .filter(|d| d != "[DONE]")
+        .map(|d| serde_json::from_str(&d).unwrap())
+        .collect();
+    let id = chunks[0]["id"].as_str().unwrap().to_string();
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk", "{c}");
+        assert_eq!(c["model"], w.model);
+    }
+    assert_eq!(delta_text(&chunks, "content"), "relayed in one piece");
+    assert_eq!(finish_of(&chunks).as_deref(), Some("stop"));
+    let last = chunks.last().unwrap();
+    assert_eq!(last["usage"]["prompt_tokens"], 30);
+    assert_eq!(last["usage"]["completion_tokens"], 6);
+    let expected = cost(30, 6, 0, 0);
+    let row = app.log_row(&id).await;
+    app.settled().await;
+    assert_eq!(row.status, 200);
+    assert!(row.streamed);
+    assert_eq!(row.cost, expected);
+    assert_eq!(app.balance(t.account).await, dec("1") - expected);
+
+    // Tool calls come through as stream deltas with their index.
+    let directive = json!({"json_for_stream": true,
+        "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}],
+        "prompt_tokens": 20, "completion_tokens": 5});
+    let body = json!({"model": w.model, "max_tokens": 100, "stream": true, "tools": weather_tool(),
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": user_with("Weather in Oslo?", Some(directive))}]});
+    let (_, chunks) = chunks_of(app.post_chat(&t.key, &body).await).await;
+    let calls = streamed_calls(&chunks);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].1, "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(&calls[0].2).unwrap(),
+        json!({"city": "Oslo"})
+    );
+    assert_eq!(finish_of(&chunks).as_deref(), Some("tool_calls"));
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 5);
 }
 
 async fn tool_call(app: &TestApp, w: &Wire, stream: bool) {

@@ -139,7 +139,7 @@ pub(crate) async fn messages(ctx: Ctx) -> Outcome {
             .unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    let stream = wants_stream(ctx.body());
+    let stream = behaviour.streams(wants_stream(ctx.body()));
     let error_message = behaviour.error_message.clone();
     ctx.answer(Provider::Anthropic, &behaviour, move || {
         let msg = MessageMeta {

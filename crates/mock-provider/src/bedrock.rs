@@ -136,7 +136,7 @@ async fn converse(ctx: Ctx, stream: bool) -> Outcome {
     };
     let answer = Answer::resolve(&behaviour, &prompt);
     let error_message = behaviour.error_message.clone();
-    let stream = stream || wants_stream(ctx.body());
+    let stream = behaviour.streams(stream || wants_stream(ctx.body()));
     ctx.answer(Provider::Bedrock, &behaviour, move || {
         if stream {
             Built::Stream {

@@ -91,6 +91,10 @@ pub struct Behaviour {
     /// `finish_reason: "content_filter"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_filtered: Option<bool>,
+    /// Answer a streaming request with the complete non-stream body
+    /// (`content-type: application/json`), as some proxies do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_for_stream: Option<bool>,
 }
 
 /// A tool call the mock should emit.
@@ -162,6 +166,11 @@ impl Behaviour {
 
     pub(crate) fn error_status(&self) -> Option<u16> {
         self.status.filter(|s| *s >= 400 && *s <= 599)
+    }
+
+    /// Whether a stream was asked for and is to be answered as one.
+    pub(crate) fn streams(&self, requested: bool) -> bool {
+        requested && self.json_for_stream != Some(true)
     }
 
     pub(crate) fn omit_usage(&self) -> bool {

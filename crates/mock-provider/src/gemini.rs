@@ -155,6 +155,7 @@ pub(crate) async fn generate(ctx: Ctx, model: String, stream: bool) -> Outcome {
     };
     let answer = Answer::resolve(&behaviour, &prompt);
     let sse = ctx.query("alt").as_deref() == Some("sse");
+    let stream = behaviour.streams(stream);
     let error_message = behaviour.error_message.clone();
     ctx.answer(Provider::Gemini, &behaviour, move || {
         let meta = Meta {

@@ -115,7 +115,7 @@ pub(crate) async fn chat(ctx: Ctx) -> Outcome {
         return crate::azure::prompt_filtered(&ctx);
     }
     let answer = Answer::resolve(&behaviour, &prompt);
-    let stream = wants_stream(ctx.body());
+    let stream = behaviour.streams(wants_stream(ctx.body()));
     let with_usage = include_usage(ctx.body());
     let error_message = behaviour.error_message.clone();
     ctx.answer(Provider::OpenAi, &behaviour, move || {

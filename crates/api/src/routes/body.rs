@@ -33,6 +33,29 @@ pub async fn read(
     Ok(body.freeze())
 }
 
+/// Refuses a body that does not declare itself JSON. A request without `Content-Type` is read as
+/// JSON (some clients omit it); one that names another type (`text/plain`, a form) is refused
+/// rather than guessed at. Parameters such as `charset=utf-8` are allowed.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(other) if other.starts_with("application/") && other.ends_with("+json") => Ok(()),
+        _ => Err(ApiError::invalid(
+            "content-type",
+            "the request body must be sent as 'Content-Type: application/json'",
+        )),
+    }
+}
+
+/// Parses a JSON body into `T`: exactly one JSON value, nothing but whitespace after it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::invalid(
@@ -41,7 +64,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -51,5 +74,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::invalid(path.clone(), format!("invalid value for '{path}': {inner}"))
         }
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::invalid(
+            "body",
+            format!("request body has data after the JSON value: {e}"),
+        )
+    })?;
+    Ok(value)
 }

@@ -13,8 +13,9 @@ use infron_router::legacy;
 use infron_router::preferences::{self, ModelNameError, Needs, ProviderPreferences};
 use infron_router::providers::{self, Reply};
 use infron_router::selection::{self, ChainLink, Route};
-use infron_router::types::ChatRequest;
+use infron_router::types::{ChatRequest, Content, ContentPart, Message, Role};
 use infron_router::{Attempt, Endpoint, FailureKind, Model};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::body;
@@ -238,10 +239,12 @@ pub async fn serve(
         streamed: false,
     };
     let state = state.into_inner();
-    let request: Result<ChatRequest, ApiError> = parse_request(&raw, shape).and_then(|r| {
-        validate(&r)?;
-        Ok(r)
-    });
+    let request: Result<ChatRequest, ApiError> = body::require_json(&req)
+        .and_then(|()| parse_request(&raw, shape))
+        .and_then(|r| {
+            validate(&r)?;
+            Ok(r)
+        });
     let request = match request {
         Ok(r) => r,
         Err(e) => return Err(fail(&state, draft, e).await),
@@ -289,10 +292,23 @@ fn validate(r: &ChatRequest) -> Result<(), ApiError> {
         ));
     }
     for (i, m) in r.messages.iter().enumerate() {
-        if m.role == infron_router::types::Role::Tool && m.tool_call_id.is_none() {
+        if m.role == Role::Tool && m.tool_call_id.is_none() {
             return Err(ApiError::invalid(
                 format!("messages[{i}].tool_call_id"),
                 "a 'tool' message needs 'tool_call_id'",
+            ));
+        }
+        validate_content(i, m)?;
+    }
+    for (i, tool) in r.tools.iter().flatten().enumerate() {
+        let kind = tool
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("function");
+        if kind == "function" && !tool.get("function").is_some_and(Value::is_object) {
+            return Err(ApiError::invalid(
+                format!("tools[{i}].function"),
+                format!("tools[{i}] is a function tool without its 'function' object"),
             ));
         }
     }
@@ -330,6 +346,79 @@ fn validate(r: &ChatRequest) -> Result<(), ApiError> {
                 "only n = 1 is supported; send separate requests for more choices",
             ));
         }
+    }
+    Ok(())
+}
+
+/// Every message but the assistant's (which may carry only tool calls) needs content, and
+/// images must be fetched over http(s) or given inline as `data:` URLs: a `file:`,
+/// `javascript:` or other scheme is refused here, on every wire, rather than handed to a
+/// provider.
+fn validate_content(i: usize, m: &Message) -> Result<(), ApiError> {
+    let content = match &m.content {
+        Some(c) => c,
+        None if m.role == Role::Assistant || m.role == Role::Function => return Ok(()),
+        None => {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].content"),
+                format!(
+                    "messages[{i}].content must be a string or an array of content parts, not null"
+                ),
+            ))
+        }
+    };
+    let Content::Parts(parts) = content else {
+        return Ok(());
+    };
+    for (j, part) in parts.iter().enumerate() {
+        if let ContentPart::ImageUrl { image_url } = part {
+            if !allowed_image_url(&image_url.url) {
+                return Err(ApiError::invalid(
+                    format!("messages[{i}].content[{j}].image_url.url"),
+                    "an image URL must be an http(s) URL or a data: URL",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn allowed_image_url(url: &str) -> bool {
+    let url = url.trim_start();
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https") => url
+            .split_once(':')
+            .is_some_and(|(_, rest)| rest.starts_with("//") && rest.len() > 2),
+        Some("data") => true,
+        _ => false,
+    }
+}
+
+/// A request for more output than any model it names can produce is refused rather than
+/// forwarded (a provider would refuse it, or an absurd value would reach it as is).
+fn validate_max_output(r: &ChatRequest, chain: &[ChainLink]) -> Result<(), ApiError> {
+    let Some(asked) = r.max_output() else {
+        return Ok(());
+    };
+    let limit = chain
+        .iter()
+        .flat_map(|(m, _)| {
+            std::iter::once(m.max_output_tokens)
+                .chain(m.endpoints.iter().map(|e| e.max_output_tokens))
+        })
+        .max()
+        .unwrap_or(0);
+    if limit > 0 && asked > limit {
+        let field = if r.max_completion_tokens.is_some() {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        return Err(ApiError::invalid(
+            field,
+            format!("'{field}' is {asked}, above this model's maximum output of {limit} tokens"),
+        ));
     }
     Ok(())
 }
@@ -393,7 +482,9 @@ async fn run(
     request: ChatRequest,
     cache_directive: response_cache::Directive,
 ) -> Result<HttpResponse, ApiError> {
-    let chain = match model_chain(&state, &request) {
+    let chain = match model_chain(&state, &request)
+        .and_then(|c| validate_max_output(&request, &c).map(|()| c))
+    {
         Ok(c) => c,
         Err(e) => return Err(fail(&state, draft, e).await),
     };

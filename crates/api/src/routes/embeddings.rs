@@ -44,7 +44,8 @@ pub async fn embeddings(
         streamed: false,
     };
     let state = state.into_inner();
-    let mut request: EmbeddingRequest = match body::parse_json(&raw) {
+    let parsed = body::require_json(&req).and_then(|()| body::parse_json(&raw));
+    let mut request: EmbeddingRequest = match parsed {
         Ok(r) => r,
         Err(e) => return Err(fail(&state, draft, e).await),
     };

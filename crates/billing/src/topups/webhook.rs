@@ -255,8 +255,10 @@ fn metadata_amounts(s: &SessionObject) -> Option<(Uuid, i64, i64)> {
     if credits <= 0 || fee < 0 {
         return None;
     }
+    // Checked: metadata amounts near i64::MAX must not overflow (found by fuzzing).
+    let total = credits.checked_add(fee)?;
     let usd = s.currency.as_deref().is_none_or(|c| c == "usd");
-    if usd && s.amount_total.is_some_and(|t| t != credits + fee) {
+    if usd && s.amount_total.is_some_and(|t| t != total) {
         return None;
     }
     Some((account, credits, fee))
@@ -385,4 +387,52 @@ async fn reconcile(
         tenant_delta,
         version,
     })
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn amount() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just(i64::MAX.to_string()),
+            Just("9223372036854775808".to_string()),
+            ".{0,6}",
+        ]
+    }
+
+    proptest! {
+        /// Whatever the session's metadata and total, reading the amounts never panics, and
+        /// amounts it accepts add up to the total.
+        #[test]
+        fn metadata_amounts_never_panic(
+            credits in amount(),
+            fee in amount(),
+            total in proptest::option::of(any::<i64>()),
+            currency in proptest::option::of(prop_oneof![Just("usd".to_string()), ".{0,4}"]),
+        ) {
+            let mut metadata = std::collections::HashMap::new();
+            metadata.insert("account_id".to_string(), Uuid::nil().to_string());
+            metadata.insert("credits_cents".to_string(), credits);
+            metadata.insert("fee_cents".to_string(), fee);
+            let s = SessionObject {
+                id: "cs_1".into(),
+                payment_status: Some("paid".into()),
+                payment_intent: None,
+                amount_total: total,
+                currency: currency.clone(),
+                metadata,
+            };
+            if let Some((_, c, f)) = metadata_amounts(&s) {
+                prop_assert!(c > 0 && f >= 0);
+                if currency.as_deref().is_none_or(|c| c == "usd") {
+                    if let Some(t) = total {
+                        prop_assert_eq!(Some(t), c.checked_add(f));
+                    }
+                }
+            }
+        }
+    }
 }

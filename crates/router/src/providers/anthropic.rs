@@ -586,7 +586,7 @@ pub(super) async fn chat(
         .header("anthropic-version", API_VERSION)
         .json(&prepared.body);
     let response = http::send(client, endpoint, builder, |s, _| s).await?;
-    if request.stream {
+    if http::streams(request.stream, &response) {
         let translator = AnthropicStream::new(
             provider,
             prepared.json_tool.clone(),

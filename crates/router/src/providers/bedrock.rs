@@ -576,7 +576,7 @@ pub(super) async fn chat(
         builder = builder.header(k, v);
     }
     let response = http::send(client, endpoint, builder, error_status).await?;
-    if request.stream {
+    if http::streams(request.stream, &response) {
         let translator = BedrockStream::new(
             provider,
             prepared.json_tool.clone(),

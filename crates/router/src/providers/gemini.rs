@@ -569,7 +569,7 @@ pub(super) async fn chat(
         .header("x-goog-api-key", api_key(endpoint))
         .json(&prepared.body);
     let response = http::send(client, endpoint, builder, error_status).await?;
-    if request.stream {
+    if http::streams(request.stream, &response) {
         let translator = GeminiStream::new(provider, prepared.exclude_reasoning);
         return Ok(Reply::Stream {
             head: Vec::new(),

@@ -91,6 +91,24 @@ impl ErrorReply {
     }
 }
 
+/// Whether a 2xx answer to a request is to be read as a stream: the client asked for one and
+/// the provider did not answer with a whole JSON body instead. Some upstreams (a LiteLLM proxy
+/// in front of Anthropic, for one) answer `stream: true` with `application/json`; that answer
+/// is parsed like a non-stream one and relayed to the client as a stream
+/// (`Reply::into_stream`).
+pub(crate) fn streams(requested: bool, response: &reqwest::Response) -> bool {
+    requested && !is_json(response)
+}
+
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// Reads a whole JSON body under the idle timeout.
 pub(crate) async fn json_body(
     client: &ProviderClient,
@@ -140,8 +158,14 @@ fn google_retry_delay(body: &Value) -> Option<u64> {
         .map(|secs| secs.ceil() as u64)
 }
 
+/// A response that did not parse. The parser's detail is not logged: serde quotes the
+/// offending value, which may be generated text (no prompt or completion text in the logs).
 pub(crate) fn bad_response(provider: &str, detail: &str) -> ProviderError {
-    tracing::warn!(provider, detail, "provider response did not parse");
+    tracing::warn!(
+        provider,
+        detail_bytes = detail.len(),
+        "provider response did not parse"
+    );
     ProviderError {
         provider: provider.to_string(),
         kind: FailureKind::BadResponse,
@@ -281,7 +305,8 @@ pub(crate) fn framed_stream<F: Framing, T: StreamTranslator<Frame = F::Frame>>(
                         let frames = match st.decoder.feed(&chunk) {
                             Ok(frames) => frames,
                             Err(detail) => {
-                                tracing::warn!(provider = %st.provider, detail, "malformed stream frame");
+                                // The decoder's detail may quote the frame: not logged.
+                                tracing::warn!(provider = %st.provider, detail_bytes = detail.len(), "malformed stream frame");
                                 st.done = true;
                                 let e =
                                     broken(&st.provider, "provider sent a malformed stream frame");

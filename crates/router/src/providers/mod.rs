@@ -28,7 +28,7 @@ use infron_billing::Usage;
 use serde::Serialize;
 
 use crate::catalog::{Endpoint, Wire};
-use crate::types::{ChatChunk, ChatRequest, ChatResponse};
+use crate::types::{ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Delta};
 
 /// Why an endpoint failed, in low-cardinality classes usable as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,6 +140,69 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// A complete answer as the stream a client asked for: one chunk with the whole message,
+    /// one with the finish reason, then the usage. A stream stays as it is.
+    pub fn into_stream(self) -> Reply {
+        let Reply::Complete { response, usage } = self else {
+            return self;
+        };
+        let mut head = Vec::new();
+        for choice in response.choices {
+            let message = choice.message;
+            let tool_calls = message.tool_calls.map(|calls| {
+                calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut call)| {
+                        if let Some(o) = call.as_object_mut() {
+                            o.entry("index").or_insert_with(|| serde_json::json!(i));
+                        }
+                        call
+                    })
+                    .collect()
+            });
+            let chunk = |delta: Delta, finish_reason: Option<String>| ChatChunk {
+                id: response.id.clone(),
+                object: "chat.completion.chunk".into(),
+                created: response.created,
+                model: response.model.clone(),
+                provider: response.provider.clone(),
+                choices: vec![ChunkChoice {
+                    index: choice.index,
+                    delta,
+                    finish_reason,
+                    extra: Default::default(),
+                }],
+                usage: None,
+                extra: Default::default(),
+            };
+            head.push(StreamEvent::Chunk(chunk(
+                Delta {
+                    role: Some("assistant".into()),
+                    content: message.content,
+                    reasoning: message.reasoning,
+                    reasoning_details: message.reasoning_details,
+                    tool_calls,
+                    extra: message.extra,
+                },
+                None,
+            )));
+            head.push(StreamEvent::Chunk(chunk(
+                Delta::default(),
+                choice.finish_reason.or_else(|| Some("stop".into())),
+            )));
+        }
+        if let Some(u) = usage {
+            head.push(StreamEvent::Usage(u));
+        }
+        Reply::Stream {
+            head,
+            rest: Box::pin(futures_util::stream::empty()),
+        }
+    }
+}
+
 /// One attempt, as recorded in the request log and returned in error metadata.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
@@ -199,6 +262,11 @@ impl ProviderClient {
             Wire::Bedrock => bedrock::chat(self, endpoint, request).await?,
             Wire::Vertex => vertex::chat(self, endpoint, request).await?,
             Wire::Azure => azure::chat(self, endpoint, request).await?,
+        };
+        let reply = if request.stream {
+            reply.into_stream()
+        } else {
+            reply
         };
         match reply {
             Reply::Stream { head, rest } => {

@@ -119,7 +119,7 @@ pub(crate) async fn answer(
     stream: bool,
     response: reqwest::Response,
 ) -> Result<Reply, ProviderError> {
-    if stream {
+    if http::streams(stream, &response) {
         return Ok(Reply::Stream {
             head: Vec::new(),
             rest: http::event_stream(
@@ -171,13 +171,13 @@ pub(crate) fn content_filter(finish_reason: &mut Option<String>, extra: &mut Map
 
 /// The OpenAI stream is already in the internal shape: each `data:` chunk is parsed, its usage
 /// split off, and `data: [DONE]` ends it. A body that ends before `[DONE]` is a broken stream.
-pub(crate) struct OpenAiStream {
+pub struct OpenAiStream {
     provider: String,
     done: bool,
 }
 
 impl OpenAiStream {
-    pub(crate) fn new(provider: &str) -> Self {
+    pub fn new(provider: &str) -> Self {
         OpenAiStream {
             provider: provider.to_string(),
             done: false,

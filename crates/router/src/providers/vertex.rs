@@ -134,7 +134,7 @@ pub(super) async fn chat(
     };
     match prepared {
         Prepared::Gemini(p) => {
-            if request.stream {
+            if http::streams(request.stream, &response) {
                 let translator = GeminiStream::new(provider, p.exclude_reasoning);
                 return Ok(Reply::Stream {
                     head: Vec::new(),
@@ -152,7 +152,7 @@ pub(super) async fn chat(
             Ok(Reply::Complete { response, usage })
         }
         Prepared::Anthropic(p) => {
-            if request.stream {
+            if http::streams(request.stream, &response) {
                 let translator =
                     AnthropicStream::new(provider, p.json_tool.clone(), p.exclude_reasoning);
                 return Ok(Reply::Stream {
