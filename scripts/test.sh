@@ -27,3 +27,9 @@ fi
 if [ -x scripts/sdk-tests.sh ]; then
   scripts/sdk-tests.sh
 fi
+
+# A 2-minute soak: moderate load with provider faults and one Redis restart (its own
+# redis-server), checking memory, descriptors, that every request is charged once and that the
+# ledger verifies. The full 30-minute run is `bench/soak/run.sh` (docs/benchmarks.md).
+SOAK_SECS="${INFRON_CI_SOAK_SECS:-120}" SOAK_PROFILE=debug \
+  SOAK_RESULTS="$CARGO_TARGET_DIR/soak-RESULTS.md" bench/soak/run.sh

@@ -13,12 +13,16 @@
 # shared one: a database of its own), redis-server, python3.
 #   SOAK_SECS=120 bench/soak/run.sh                 # a 2-minute run
 #   SOAK_RATE=20 (requests/s), SOAK_PROFILE=debug   # use debug binaries (no release build)
+#   SOAK_RESULTS=FILE                               # write the report there (default
+#                                                   # bench/soak/RESULTS.md; the test command's
+#                                                   # 2-minute pass writes under the build dir)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
 SOAK_SECS="${SOAK_SECS:-1800}"
 SOAK_RATE="${SOAK_RATE:-25}"
 SOAK_PROFILE="${SOAK_PROFILE:-release}"
+RESULTS="${SOAK_RESULTS:-bench/soak/RESULTS.md}"
 SEGMENT=$(( SOAK_SECS >= 600 ? 60 : (SOAK_SECS / 10 > 5 ? SOAK_SECS / 10 : 5) ))
 command -v redis-server >/dev/null || { echo "redis-server is required"; exit 1; }
 
@@ -130,6 +134,6 @@ kill "$sampler_pid" 2>/dev/null || true
 sampler_pid=""
 
 python3 bench/soak/report.py "$work" "$SOAK_SECS" "$SOAK_RATE" "$SOAK_PROFILE" "$sent" "$logged" "$costs" "$spent" "$verify" "$drained" \
-  | tee bench/soak/RESULTS.md
+  | tee "$RESULTS"
 echo "samples and logs: $work"
-grep -q '^Verdict: pass' bench/soak/RESULTS.md
+grep -q '^Verdict: pass' "$RESULTS"

@@ -232,6 +232,9 @@ async fn dashboard_flows_in_a_real_browser() {
     );
     b.click("form[action='/credits/review'] button[type=submit]")
         .await;
+    // The review page's own total (the credits page, still shown right after the click, has a
+    // button with the same words as the review page's heading).
+    assert_eq!(b.wait_for_element("#total").await, "$21.35");
     let review = b.wait_for_text("Review the payment").await;
     assert!(
         review.contains("$20.00") && review.contains("$1.35"),

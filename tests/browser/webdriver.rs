@@ -236,6 +236,19 @@ impl Browser {
         panic!("'{needle}' never appeared on {}: {body}", self.url().await);
     }
 
+    /// Waits until an element matching `css` shows some text (a new page has loaded, not the
+    /// one the click was made on); returns that text.
+    pub async fn wait_for_element(&self, css: &str) -> String {
+        for _ in 0..600 {
+            let t = self.text(css).await;
+            if !t.trim().is_empty() {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("'{css}' never appeared on {}", self.url().await);
+    }
+
     pub async fn run(&self, script: &str, args: Value) -> Value {
         self.call(
             reqwest::Method::POST,
