@@ -318,7 +318,8 @@ pub async fn fresh_database() -> String {
         .await
         .expect("Postgres reachable");
     let now = chrono::Utc::now().timestamp();
-    // Drop databases left by runs more than two hours old.
+    // Drop databases left by earlier runs (more than 30 minutes old: no run of the suite takes
+    // that long), so repeated runs on one server do not fill its disk (each is ~10 MB).
     let stale: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'infron_test_%'")
             .fetch_all(&admin)
@@ -330,7 +331,7 @@ pub async fn fresh_database() -> String {
             .nth(2)
             .and_then(|t| t.parse::<i64>().ok())
             .unwrap_or(now);
-        if now - ts > 7200 {
+        if now - ts > 1800 {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .execute(&admin)
                 .await;
