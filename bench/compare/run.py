@@ -10,7 +10,9 @@ the max-throughput load, Infron's after its ledger writer has posted every reque
 by the requests served. run.sh installs the tools and calls this; results go to stdout as JSON
 and, through report.py, to RESULTS.md.
 
-Usage: run.py CACHE_DIR   (environment: DURATION, RATE, CONNECTIONS, SYSTEMS, CARGO_TARGET_DIR)
+Usage: run.py CACHE_DIR   (environment: DURATION, RATE, CONNECTIONS, SYSTEMS, CARGO_TARGET_DIR;
+PERF=FILE also records a `perf` profile of the gateway process during Infron's max-throughput
+load into FILE, for `perf report -i FILE`)
 """
 
 import json
@@ -276,7 +278,15 @@ def measure(cls):
         groups = dict(system.parts(), nginx=lambda: pids_of("nginx"))
         before = {k: cpu_seconds(f()) for k, f in groups.items()}
         t0 = time.time()
+        perf = None
+        if isinstance(system, Infron) and os.environ.get("PERF"):
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", os.environ["PERF"],
+                                     "-p", ",".join(str(p) for p in system.proc.pids())],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak = oha(system, ["-c", str(CONNECTIONS)], DURATION)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         facts = system.settle(peak["ok"])
         elapsed = time.time() - t0
         after = {k: cpu_seconds(f()) for k, f in groups.items()}
