@@ -12,6 +12,8 @@ pub mod messages_stream;
 pub mod models;
 pub mod operator;
 pub mod ops;
+pub mod responses;
+pub mod responses_stream;
 pub mod session;
 pub mod stream;
 pub mod stripe;
@@ -33,6 +35,7 @@ fn api(scope: Scope) -> Scope {
             "/messages/count_tokens",
             web::post().to(messages::count_tokens),
         )
+        .route("/responses", web::post().to(responses::responses))
         .route("/models", web::get().to(models::list))
         // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.
         .route("/models/{id}", web::get().to(models::get_encoded))
