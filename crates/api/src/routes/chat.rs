@@ -760,10 +760,12 @@ async fn complete(
             &usage,
         )),
         Shape::Responses => reply.json(super::responses::response_json(
-            &public_id(id),
-            draft.created_at.timestamp(),
-            &model.id,
-            draft.echo.as_ref().unwrap_or(&serde_json::Value::Null),
+            &super::responses::Head {
+                id: public_id(id),
+                created_at: draft.created_at.timestamp(),
+                model: model.id.clone(),
+                echo: draft.echo.clone().unwrap_or_default(),
+            },
             &response,
             &usage,
         )),

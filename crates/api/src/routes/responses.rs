@@ -515,34 +515,42 @@ pub fn status_of(finish: Option<&str>) -> (&'static str, Value) {
     }
 }
 
-/// The response object around `output`, echoing the request's parameters.
-pub fn response_object(
-    id: &str,
-    created_at: i64,
-    model: &str,
-    echo: &Value,
-    status: &str,
-    output: Vec<Value>,
-    usage: Option<Value>,
-    incomplete_details: Value,
-) -> Value {
-    let mut r = json!({
-        "id": id,
-        "object": "response",
-        "created_at": created_at,
-        "status": status,
-        "error": null,
-        "incomplete_details": incomplete_details,
-        "model": model,
-        "output": output,
-        "usage": usage,
-    });
-    if let (Value::Object(r), Value::Object(e)) = (&mut r, echo) {
-        for (k, v) in e {
-            r.insert(k.clone(), v.clone());
+/// What every response object of one request shares: its id, creation time, model and the
+/// request's parameters as echoed.
+pub struct Head {
+    pub id: String,
+    pub created_at: i64,
+    pub model: String,
+    pub echo: Value,
+}
+
+impl Head {
+    /// The response object around `output`, echoing the request's parameters.
+    pub fn object(
+        &self,
+        status: &str,
+        output: Vec<Value>,
+        usage: Option<Value>,
+        incomplete_details: Value,
+    ) -> Value {
+        let mut r = json!({
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "error": null,
+            "incomplete_details": incomplete_details,
+            "model": self.model,
+            "output": output,
+            "usage": usage,
+        });
+        if let (Value::Object(r), Value::Object(e)) = (&mut r, &self.echo) {
+            for (k, v) in e {
+                r.insert(k.clone(), v.clone());
+            }
         }
+        r
     }
-    r
 }
 
 /// A reasoning output item: the text as `reasoning_text`, and the provider's reasoning details
@@ -559,15 +567,8 @@ pub fn reasoning_item(id: &str, text: &str, details: &[Value]) -> Value {
 }
 
 /// A complete answer as a Responses `response`.
-pub fn response_json(
-    id: &str,
-    created_at: i64,
-    model: &str,
-    echo: &Value,
-    response: &ChatResponse,
-    usage: &Usage,
-) -> Value {
-    let suffix = item_suffix(id);
+pub fn response_json(head: &Head, response: &ChatResponse, usage: &Usage) -> Value {
+    let suffix = item_suffix(&head.id);
     let mut output = Vec::new();
     let choice = response.choices.first();
     let finish = choice.and_then(|c| c.finish_reason.as_deref());
@@ -616,16 +617,7 @@ pub fn response_json(
             }));
         }
     }
-    response_object(
-        id,
-        created_at,
-        model,
-        echo,
-        status,
-        output,
-        Some(usage_json(usage)),
-        incomplete,
-    )
+    head.object(status, output, Some(usage_json(usage)), incomplete)
 }
 
 #[cfg(test)]

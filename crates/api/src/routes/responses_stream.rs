@@ -6,7 +6,7 @@ use infron_billing::Usage;
 use infron_router::types::ChatChunk;
 use serde_json::{json, Value};
 
-use super::responses::{item_suffix, reasoning_item, response_object, status_of, usage_json};
+use super::responses::{item_suffix, reasoning_item, status_of, usage_json, Head};
 
 /// The output item being streamed.
 enum Open {
@@ -30,10 +30,7 @@ enum Open {
 /// `response.in_progress` first, then each output item added, extended and done in turn, then
 /// `response.completed` (or `response.incomplete`) with the whole response and its usage.
 pub struct ResponsesStream {
-    id: String,
-    model: String,
-    created_at: i64,
-    echo: Value,
+    head: Head,
     sequence: u64,
     started: bool,
     open: Option<(String, Open)>,
@@ -43,12 +40,9 @@ pub struct ResponsesStream {
 }
 
 impl ResponsesStream {
-    pub fn new(id: String, model: String, created_at: i64, echo: Value) -> Self {
+    pub fn new(head: Head) -> Self {
         Self {
-            id,
-            model,
-            created_at,
-            echo,
+            head,
             sequence: 0,
             started: false,
             open: None,
@@ -70,16 +64,8 @@ impl ResponsesStream {
     }
 
     fn snapshot(&self, status: &str, usage: Option<Value>, incomplete: Value) -> Value {
-        response_object(
-            &self.id,
-            self.created_at,
-            &self.model,
-            &self.echo,
-            status,
-            self.done.clone(),
-            usage,
-            incomplete,
-        )
+        self.head
+            .object(status, self.done.clone(), usage, incomplete)
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
@@ -163,7 +149,7 @@ impl ResponsesStream {
             return;
         }
         self.close(out);
-        let id = format!("rs_{}_{}", item_suffix(&self.id), self.output_index());
+        let id = format!("rs_{}_{}", item_suffix(&self.head.id), self.output_index());
         self.event(
             "response.output_item.added",
             json!({"output_index": self.output_index(), "item":
@@ -184,7 +170,7 @@ impl ResponsesStream {
             return;
         }
         self.close(out);
-        let id = format!("msg_{}_{}", item_suffix(&self.id), self.output_index());
+        let id = format!("msg_{}_{}", item_suffix(&self.head.id), self.output_index());
         let output_index = self.output_index();
         self.event(
             "response.output_item.added",
@@ -250,7 +236,7 @@ impl ResponsesStream {
                 let k = call.get("index").and_then(Value::as_u64).unwrap_or(0);
                 if !matches!(&self.open, Some((_, Open::Call { index, .. })) if *index == k) {
                     self.close(&mut out);
-                    let id = format!("fc_{}_{}", item_suffix(&self.id), self.calls);
+                    let id = format!("fc_{}_{}", item_suffix(&self.head.id), self.calls);
                     self.calls += 1;
                     let call_id = call
                         .get("id")
@@ -343,7 +329,12 @@ mod tests {
 
     #[test]
     fn items_open_and_close_in_order() {
-        let mut s = ResponsesStream::new("gen-1".into(), "m".into(), 5, json!({}));
+        let mut s = ResponsesStream::new(Head {
+            id: "gen-1".into(),
+            model: "m".into(),
+            created_at: 5,
+            echo: json!({}),
+        });
         let chunk = |delta: Value, finish: Option<&str>| -> ChatChunk {
             serde_json::from_value(
                 json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),

@@ -127,12 +127,12 @@ async fn run(
         .then(|| AnthropicStream::new(id.clone(), model.id.clone(), prompt_estimate));
     // `/v1/responses` streams the Responses API's events.
     let mut responses = (draft.shape == Shape::Responses).then(|| {
-        ResponsesStream::new(
-            id.clone(),
-            model.id.clone(),
-            created,
-            draft.echo.clone().unwrap_or_default(),
-        )
+        ResponsesStream::new(super::responses::Head {
+            id: id.clone(),
+            model: model.id.clone(),
+            created_at: created,
+            echo: draft.echo.clone().unwrap_or_default(),
+        })
     });
 
     let mut emit = |event: StreamEvent, progress: &mut Progress| -> Option<Bytes> {
