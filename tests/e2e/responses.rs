@@ -58,7 +58,7 @@ async fn plain_text_is_answered_and_charged_as_logged_on_every_wire() {
             &t.key,
             &body(
                 model,
-                json!({"reply": "Hi there", "prompt_tokens": 30, "completion_tokens": 5, "cached_tokens": 10}),
+                json!({"reply": "Hi there", "prompt_tokens": 30, "completion_tokens": 5, "cached_tokens": 10, "reasoning_tokens": 2}),
             ),
         )
         .await;
@@ -82,9 +82,9 @@ async fn plain_text_is_answered_and_charged_as_logged_on_every_wire() {
         assert_eq!(v["usage"]["input_tokens"], 30, "{model}: {v}");
         assert_eq!(v["usage"]["output_tokens"], 5);
         assert_eq!(v["usage"]["total_tokens"], 35);
-        assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 0);
         if model == "test/chat" {
             assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 10);
+            assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 2);
         }
         // The instructions went upstream as the system prompt.
         let up = last_upstream(&app).to_string();
@@ -413,4 +413,68 @@ async fn refusals_come_in_openais_error_shape() {
             .await
             .unwrap();
     assert_eq!(kinds, vec!["responses".to_string()]);
+}
+
+#[tokio::test]
+async fn reasoning_comes_back_and_round_trips_its_signature() {
+    let app = spawn_app().await;
+    let t = app.tenant("5").await;
+    let directive = json!({"reasoning": "Let me think", "completion_tokens": 20,
+        "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_1"}]});
+    let mut req = body("conf/anthropic", directive.clone());
+    req["tools"] = json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    req["reasoning"] = json!({"effort": "medium"});
+    req["max_output_tokens"] = json!(4000);
+    let res = post(&app, &t.key, &req).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["reasoning"]["effort"], "medium");
+    let output = v["output"].as_array().unwrap();
+    assert_eq!(output[0]["type"], "reasoning", "{v}");
+    assert_eq!(output[0]["content"][0]["type"], "reasoning_text");
+    assert_eq!(output[0]["content"][0]["text"], "Let me think");
+    assert!(output[0]["encrypted_content"].as_str().is_some(), "{v}");
+    assert_eq!(output[1]["type"], "function_call", "{v}");
+
+    // The next turn sends the whole output back: Anthropic gets its signed thinking back.
+    let mut input = vec![json!({"role": "user", "content": req["input"]})];
+    input.extend(output.iter().cloned());
+    input.push(json!({"type": "function_call_output", "call_id": "toolu_1", "output": "sunny"}));
+    let mut next = req.clone();
+    next["input"] = json!(input);
+    let res = post(&app, &t.key, &next).await;
+    assert_eq!(res.status(), 200);
+    let up = last_upstream(&app);
+    let turns = up["messages"].as_array().unwrap();
+    assert_eq!(turns[1]["role"], "assistant", "{up}");
+    assert_eq!(turns[1]["content"][0]["type"], "thinking", "{up}");
+    assert!(!turns[1]["content"][0]["signature"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    assert_eq!(turns[1]["content"][1]["type"], "tool_use", "{up}");
+    assert_eq!(turns[2]["content"][0]["type"], "tool_result");
+
+    // Streamed, reasoning comes as reasoning_text events before the call.
+    let mut req = req.clone();
+    req["stream"] = json!(true);
+    let res = post(&app, &t.key, &req).await;
+    let ev = events(&res.text().await.unwrap());
+    let reasoning: String = ev
+        .iter()
+        .filter(|e| e["type"] == "response.reasoning_text.delta")
+        .map(|e| e["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasoning, "Let me think");
+    let done: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["type"] == "response.output_item.done")
+        .collect();
+    assert_eq!(done[0]["item"]["type"], "reasoning");
+    assert!(done[0]["item"]["encrypted_content"].as_str().is_some());
+    assert_eq!(done[1]["item"]["type"], "function_call");
+    let completed = &ev.last().unwrap()["response"];
+    assert_eq!(completed["output"][0]["id"], done[0]["item"]["id"]);
+    // Anthropic reports no separate reasoning token count; the total is the output.
+    assert_eq!(completed["usage"]["output_tokens"], 20);
 }

@@ -89,6 +89,9 @@ pub fn to_chat(body: Value) -> Result<(ChatRequest, Value), ApiError> {
             ))
         }
     }
+    if !messages.iter().any(|m| m.role != Role::System) {
+        return Err(invalid("input", "'input' must contain at least one item"));
+    }
     let tools = match o.remove("tools") {
         None | Some(Value::Null) => None,
         Some(Value::Array(tools)) => Some(
@@ -384,7 +387,10 @@ fn open_assistant(out: &mut [Message]) -> Option<&mut Message> {
 fn input_item(item: &Value, path: &str, out: &mut Vec<Message>) -> Result<(), ApiError> {
     let kind = item.get("type").and_then(Value::as_str);
     match kind {
-        Some("message") | None if item.get("role").is_some() => {
+        Some("message") | None => {
+            if kind.is_none() && item.get("role").is_none() {
+                return Err(invalid(format!("{path}.type"), "'type' is required"));
+            }
             let c = content(item.get("content"), &format!("{path}.content"))?;
             match item.get("role").and_then(Value::as_str) {
                 Some("user") => out.push(message(Role::User, Some(c))),
@@ -454,7 +460,6 @@ fn input_item(item: &Value, path: &str, out: &mut Vec<Message>) -> Result<(), Ap
                 format!("input items of type '{other}' are not supported"),
             ))
         }
-        None => return Err(invalid(format!("{path}.type"), "'type' is required")),
     }
     Ok(())
 }
@@ -584,7 +589,11 @@ pub fn response_json(head: &Head, response: &ChatResponse, usage: &Usage) -> Val
                 .collect();
         }
         if !text.is_empty() || !details.is_empty() {
-            output.push(reasoning_item(&format!("rs_{suffix}"), &text, &details));
+            output.push(reasoning_item(
+                &format!("rs_{suffix}_{}", output.len()),
+                &text,
+                &details,
+            ));
         }
         let mut parts = Vec::new();
         if let Some(t) = m.content.as_deref().filter(|t| !t.is_empty()) {
@@ -601,7 +610,7 @@ pub fn response_json(head: &Head, response: &ChatResponse, usage: &Usage) -> Val
         }
         if !parts.is_empty() {
             output.push(json!({
-                "id": format!("msg_{suffix}"), "type": "message", "role": "assistant",
+                "id": format!("msg_{suffix}_{}", output.len()), "type": "message", "role": "assistant",
                 "status": if status == "completed" { "completed" } else { "incomplete" },
                 "content": parts,
             }));
