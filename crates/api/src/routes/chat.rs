@@ -402,7 +402,7 @@ fn validate_content(i: usize, m: &Message) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn allowed_image_url(url: &str) -> bool {
+pub(crate) fn allowed_image_url(url: &str) -> bool {
     let url = url.trim_start();
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {

@@ -22,7 +22,17 @@ pub async fn responses(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    chat::serve(req, payload, state, Shape::Responses).await
+    match chat::serve(req, payload, state, Shape::Responses).await {
+        // Chat checks the output limit under its own name; the caller sent `max_output_tokens`.
+        Err(ApiError::InvalidRequest {
+            message,
+            param: Some(p),
+        }) if p == "max_tokens" => Err(ApiError::InvalidRequest {
+            message: message.replace("'max_tokens'", "'max_output_tokens'"),
+            param: Some("max_output_tokens".into()),
+        }),
+        other => other,
+    }
 }
 
 fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
@@ -328,6 +338,12 @@ fn input_part(part: &Value, path: &str) -> Result<ContentPart, ApiError> {
                     "'input_image' needs 'image_url' (a URL or a data URL); 'file_id' is not supported",
                 ));
             };
+            if !chat::allowed_image_url(url) {
+                return Err(invalid(
+                    format!("{path}.image_url"),
+                    "an image URL must be an http(s) URL or a data: URL",
+                ));
+            }
             Ok(ContentPart::ImageUrl {
                 image_url: ImageUrl {
                     url: url.to_string(),
