@@ -297,6 +297,11 @@ async fn streams_follow_the_responses_event_sequence() {
     assert_eq!(last["type"], "response.failed", "{ev:?}");
     assert_eq!(last["response"]["status"], "failed");
     assert!(last["response"]["error"]["message"].as_str().is_some());
+    let error = &ev[ev.len() - 2];
+    assert_eq!(error["type"], "error", "{ev:?}");
+    assert_eq!(error["code"], "server_error");
+    assert_eq!(last["response"]["output"][0]["type"], "message");
+    assert_eq!(last["response"]["output"][0]["status"], "incomplete");
 }
 
 #[tokio::test]

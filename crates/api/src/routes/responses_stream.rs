@@ -37,6 +37,7 @@ pub struct ResponsesStream {
     done: Vec<Value>,
     calls: u64,
     finish: Option<String>,
+    failed: bool,
 }
 
 impl ResponsesStream {
@@ -49,6 +50,7 @@ impl ResponsesStream {
             done: Vec::new(),
             calls: 0,
             finish: None,
+            failed: false,
         }
     }
 
@@ -111,12 +113,7 @@ impl ResponsesStream {
                     json!({"item_id": item_id, "output_index": output_index, "content_index": 0, "part": part}),
                     out,
                 );
-                let status = if matches!(self.finish.as_deref(), Some("length" | "content_filter"))
-                {
-                    "incomplete"
-                } else {
-                    "completed"
-                };
+                let status = self.item_status();
                 json!({"id": item_id, "type": "message", "role": "assistant", "status": status,
                        "content": [part]})
             }
@@ -132,7 +129,7 @@ impl ResponsesStream {
                            "name": name, "arguments": arguments}),
                     out,
                 );
-                json!({"id": item_id, "type": "function_call", "status": "completed",
+                json!({"id": item_id, "type": "function_call", "status": self.item_status(),
                        "call_id": call_id, "name": name, "arguments": arguments})
             }
         };
@@ -142,6 +139,15 @@ impl ResponsesStream {
             out,
         );
         self.done.push(item);
+    }
+
+    /// A message or call cut short (by the output limit, a filter or a failure) is incomplete.
+    fn item_status(&self) -> &'static str {
+        if self.failed || matches!(self.finish.as_deref(), Some("length" | "content_filter")) {
+            "incomplete"
+        } else {
+            "completed"
+        }
     }
 
     fn open_reasoning(&mut self, out: &mut Vec<u8>) {
@@ -306,15 +312,23 @@ impl ResponsesStream {
         Bytes::from(out)
     }
 
-    /// A stream that failed after it started: `response.failed` with the error.
+    /// A stream that failed after it started: an `error` event, then `response.failed` with
+    /// the error and what was delivered.
     pub fn error(&mut self, code: u16, message: &str, usage: &Usage) -> Bytes {
         let mut out = Vec::new();
         self.start(&mut out);
+        self.failed = true;
+        self.close(&mut out);
         let code = match code {
             408 => "timeout",
             503 => "service_unavailable",
             _ => "server_error",
         };
+        self.event(
+            "error",
+            json!({"code": code, "message": message, "param": null}),
+            &mut out,
+        );
         let mut r = self.snapshot("failed", Some(usage_json(usage)), Value::Null);
         r["error"] = json!({"code": code, "message": message});
         self.event("response.failed", json!({ "response": r }), &mut out);
