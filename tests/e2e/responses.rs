@@ -114,6 +114,24 @@ async fn plain_text_is_answered_and_charged_as_logged_on_every_wire() {
         .unwrap();
     assert_eq!(res.status(), 200);
     app.ledger_clean().await;
+    // Counted under their own route.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("infron_requests_total{")
+                && l.contains("route=\"responses\"")
+                && l.contains("status=\"200\"")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
