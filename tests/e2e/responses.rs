@@ -114,6 +114,17 @@ async fn plain_text_is_answered_and_charged_as_logged_on_every_wire() {
         .unwrap();
     assert_eq!(res.status(), 200);
     app.ledger_clean().await;
+    // Metadata only: nothing of the instructions, input or output is stored.
+    let rows: Vec<String> = sqlx::query_scalar("SELECT row_to_json(r)::text FROM request_logs r")
+        .fetch_all(&app.pg)
+        .await
+        .unwrap();
+    for text in rows {
+        assert!(
+            !text.contains("terse") && !text.contains("Say hello") && !text.contains("Hi there"),
+            "{text}"
+        );
+    }
     // Counted under their own route.
     let metrics = app
         .client
