@@ -511,4 +511,19 @@ async fn reasoning_comes_back_and_round_trips_its_signature() {
     assert_eq!(completed["output"][0]["id"], done[0]["item"]["id"]);
     // Anthropic reports no separate reasoning token count; the total is the output.
     assert_eq!(completed["usage"]["output_tokens"], 20);
+
+    // The streamed output goes back as well: the thinking arrives whole, with its signature.
+    let mut input = vec![json!({"role": "user", "content": req["input"]})];
+    input.extend(completed["output"].as_array().unwrap().iter().cloned());
+    input.push(json!({"type": "function_call_output", "call_id": "toolu_1", "output": "sunny"}));
+    let mut next = req.clone();
+    next["input"] = json!(input);
+    next["stream"] = json!(false);
+    let res = post(&app, &t.key, &next).await;
+    assert_eq!(res.status(), 200);
+    let up = last_upstream(&app);
+    let thinking = &up["messages"][1]["content"][0];
+    assert_eq!(thinking["type"], "thinking", "{up}");
+    assert_eq!(thinking["thinking"], "Let me think", "{up}");
+    assert!(!thinking["signature"].as_str().unwrap().is_empty());
 }

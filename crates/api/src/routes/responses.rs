@@ -99,6 +99,8 @@ pub fn to_chat(body: Value) -> Result<(ChatRequest, Value), ApiError> {
             ))
         }
     }
+    // A turn that only reasoned (its answer not sent back) says nothing to a provider.
+    messages.retain(|m| m.role != Role::Assistant || m.content.is_some() || m.tool_calls.is_some());
     if !messages.iter().any(|m| m.role != Role::System) {
         return Err(invalid("input", "'input' must contain at least one item"));
     }
@@ -458,10 +460,23 @@ fn input_item(item: &Value, path: &str, out: &mut Vec<Message>) -> Result<(), Ap
                 .and_then(Value::as_str)
                 .and_then(|s| serde_json::from_str::<Vec<Value>>(s).ok());
             if let Some(details) = details {
-                let mut m = message(Role::Assistant, None);
-                m.extra
-                    .insert("reasoning_details".into(), Value::Array(details));
-                out.push(m);
+                // Reasoning opens the assistant turn; one that comes after the turn's text or
+                // calls joins it.
+                match open_assistant(out) {
+                    Some(m) => match m.extra.get_mut("reasoning_details") {
+                        Some(Value::Array(mine)) => mine.extend(details),
+                        _ => {
+                            m.extra
+                                .insert("reasoning_details".into(), Value::Array(details));
+                        }
+                    },
+                    None => {
+                        let mut m = message(Role::Assistant, None);
+                        m.extra
+                            .insert("reasoning_details".into(), Value::Array(details));
+                        out.push(m);
+                    }
+                }
             }
         }
         Some("item_reference") => {

@@ -97,7 +97,15 @@ impl ResponsesStream {
                     json!({"item_id": item_id, "output_index": output_index, "content_index": 0, "text": text}),
                     out,
                 );
-                reasoning_item(&item_id, &text, &details)
+                // Stream fragments of one block merged, so the item carries whole blocks.
+                let merged: Vec<Value> =
+                    infron_router::providers::translate::merged_reasoning_details(Some(
+                        &Value::Array(details),
+                    ))
+                    .into_iter()
+                    .map(Value::Object)
+                    .collect();
+                reasoning_item(&item_id, &text, &merged)
             }
             Open::Message { text } => {
                 let part =
