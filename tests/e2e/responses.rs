@@ -435,6 +435,30 @@ async fn refusals_come_in_openais_error_shape() {
         404,
         None,
     );
+    // Nothing is stored, so no response can be fetched, cancelled or deleted.
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/responses/gen-1"),
+        (reqwest::Method::DELETE, "/v1/responses/gen-1"),
+        (reqwest::Method::POST, "/api/v1/responses/gen-1/cancel"),
+        (reqwest::Method::GET, "/v1/responses/gen-1/input_items"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .bearer_auth(&t.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{method} {path}");
+        let v: Value = res.json().await.unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not stored"),
+            "{v}"
+        );
+    }
     // Nothing refused reached a provider, and nothing was charged.
     assert_eq!(app.mock.requests().len(), before);
     app.settled().await;

@@ -36,6 +36,13 @@ fn api(scope: Scope) -> Scope {
             web::post().to(messages::count_tokens),
         )
         .route("/responses", web::post().to(responses::responses))
+        .route("/responses/{id}", web::get().to(responses::stored))
+        .route("/responses/{id}", web::delete().to(responses::stored))
+        .route("/responses/{id}/cancel", web::post().to(responses::stored))
+        .route(
+            "/responses/{id}/input_items",
+            web::get().to(responses::stored),
+        )
         .route("/models", web::get().to(models::list))
         // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.
         .route("/models/{id}", web::get().to(models::get_encoded))

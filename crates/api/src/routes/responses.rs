@@ -35,6 +35,18 @@ pub async fn responses(
     }
 }
 
+/// `GET` / `DELETE /v1/responses/{id}`, `POST …/cancel`, `GET …/input_items`: nothing is
+/// stored, so no response id is known; a key is still required, as for every API route.
+pub async fn stored(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.authenticate(&req).await?;
+    Err(ApiError::UnknownId(
+        "responses are not stored by this gateway (the Responses API is stateless here), so none can be retrieved, cancelled or deleted".into(),
+    ))
+}
+
 fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::invalid(param, message)
 }
