@@ -551,3 +551,42 @@ async fn reasoning_comes_back_and_round_trips_its_signature() {
     assert_eq!(thinking["thinking"], "Let me think", "{up}");
     assert!(!thinking["signature"].as_str().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn input_tokens_estimates_the_prompt() {
+    let app = spawn_app().await;
+    let t = app.tenant("1").await;
+    let count = |body: Value| {
+        let app = &app;
+        let key = t.key.clone();
+        async move {
+            let res = app
+                .client
+                .post(format!("{}/v1/responses/input_tokens", app.base))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, short) = count(json!({"model": "test/chat", "input": "hi"})).await;
+    assert_eq!(s, 200, "{short}");
+    assert_eq!(short["object"], "response.input_tokens");
+    let (_, long) = count(json!({"input": "word ".repeat(400), "instructions": "be brief"})).await;
+    let (a, b) = (
+        short["input_tokens"].as_u64().unwrap(),
+        long["input_tokens"].as_u64().unwrap(),
+    );
+    assert!(a > 0 && b > a + 300, "{a} {b}");
+    let (s, v) = count(json!({"model": "test/nope", "input": "hi"})).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) =
+        count(json!({"model": "test/chat", "input": "hi", "previous_response_id": "r"})).await;
+    assert_eq!(s, 400, "{v}");
+    // Nothing reached a provider or was charged.
+    assert!(app.mock.requests().is_empty());
+    app.settled().await;
+    assert_eq!(app.balance(t.account).await, dec("1"));
+}

@@ -230,3 +230,10 @@ def test_responses_refuses_previous_response_id(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model="mock/gpt-4o-mini", input="hi", previous_response_id="resp_1")
     assert "previous_response_id" in str(e.value)
+
+
+def test_responses_input_tokens(client):
+    short = client.responses.input_tokens.count(model="mock/gpt-4o-mini", input="hi")
+    long = client.responses.input_tokens.count(model="mock/gpt-4o-mini", input="word " * 400)
+    assert short.object == "response.input_tokens"
+    assert 0 < short.input_tokens < long.input_tokens

@@ -36,6 +36,10 @@ fn api(scope: Scope) -> Scope {
             web::post().to(messages::count_tokens),
         )
         .route("/responses", web::post().to(responses::responses))
+        .route(
+            "/responses/input_tokens",
+            web::post().to(responses::input_tokens),
+        )
         .route("/responses/{id}", web::get().to(responses::stored))
         .route("/responses/{id}", web::delete().to(responses::stored))
         .route("/responses/{id}/cancel", web::post().to(responses::stored))

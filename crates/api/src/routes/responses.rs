@@ -35,6 +35,46 @@ pub async fn responses(
     }
 }
 
+/// `POST /v1/responses/input_tokens`: `{"object": "response.input_tokens", "input_tokens": N}`,
+/// an estimate of the prompt (about four bytes of text per token, plus images and tools), as
+/// the gateway runs no provider tokenizer. `model` is optional; an unknown one is a 404.
+pub async fn input_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.authenticate(&req).await?;
+    super::body::require_json(&req)?;
+    let raw = super::body::read(&req, payload, state.settings.max_body_bytes).await?;
+    let mut value: Value = super::body::parse_json(&raw)?;
+    match value.get("model") {
+        Some(Value::String(name)) => {
+            if infron_router::preferences::resolve_model(&state.catalog(), name).is_err() {
+                return Err(ApiError::NotFound(format!(
+                    "model '{name}' is not available on this gateway; GET /v1/models lists the models"
+                )));
+            }
+        }
+        None | Some(Value::Null) => {
+            if let Value::Object(o) = &mut value {
+                o.insert("model".into(), json!("-"));
+            }
+        }
+        Some(_) => return Err(invalid("model", "'model' must be a string")),
+    }
+    let (chat, _) = to_chat(value)?;
+    let tools: u64 = chat
+        .tools
+        .iter()
+        .flatten()
+        .map(|t| (t.to_string().len() as u64).div_ceil(4))
+        .sum();
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "response.input_tokens",
+        "input_tokens": chat.prompt_token_estimate() + tools,
+    })))
+}
+
 /// `GET` / `DELETE /v1/responses/{id}`, `POST …/cancel`, `GET …/input_items`: nothing is
 /// stored, so no response id is known; a key is still required, as for every API route.
 pub async fn stored(
