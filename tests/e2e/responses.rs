@@ -435,6 +435,11 @@ async fn refusals_come_in_openais_error_shape() {
         404,
         None,
     );
+    // No credits: 402 in OpenAI's shape, before anything reaches a provider.
+    let broke = app.tenant("0").await;
+    let (s, v) = send(&app, &broke.key, &body("test/chat", json!({}))).await;
+    assert_eq!(v["error"]["type"], "insufficient_quota", "{v}");
+    check((s, v), 402, None);
     // Nothing is stored, so no response can be fetched, cancelled or deleted.
     for (method, path) in [
         (reqwest::Method::GET, "/v1/responses/gen-1"),
