@@ -788,3 +788,160 @@ mod tests {
         );
     }
 }
+
+/// Property-based fuzzing: no request body, answer or stream may panic the translation.
+/// `PROPTEST_CASES` sets the number of cases (default 256).
+#[cfg(test)]
+mod fuzz {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::routes::responses_stream::ResponsesStream;
+    use infron_router::types::ChatChunk;
+    use proptest::prelude::*;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+            prop_oneof![
+                Just("message"),
+                Just("function_call"),
+                Just("function_call_output"),
+                Just("reasoning"),
+                Just("input_text"),
+                Just("input_image"),
+                Just("input_file"),
+                Just("assistant"),
+                Just("user"),
+                Just("function"),
+                Just("json_schema"),
+                Just("[{\"type\":\"reasoning.text\"}]"),
+            ]
+            .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("type".to_string()),
+                            Just("role".to_string()),
+                            Just("content".to_string()),
+                            Just("text".to_string()),
+                            Just("call_id".to_string()),
+                            Just("arguments".to_string()),
+                            Just("index".to_string()),
+                            "[a-z_]{1,8}",
+                        ],
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Replaces the `pick`-th node (depth first) of `v` with `with`.
+    fn replace_node(v: &mut Value, pick: usize, with: Value) {
+        fn count(v: &Value) -> usize {
+            1 + match v {
+                Value::Array(a) => a.iter().map(count).sum(),
+                Value::Object(o) => o.values().map(count).sum(),
+                _ => 0,
+            }
+        }
+        fn walk(v: &mut Value, n: &mut usize, with: &mut Option<Value>) {
+            if *n == 0 {
+                if let Some(w) = with.take() {
+                    *v = w;
+                }
+                return;
+            }
+            *n -= 1;
+            match v {
+                Value::Array(a) => a.iter_mut().for_each(|c| walk(c, n, with)),
+                Value::Object(o) => o.values_mut().for_each(|c| walk(c, n, with)),
+                _ => {}
+            }
+        }
+        let mut n = pick % count(v);
+        walk(v, &mut n, &mut Some(with));
+    }
+
+    fn mutated(seed: Value) -> impl Strategy<Value = Value> {
+        prop::collection::vec((any::<usize>(), arb_json()), 0..4).prop_map(move |edits| {
+            let mut v = seed.clone();
+            for (pick, with) in edits {
+                replace_node(&mut v, pick, with);
+            }
+            v
+        })
+    }
+
+    fn request_seed() -> Value {
+        json!({
+            "model": "m", "instructions": "x", "max_output_tokens": 10,
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "hi"},
+                    {"type": "input_image", "image_url": "https://x/y.png", "detail": "low"},
+                    {"type": "input_file", "file_data": "data:application/pdf;base64,AA", "filename": "f"}]},
+                {"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": "[{\"type\":\"reasoning.text\",\"text\":\"t\"}]"},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "a"}]},
+                {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c", "output": [{"type": "input_text", "text": "r"}]},
+            ],
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": true}],
+            "tool_choice": {"type": "function", "name": "f"},
+            "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}}},
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "temperature": 1, "top_p": 1, "stream": true, "metadata": {"k": "v"}, "user": "u",
+            "parallel_tool_calls": false,
+        })
+    }
+
+    fn chunk_seeds() -> Value {
+        json!([
+            {"choices": [{"index": 0, "delta": {"reasoning": "r", "reasoning_details": [{"type": "reasoning.text", "text": "r", "index": 0}]}}]},
+            {"choices": [{"index": 0, "delta": {"reasoning_details": [{"type": "reasoning.text", "signature": "s", "index": 0}]}}]},
+            {"choices": [{"index": 0, "delta": {"content": "Hel"}}]},
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{"}}]}}]},
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 1, "id": "d", "function": {"name": "g", "arguments": "}"}}]}, "finish_reason": "length"}]},
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn requests_never_panic(body in mutated(request_seed())) {
+            let _ = to_chat(body);
+        }
+
+        #[test]
+        fn streams_never_panic(chunks in mutated(chunk_seeds()), fail in any::<bool>()) {
+            let mut s = ResponsesStream::new(Head {
+                id: "gen-1".into(), created_at: 1, model: "m".into(), echo: json!({}),
+            });
+            for c in chunks.as_array().into_iter().flatten() {
+                if let Ok(chunk) = serde_json::from_value::<ChatChunk>(c.clone()) {
+                    let _ = s.chunk(&chunk);
+                }
+            }
+            let _ = if fail { s.error(502, "x", &Usage::default()) } else { s.finish(&Usage::default()) };
+        }
+
+        #[test]
+        fn answers_never_panic(answer in mutated(json!({"id": "x", "choices": [{"index": 0, "finish_reason": "tool_calls",
+            "message": {"role": "assistant", "content": "a", "reasoning": "r", "refusal": "no",
+                "reasoning_details": [{"type": "reasoning.text", "text": "r"}],
+                "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]}))) {
+            if let Ok(r) = serde_json::from_value::<ChatResponse>(answer) {
+                let head = Head { id: "gen-1".into(), created_at: 1, model: "m".into(), echo: json!({}) };
+                let _ = response_json(&head, &r, &Usage::default());
+            }
+        }
+    }
+}
