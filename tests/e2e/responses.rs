@@ -314,6 +314,24 @@ async fn streams_follow_the_responses_event_sequence() {
     assert_eq!(done["item_id"], added["item"]["id"]);
     assert_eq!(ev.last().unwrap()["type"], "response.completed");
 
+    // Cut by the output limit: response.incomplete, the message incomplete.
+    let mut req = body(
+        "test/chat",
+        json!({"reply": "one two", "finish_reason": "length"}),
+    );
+    req["stream"] = json!(true);
+    req["max_output_tokens"] = json!(2);
+    let res = post(&app, &t.key, &req).await;
+    let ev = events(&res.text().await.unwrap());
+    let last = ev.last().unwrap();
+    assert_eq!(last["type"], "response.incomplete", "{ev:?}");
+    assert_eq!(last["response"]["status"], "incomplete");
+    assert_eq!(
+        last["response"]["incomplete_details"]["reason"],
+        "max_output_tokens"
+    );
+    assert_eq!(last["response"]["output"][0]["status"], "incomplete");
+
     // A stream cut short by the provider ends with response.failed.
     let mut req = body(
         "test/chat",
