@@ -31,6 +31,7 @@ mod operators;
 mod overage;
 mod rate_limits;
 mod real_catalog;
+mod responses;
 mod routes;
 mod routing;
 mod strict_input;

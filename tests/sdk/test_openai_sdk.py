@@ -156,3 +156,84 @@ def test_errors_are_raised_as_openai_exceptions(client):
     bad = openai.OpenAI(base_url=f"{BASE_URL}/v1", api_key="sk-inf-v1-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="mock/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+
+# ---- Responses API (stateless) ----
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_responses_create(client, model):
+    r = client.responses.create(
+        model=model,
+        instructions="Be brief.",
+        input="Hi " + directive(reply="Hello from the Responses API", prompt_tokens=20, completion_tokens=5),
+        max_output_tokens=50,
+    )
+    assert r.object == "response"
+    assert r.status == "completed"
+    assert r.output_text == "Hello from the Responses API"
+    assert r.model == model
+    assert r.id.startswith("gen-")
+    assert r.usage.input_tokens == 20
+    assert r.usage.output_tokens == 5
+    assert r.usage.total_tokens == 25
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_responses_stream_helper(client, model):
+    with client.responses.stream(
+        model=model,
+        input="Count " + directive(reply="one two three four", completion_tokens=4),
+    ) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == "one two three four"
+    assert final.output_text == "one two three four"
+    assert final.status == "completed"
+    assert final.usage.output_tokens == 4
+
+
+def test_responses_stream_true_and_tools(client):
+    tools = [{
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }]
+    events = list(client.responses.create(
+        model="mock/gpt-4o-mini",
+        input="Weather? " + directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "call_7"}]),
+        tools=tools,
+        stream=True,
+    ))
+    types = [e.type for e in events]
+    assert types[0] == "response.created"
+    assert types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    done = next(e for e in events if e.type == "response.output_item.done")
+    assert done.item.type == "function_call"
+    assert done.item.call_id == "call_7"
+    assert json.loads(done.item.arguments) == {"city": "Oslo"}
+    # The round trip: the call and its output go back as input.
+    final = events[-1].response
+    r = client.responses.create(
+        model="mock/gpt-4o-mini",
+        input=[{"role": "user", "content": "Weather? " + directive(reply="Cold in Oslo")}]
+        + [item.model_dump(exclude_none=True) for item in final.output]
+        + [{"type": "function_call_output", "call_id": "call_7", "output": "-3C"}],
+        tools=tools,
+    )
+    assert r.output_text == "Cold in Oslo"
+
+
+def test_responses_refuses_previous_response_id(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="mock/gpt-4o-mini", input="hi", previous_response_id="resp_1")
+    assert "previous_response_id" in str(e.value)
+
+
+def test_responses_input_tokens(client):
+    short = client.responses.input_tokens.count(model="mock/gpt-4o-mini", input="hi")
+    long = client.responses.input_tokens.count(model="mock/gpt-4o-mini", input="word " * 400)
+    assert short.object == "response.input_tokens"
+    assert 0 < short.input_tokens < long.input_tokens

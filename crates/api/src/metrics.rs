@@ -76,6 +76,7 @@ pub fn route_of(endpoint_kind: &str) -> &'static str {
         "completion" => "completions",
         "embedding" | "embeddings" => "embeddings",
         "messages" => "messages",
+        "responses" => "responses",
         _ => "other",
     }
 }

@@ -41,6 +41,8 @@ pub enum Shape {
     Embedding,
     /// Anthropic's `/v1/messages`: served through chat, answered in Anthropic's shapes.
     Messages,
+    /// OpenAI's `/v1/responses`: served through chat, answered as a `response`.
+    Responses,
 }
 
 impl Shape {
@@ -50,6 +52,7 @@ impl Shape {
             Shape::Completion => "completion",
             Shape::Embedding => "embedding",
             Shape::Messages => "messages",
+            Shape::Responses => "responses",
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct Draft {
     pub hold: Option<Hold>,
     pub attempts: Vec<Attempt>,
     pub streamed: bool,
+    /// The request's parameters as a Responses answer echoes them (`/v1/responses` only).
+    pub echo: Option<serde_json::Value>,
 }
 
 /// How a finished request is recorded.
@@ -237,12 +242,14 @@ pub async fn serve(
         hold: None,
         attempts: Vec::new(),
         streamed: false,
+        echo: None,
     };
     let state = state.into_inner();
     let request: Result<ChatRequest, ApiError> = body::require_json(&req)
         .and_then(|()| parse_request(&raw, shape))
-        .and_then(|r| {
+        .and_then(|(r, echo)| {
             validate(&r)?;
+            draft.echo = echo;
             Ok(r)
         });
     let request = match request {
@@ -258,16 +265,28 @@ pub async fn serve(
     run(state, draft, request, cache_directive).await
 }
 
-fn parse_request(raw: &[u8], shape: Shape) -> Result<ChatRequest, ApiError> {
+/// The chat request, and for `/v1/responses` the parameters its answer echoes.
+fn parse_request(
+    raw: &[u8],
+    shape: Shape,
+) -> Result<(ChatRequest, Option<serde_json::Value>), ApiError> {
     match shape {
         Shape::Completion => {
             let legacy: legacy::CompletionRequest = body::parse_json(raw)?;
             legacy
                 .into_chat()
+                .map(|r| (r, None))
                 .map_err(|e| ApiError::invalid(e.param, e.message))
         }
-        Shape::Messages => super::messages::to_chat(body::parse_json(raw)?, true),
-        _ => body::parse_json(raw),
+        Shape::Messages => Ok((
+            super::messages::to_chat(body::parse_json(raw)?, true)?,
+            None,
+        )),
+        Shape::Responses => {
+            let (r, echo) = super::responses::to_chat(body::parse_json(raw)?)?;
+            Ok((r, Some(echo)))
+        }
+        _ => Ok((body::parse_json(raw)?, None)),
     }
 }
 
@@ -383,7 +402,7 @@ fn validate_content(i: usize, m: &Message) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn allowed_image_url(url: &str) -> bool {
+pub(crate) fn allowed_image_url(url: &str) -> bool {
     let url = url.trim_start();
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
@@ -737,6 +756,16 @@ async fn complete(
         Shape::Messages => reply.json(super::messages::message_json(
             &public_id(id),
             &model.id,
+            &response,
+            &usage,
+        )),
+        Shape::Responses => reply.json(super::responses::response_json(
+            &super::responses::Head {
+                id: public_id(id),
+                created_at: draft.created_at.timestamp(),
+                model: model.id.clone(),
+                echo: draft.echo.clone().unwrap_or_default(),
+            },
             &response,
             &usage,
         )),

@@ -42,6 +42,7 @@ pub async fn embeddings(
         hold: None,
         attempts: Vec::new(),
         streamed: false,
+        echo: None,
     };
     let state = state.into_inner();
     let parsed = body::require_json(&req).and_then(|()| body::parse_json(&raw));

@@ -12,6 +12,8 @@ pub mod messages_stream;
 pub mod models;
 pub mod operator;
 pub mod ops;
+pub mod responses;
+pub mod responses_stream;
 pub mod session;
 pub mod stream;
 pub mod stripe;
@@ -32,6 +34,18 @@ fn api(scope: Scope) -> Scope {
         .route(
             "/messages/count_tokens",
             web::post().to(messages::count_tokens),
+        )
+        .route("/responses", web::post().to(responses::responses))
+        .route(
+            "/responses/input_tokens",
+            web::post().to(responses::input_tokens),
+        )
+        .route("/responses/{id}", web::get().to(responses::stored))
+        .route("/responses/{id}", web::delete().to(responses::stored))
+        .route("/responses/{id}/cancel", web::post().to(responses::stored))
+        .route(
+            "/responses/{id}/input_items",
+            web::get().to(responses::stored),
         )
         .route("/models", web::get().to(models::list))
         // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::chat::{public_id, settle, Draft, Outcome, Shape};
 use super::messages_stream::AnthropicStream;
+use super::responses_stream::ResponsesStream;
 use super::usage::{UsageOut, WithUsage};
 use crate::response_cache::{self, CacheUse};
 use crate::state::AppState;
@@ -124,6 +125,15 @@ async fn run(
     // `/v1/messages` streams Anthropic's event sequence instead of chat chunks.
     let mut anthropic = (draft.shape == Shape::Messages)
         .then(|| AnthropicStream::new(id.clone(), model.id.clone(), prompt_estimate));
+    // `/v1/responses` streams the Responses API's events.
+    let mut responses = (draft.shape == Shape::Responses).then(|| {
+        ResponsesStream::new(super::responses::Head {
+            id: id.clone(),
+            model: model.id.clone(),
+            created_at: created,
+            echo: draft.echo.clone().unwrap_or_default(),
+        })
+    });
 
     let mut emit = |event: StreamEvent, progress: &mut Progress| -> Option<Bytes> {
         match event {
@@ -148,6 +158,9 @@ async fn run(
                 chunk.usage = None;
                 if let Some(a) = anthropic.as_mut() {
                     return a.chunk(&chunk);
+                }
+                if let Some(r) = responses.as_mut() {
+                    return r.chunk(&chunk);
                 }
                 if legacy_shape {
                     // Legacy clients read `choices[].text`; role-only chunks carry nothing for them.
@@ -277,6 +290,14 @@ async fn run(
             End::TimedOut => a.error(408, &message_of(&end)),
             End::Shutdown => a.error(503, &message_of(&end)),
             _ => a.finish(&usage),
+        };
+        let _ = tx.send(last).await;
+    } else if let (false, Some(r)) = (matches!(end, End::ClientGone), responses.as_mut()) {
+        let last = match end {
+            End::Failed(_) => r.error(502, &message_of(&end), &usage),
+            End::TimedOut => r.error(408, &message_of(&end), &usage),
+            End::Shutdown => r.error(503, &message_of(&end), &usage),
+            _ => r.finish(&usage),
         };
         let _ = tx.send(last).await;
     } else if !matches!(end, End::ClientGone) {
