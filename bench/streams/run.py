@@ -160,7 +160,8 @@ async def many(gw, key, n):
 
 def main():
     import resource
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     mock_bin = os.path.join(TARGET, "release", "infron-mock-provider")
     infron = os.path.join(TARGET, "release", "infron")
     mock_port, gw_port = free_port(), free_port()
