@@ -591,7 +591,8 @@ impl StripeSettings {
 /// of its own beside the tokio runtime that runs the money path's Redis batching, the ledger
 /// writer and the background jobs (one thread per core); one HTTP worker per core oversubscribes
 /// the machine, and the context switches cost more than the parallelism gains (docs/benchmarks.md:
-/// on 2 cores, 1 worker serves 33% more requests per second than 2, with 18% less CPU per request).
+/// on 2 cores, 1 worker serves 32% more requests per second than 2, with 22% less gateway CPU
+/// per request).
 pub fn default_workers(cores: usize) -> usize {
     (cores / 2).max(1)
 }
