@@ -247,7 +247,12 @@ impl From<BillingError> for ApiError {
                     .map(|ms| u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000).max(1));
                 let what = states
                     .iter()
-                    .filter(|s| s.remaining < s.limit.cost || retry_after_ms.is_none())
+                    // The limit that refused: one with too little left, or, when no wait
+                    // helps, one this request alone exceeds.
+                    .filter(|s| match retry_after_ms {
+                        Some(_) => s.remaining < s.limit.cost,
+                        None => s.limit.cost > s.limit.per_minute,
+                    })
                     .map(|s| {
                         let unit = match s.limit.unit {
                             infron_store::hot::RateUnit::Requests => "requests",

@@ -70,9 +70,23 @@ pub fn limits_for(caller: &Caller, tokens: i64) -> Vec<RateLimit> {
 /// The `X-RateLimit-*` headers for the states a reservation reported.
 pub fn headers(states: &[RateState]) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for (unit, suffix) in [
-        (RateUnit::Requests, "requests"),
-        (RateUnit::Tokens, "tokens"),
+    for (unit, [limit, remaining, reset]) in [
+        (
+            RateUnit::Requests,
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        ),
+        (
+            RateUnit::Tokens,
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
+        ),
     ] {
         let Some(tightest) = states
             .iter()
@@ -80,18 +94,6 @@ pub fn headers(states: &[RateState]) -> Vec<(&'static str, String)> {
             .min_by_key(|s| s.remaining)
         else {
             continue;
-        };
-        let (limit, remaining, reset) = match suffix {
-            "requests" => (
-                "x-ratelimit-limit-requests",
-                "x-ratelimit-remaining-requests",
-                "x-ratelimit-reset-requests",
-            ),
-            _ => (
-                "x-ratelimit-limit-tokens",
-                "x-ratelimit-remaining-tokens",
-                "x-ratelimit-reset-tokens",
-            ),
         };
         out.push((limit, tightest.limit.per_minute.to_string()));
         out.push((remaining, tightest.remaining.to_string()));
