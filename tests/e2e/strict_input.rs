@@ -207,3 +207,105 @@ async fn image_urls_with_other_schemes_are_refused_on_every_wire() {
     }
     nothing_changed(&app, &t).await;
 }
+
+/// Sends `head` as raw bytes on a new connection and returns the whole answer (the server closes
+/// the connection after a head it cannot parse).
+async fn raw_exchange(app: &TestApp, head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes")
+    .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// Asserts an OpenAI-shaped error with `status` and a JSON body of the declared length.
+fn shaped(answer: &str, status: u16) {
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a full response");
+    assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}", body.len())),
+        "{head}"
+    );
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["error"]["code"], status, "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| m.len() > 20));
+}
+
+#[tokio::test]
+async fn heads_the_http_parser_refuses_get_openai_shaped_errors() {
+    let app = spawn_app().await;
+    let t = app.tenant("1").await;
+    let body = json!({"model": "conf/openai", "messages": [{"role": "user", "content": "hi"}]})
+        .to_string();
+    let request = |extra: &[u8]| {
+        let mut r = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n",
+            t.key,
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(extra);
+        r.extend_from_slice(b"\r\n");
+        r.extend_from_slice(body.as_bytes());
+        r
+    };
+
+    // A NUL byte in a header value, another control byte, a NUL in a header name.
+    for bad in [
+        &b"x-title: my\0app\r\n"[..],
+        b"x-title: my\x01app\r\n",
+        b"x-ti\0tle: app\r\n",
+    ] {
+        shaped(&raw_exchange(&app, &request(bad)).await, 400);
+    }
+    // A broken request line.
+    shaped(
+        &raw_exchange(
+            &app,
+            b"POST /v1/chat\0/completions HTTP/1.1\r\nhost: x\r\n\r\n",
+        )
+        .await,
+        400,
+    );
+    // More headers than the parser accepts.
+    let many: Vec<u8> = (0..200)
+        .flat_map(|i| format!("x-h{i}: v\r\n").into_bytes())
+        .collect();
+    shaped(&raw_exchange(&app, &request(&many)).await, 431);
+
+    // The same connection path still serves a well-formed request, and the application's own
+    // errors keep their bodies (a request the application refuses is not rewritten).
+    let ok = raw_exchange(&app, &request(b"connection: close\r\n")).await;
+    assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+    let refused_by_app = raw_exchange(
+        &app,
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+          content-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert!(
+        refused_by_app.starts_with("HTTP/1.1 401 "),
+        "{refused_by_app}"
+    );
+    nothing_changed_but(&app, &t, 1).await;
+}
+
+/// Like `nothing_changed`, when `served` requests were answered.
+async fn nothing_changed_but(app: &TestApp, t: &Tenant, served: usize) {
+    app.settled().await;
+    assert_eq!(app.mock.requests().len(), served);
+    app.hot_matches_ledger(t.account).await;
+    app.ledger_clean().await;
+}

@@ -3,8 +3,11 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::{web, App};
 use infron_billing::writer::LedgerWriter;
 use infron_billing::HotLedger;
 use infron_router::{Catalog, ProviderClient};
@@ -15,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authenticator, KeyCache};
 use crate::settings::Settings;
+use crate::shaped_errors::ShapedErrors;
 use crate::state::{AppState, CatalogEnv};
 
 #[derive(Debug, thiserror::Error)]
@@ -106,10 +110,10 @@ impl Application {
         };
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| StartError::Bind(settings.bind.clone(), e))?;
-        let port = listener
+        let local = listener
             .local_addr()
-            .map_err(|e| StartError::Bind(settings.bind.clone(), e))?
-            .port();
+            .map_err(|e| StartError::Bind(settings.bind.clone(), e))?;
+        let port = local.port();
         let workers = settings.workers.max(1);
         let (checkout, webhook) =
             crate::routes::stripe::build(&settings.stripe).map_err(StartError::Stripe)?;
@@ -174,24 +178,46 @@ impl Application {
         background.push(tokio::spawn(refresh_health(state.clone(), stop.clone())));
 
         let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(actix_web::middleware::from_fn(
-                    crate::rate_limit::headers_middleware,
-                ))
-                .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
-                .app_data(data.clone())
-                .configure(crate::routes::configure)
-                .configure(crate::dashboard::configure)
-                .default_service(web::to(crate::routes::not_found))
-        })
-        .workers(workers)
-        .disable_signals()
-        // Streams end by themselves at the drain deadline; this only bounds a stuck connection.
-        .shutdown_timeout(drain.as_secs() + 10)
-        .listen(listener)
-        .map_err(|e| StartError::Bind("listener".into(), e))?
-        .run();
+        // Assembled from actix-server and actix-http rather than `HttpServer` so that each
+        // connection passes through `ShapedErrors` (OpenAI-shaped errors for requests the HTTP
+        // parser refuses); otherwise configured as `HttpServer` would be.
+        let builder = actix_server::Server::build()
+            .workers(workers)
+            .disable_signals()
+            // Streams end by themselves at the drain deadline; this only bounds a stuck
+            // connection.
+            .shutdown_timeout(drain.as_secs() + 10);
+        let shutdown = builder.graceful_shutdown_signal();
+        let server = builder
+            .listen("infron", listener, move || {
+                let data = data.clone();
+                let app = App::new()
+                    .wrap(actix_web::middleware::from_fn(
+                        crate::rate_limit::headers_middleware,
+                    ))
+                    .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
+                    .app_data(data)
+                    .configure(crate::routes::configure)
+                    .configure(crate::dashboard::configure)
+                    .default_service(web::to(crate::routes::not_found))
+                    .into_factory()
+                    .map_err(|e| e.error_response());
+                let shutdown = shutdown.clone();
+                let http = HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let shutdown = shutdown.clone();
+                        async move { shutdown.notified().await }
+                    })
+                    .local_addr(local)
+                    .finish(map_config(app, |_| AppConfig::default()));
+                fn_service(|io: tokio::net::TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok::<_, DispatchError>((ShapedErrors::new(io), Protocol::Http1, peer))
+                })
+                .and_then(http)
+            })
+            .map_err(|e| StartError::Bind("listener".into(), e))?
+            .run();
         Ok(Application {
             port,
             server,

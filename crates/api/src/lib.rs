@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod response_cache;
 pub mod routes;
 pub mod settings;
+pub mod shaped_errors;
 pub mod state;
 
 pub use app::Application;
