@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use infron_fuzzkit::{apply, config, edits, mutated_json, pieces};
 use infron_router::legacy::CompletionRequest;
 use infron_router::providers::anthropic_stream::AnthropicStream;
 use infron_router::providers::bedrock_stream::BedrockStream;
@@ -100,18 +101,6 @@ fn endpoint(provider: &str) -> &'static Arc<Endpoint> {
         .unwrap()
 }
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(200);
-    ProptestConfig {
-        cases,
-        max_shrink_iters: 2000,
-        ..ProptestConfig::default()
-    }
-}
-
 // ---- seeds ----
 
 fn read_dir(dir: &str) -> Vec<(String, Vec<u8>)> {
@@ -147,186 +136,6 @@ fn json_seeds(dirs: &'static [&'static str]) -> Vec<Value> {
         .into_iter()
         .map(|b| serde_json::from_slice(&b).unwrap())
         .collect()
-}
-
-// ---- mutations ----
-
-#[derive(Debug, Clone)]
-enum Edit {
-    Flip(usize, u8),
-    Insert(usize, Vec<u8>),
-    Delete(usize, usize),
-    Truncate(usize),
-    Duplicate(usize, usize),
-}
-
-fn edits() -> impl Strategy<Value = Vec<Edit>> {
-    let interesting = prop_oneof![
-        any::<u8>().prop_map(|b| vec![b]),
-        Just(b"\"".to_vec()),
-        Just(b"}".to_vec()),
-        Just(b"]".to_vec()),
-        Just(b",".to_vec()),
-        Just(b"null".to_vec()),
-        Just(b"\\u0000".to_vec()),
-        Just(b"\\ud800".to_vec()),
-        Just(b"1e999".to_vec()),
-        Just(b"-1".to_vec()),
-        Just(b"18446744073709551616".to_vec()),
-        Just(b"\n\n".to_vec()),
-        Just(b"\r".to_vec()),
-        Just(b"data: ".to_vec()),
-        Just("\u{00e9}\u{1F600}".as_bytes().to_vec()),
-        Just(vec![0xff, 0xfe]),
-    ];
-    let edit = prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(p, b)| Edit::Flip(p, b)),
-        (any::<usize>(), interesting).prop_map(|(p, b)| Edit::Insert(p, b)),
-        (any::<usize>(), 1usize..16).prop_map(|(p, n)| Edit::Delete(p, n)),
-        any::<usize>().prop_map(Edit::Truncate),
-        (any::<usize>(), 1usize..64).prop_map(|(p, n)| Edit::Duplicate(p, n)),
-    ];
-    prop::collection::vec(edit, 0..6)
-}
-
-fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
-    for e in edits {
-        let len = bytes.len();
-        let at = |p: usize| if len == 0 { 0 } else { p % (len + 1) };
-        match e {
-            Edit::Flip(p, b) if len > 0 => bytes[p % len] ^= b,
-            Edit::Flip(..) => {}
-            Edit::Insert(p, b) => {
-                let i = at(*p);
-                bytes.splice(i..i, b.iter().copied());
-            }
-            Edit::Delete(p, n) => {
-                let i = at(*p);
-                let end = (i + n).min(len);
-                bytes.drain(i..end);
-            }
-            Edit::Truncate(p) => bytes.truncate(at(*p)),
-            Edit::Duplicate(p, n) => {
-                let i = at(*p);
-                let end = (i + n).min(len);
-                let copy = bytes[i..end].to_vec();
-                bytes.splice(end..end, copy);
-            }
-        }
-    }
-    bytes
-}
-
-/// Arbitrary JSON, with the kinds of values translators trip on.
-fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<u64>().prop_map(|n| json!(n)),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
-        ".{0,12}".prop_map(Value::String),
-        prop_oneof![
-            Just("text"),
-            Just("image_url"),
-            Just("function"),
-            Just("tool_use"),
-            Just("user"),
-            Just("assistant"),
-            Just("tool"),
-            Just("data:image/png;base64,AAAA"),
-            Just("data:"),
-            Just("https://x/y.png"),
-            Just("{}"),
-            Just("{\"a\":"),
-            Just(""),
-        ]
-        .prop_map(|s| Value::String(s.to_string())),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec(
-                (
-                    prop_oneof![
-                        Just("type".to_string()),
-                        Just("text".to_string()),
-                        Just("content".to_string()),
-                        Just("arguments".to_string()),
-                        Just("name".to_string()),
-                        Just("id".to_string()),
-                        Just("index".to_string()),
-                        "[a-z_]{1,8}".prop_map(|s| s),
-                    ],
-                    inner
-                ),
-                0..4
-            )
-            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-        ]
-    })
-}
-
-/// Replaces the `pick`-th node (in depth-first order) of `v` with `with`.
-fn replace_node(v: &mut Value, pick: usize, with: Value) {
-    fn count(v: &Value) -> usize {
-        1 + match v {
-            Value::Array(a) => a.iter().map(count).sum(),
-            Value::Object(o) => o.values().map(count).sum(),
-            _ => 0,
-        }
-    }
-    fn walk(v: &mut Value, n: &mut usize, with: &mut Option<Value>) {
-        if *n == 0 {
-            if let Some(w) = with.take() {
-                *v = w;
-            }
-            return;
-        }
-        *n -= 1;
-        match v {
-            Value::Array(a) => a.iter_mut().for_each(|c| walk(c, n, with)),
-            Value::Object(o) => o.values_mut().for_each(|c| walk(c, n, with)),
-            _ => {}
-        }
-    }
-    let mut n = pick % count(v);
-    walk(v, &mut n, &mut Some(with));
-}
-
-fn mutated_json(seeds: Vec<Value>) -> impl Strategy<Value = Value> {
-    let n = seeds.len();
-    (
-        0..n,
-        prop::collection::vec((any::<usize>(), arb_json()), 0..4),
-    )
-        .prop_map(move |(i, edits)| {
-            let mut v = seeds[i].clone();
-            for (pick, with) in edits {
-                replace_node(&mut v, pick, with);
-            }
-            v
-        })
-}
-
-/// Cuts `bytes` into pieces at the given points, as a network would.
-fn pieces(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut points: Vec<usize> = cuts
-        .iter()
-        .map(|c| if bytes.is_empty() { 0 } else { c % bytes.len() })
-        .collect();
-    points.sort_unstable();
-    points.dedup();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for p in points {
-        out.push(bytes[start..p].to_vec());
-        start = p;
-    }
-    out.push(bytes[start..].to_vec());
-    out
 }
 
 // ---- targets ----

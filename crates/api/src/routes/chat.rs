@@ -266,7 +266,7 @@ pub async fn serve(
 }
 
 /// The chat request, and for `/v1/responses` the parameters its answer echoes.
-fn parse_request(
+pub(crate) fn parse_request(
     raw: &[u8],
     shape: Shape,
 ) -> Result<(ChatRequest, Option<serde_json::Value>), ApiError> {
@@ -298,7 +298,7 @@ pub async fn fail(state: &AppState, draft: Draft, e: ApiError) -> ApiError {
     e
 }
 
-fn validate(r: &ChatRequest) -> Result<(), ApiError> {
+pub(crate) fn validate(r: &ChatRequest) -> Result<(), ApiError> {
     if r.model.as_deref().is_none_or(|m| m.trim().is_empty())
         && r.gateway.models.as_ref().is_none_or(|m| m.is_empty())
     {

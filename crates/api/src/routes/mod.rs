@@ -5,6 +5,8 @@ pub mod body;
 pub mod chat;
 pub mod embeddings;
 pub mod endpoints;
+#[cfg(test)]
+mod fuzz;
 pub mod keys;
 pub mod members;
 pub mod messages;
