@@ -13,4 +13,5 @@ mod postgres_outage;
 mod redis_loss;
 mod revocation;
 mod shutdown;
+mod traces;
 mod verify;

@@ -275,7 +275,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_process_env()?;
     match cli.command {
         Command::Serve => {
-            crate::telemetry_init();
+            // Flushes the trace exporter when serving ends.
+            let _telemetry = crate::telemetry::init();
             let app = crate::Application::build(settings).await?;
             tracing::info!(port = app.port(), "infron is serving");
             app.run_until_stopped(true).await?;

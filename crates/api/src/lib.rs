@@ -20,24 +20,7 @@ pub mod routes;
 pub mod settings;
 pub mod shaped_errors;
 pub mod state;
+pub mod telemetry;
 
 pub use app::Application;
 pub use settings::Settings;
-
-/// Logs to stderr; `RUST_LOG` filters (default info), `INFRON_LOG_FORMAT=json` for JSON lines.
-/// Colours only when stderr is a terminal, so files and log collectors get plain text.
-pub fn telemetry_init() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("INFRON_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}

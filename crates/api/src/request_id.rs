@@ -59,7 +59,10 @@ pub async fn assign(
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
     let method = req.method().to_string();
-    let mut res = next.call(req).await?;
+    // The resource map matches the path without routing, so the pattern is known up front.
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let span = crate::telemetry::request_span(&method, &route, req.headers());
+    let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
     let headers = res.headers_mut();
     let name = HeaderName::from_static(HEADER);
     if !headers.contains_key(&name) {
@@ -72,13 +75,12 @@ pub async fn assign(
         .get(&name)
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| RequestId::public(id), str::to_string);
+    let status = res.status().as_u16();
+    crate::telemetry::finish_request(&span, status, &public);
     let line = AccessLine {
         method,
-        route: res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into()),
-        status: res.status().as_u16(),
+        route,
+        status,
         request_id: public,
         key: res
             .request()
@@ -87,6 +89,7 @@ pub async fn assign(
             .map(|k| k.0.clone()),
         started,
         metrics,
+        span,
     };
     Ok(res.map_body(|_, body| AccessLogged {
         inner: body.boxed(),
@@ -102,6 +105,8 @@ struct AccessLine {
     key: Option<String>,
     started: Instant,
     metrics: Option<Arc<Metrics>>,
+    /// The request's trace span, ended with this line: when the whole body has been sent.
+    span: tracing::Span,
 }
 
 impl AccessLine {
@@ -124,6 +129,8 @@ impl AccessLine {
                 elapsed.as_secs_f64(),
             );
         }
+        // The request's span ends here, with its body.
+        drop(self.span);
     }
 }
 

@@ -542,17 +542,14 @@ async fn run(
         .saturating_add(request.max_output().unwrap_or(0));
     let rate =
         crate::rate_limit::limits_for(&draft.caller, i64::try_from(tokens).unwrap_or(i64::MAX));
-    match state
-        .ledger
-        .reserve(
-            draft.caller.account_id,
-            draft.id,
-            draft.caller.limit.as_ref(),
-            amount,
-            &rate,
-        )
-        .await
-    {
+    let reservation = state.ledger.reserve(
+        draft.caller.account_id,
+        draft.id,
+        draft.caller.limit.as_ref(),
+        amount,
+        &rate,
+    );
+    match tracing::Instrument::instrument(reservation, crate::telemetry::reserve_span()).await {
         Ok(hold) => {
             crate::rate_limit::report(&hold.rate);
             draft.hold = Some(hold);
@@ -571,7 +568,18 @@ async fn run(
     for Route { model, endpoints } in &plan {
         for endpoint in endpoints {
             let attempt_started = Instant::now();
-            let call = tokio::time::timeout_at(overall, state.providers.chat(endpoint, &request));
+            let span = crate::telemetry::upstream_span(
+                &endpoint.provider.name,
+                &model.id,
+                &endpoint.upstream_model,
+            );
+            let call = tokio::time::timeout_at(
+                overall,
+                tracing::Instrument::instrument(
+                    state.providers.chat(endpoint, &request),
+                    span.clone(),
+                ),
+            );
             let result = tokio::select! {
                 r = call => r,
                 _ = state.shutdown.deadline.cancelled() => {
@@ -581,6 +589,7 @@ async fn run(
             };
             let result = match result {
                 Err(_) => {
+                    crate::telemetry::finish_upstream(&span, "timeout");
                     state.health.record(endpoint, health::Outcome::Failure);
                     return Err(fail(&state, draft, ApiError::Timeout).await);
                 }
@@ -594,11 +603,12 @@ async fn run(
                 latency_ms: u64::try_from(attempt_started.elapsed().as_millis())
                     .unwrap_or(u64::MAX),
             };
-            state.metrics.upstream_attempt(
-                &endpoint.provider.name,
-                result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
-                attempt.latency_ms,
-            );
+            let outcome = result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok");
+            state
+                .metrics
+                .upstream_attempt(&endpoint.provider.name, outcome, attempt.latency_ms);
+            crate::telemetry::finish_upstream(&span, outcome);
+            drop(span);
             match result {
                 Ok(Reply::Complete { response, usage }) => {
                     state.health.record(

@@ -170,15 +170,14 @@ async fn run(
         &draft.caller,
         i64::try_from(request.prompt_token_bound()).unwrap_or(i64::MAX),
     );
-    let hold = state
-        .ledger
-        .reserve(
-            draft.caller.account_id,
-            draft.id,
-            draft.caller.limit.as_ref(),
-            amount,
-            &rate,
-        )
+    let reservation = state.ledger.reserve(
+        draft.caller.account_id,
+        draft.id,
+        draft.caller.limit.as_ref(),
+        amount,
+        &rate,
+    );
+    let hold = tracing::Instrument::instrument(reservation, crate::telemetry::reserve_span())
         .await
         .inspect_err(|e| super::chat::count_refusal(state, e))?;
     crate::rate_limit::report(&hold.rate);
@@ -186,12 +185,23 @@ async fn run(
 
     for endpoint in endpoints {
         let attempt_started = Instant::now();
+        let span = crate::telemetry::upstream_span(
+            &endpoint.provider.name,
+            &model.id,
+            &endpoint.upstream_model,
+        );
         let result = tokio::time::timeout(
             state.settings.request_timeout,
-            state.providers.embed(&endpoint, request),
+            tracing::Instrument::instrument(
+                state.providers.embed(&endpoint, request),
+                span.clone(),
+            ),
         )
         .await
-        .map_err(|_| ApiError::Timeout)?;
+        .map_err(|_| {
+            crate::telemetry::finish_upstream(&span, "timeout");
+            ApiError::Timeout
+        })?;
         let mut attempt = Attempt {
             provider: endpoint.provider.name.clone(),
             model: model.id.clone(),
@@ -199,11 +209,12 @@ async fn run(
             error: None,
             latency_ms: u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
-        state.metrics.upstream_attempt(
-            &endpoint.provider.name,
-            result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
-            attempt.latency_ms,
-        );
+        let outcome = result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok");
+        state
+            .metrics
+            .upstream_attempt(&endpoint.provider.name, outcome, attempt.latency_ms);
+        crate::telemetry::finish_upstream(&span, outcome);
+        drop(span);
         match result {
             Ok((response, usage)) => {
                 draft.attempts.push(attempt);
