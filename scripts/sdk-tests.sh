@@ -79,6 +79,7 @@ cleanup() {
   kill "$api_pid" "$mock_pid" 2>/dev/null || true
   wait "$api_pid" "$mock_pid" 2>/dev/null || true
   psql "$admin" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$logs"
 }
 trap cleanup EXIT
 
@@ -122,7 +123,8 @@ passed=$(( ${py_passed:-0} + ${node_passed:-0} ))
 failed=$(( ${py_failed:-0} + ${node_failed:-0} ))
 if [ "$py_rc" != 0 ] || [ "$node_rc" != 0 ]; then
   echo "--- gateway log (last 50 lines)"; tail -50 "$logs/infron.log"
-  echo "sdk: $passed passed, $failed failed (pytest exit $py_rc, node exit $node_rc)"
+  echo "pytest exited $py_rc, node $node_rc"
+  echo "sdk: $passed passed, $failed failed"
   exit 1
 fi
 echo "sdk: $passed passed, 0 failed"
