@@ -42,14 +42,15 @@ def test_invoke(model):
 
 
 def test_stream():
-    chunks = list(chat(stream_usage=True).stream("Count " + directive(reply="red green blue", completion_tokens=3)))
+    chunks = list(chat(stream_usage=True).stream("Count " + directive(reply="red green blue", prompt_tokens=17, completion_tokens=7)))
     assert len(chunks) > 1
     total = chunks[0]
     for c in chunks[1:]:
         total += c
     assert total.content == "red green blue"
     assert total.response_metadata["finish_reason"] == "stop"
-    assert total.usage_metadata["output_tokens"] == 3
+    assert total.usage_metadata["input_tokens"] == 17
+    assert total.usage_metadata["output_tokens"] == 7
 
 
 @pytest.mark.parametrize("model", MODELS)

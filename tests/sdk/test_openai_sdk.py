@@ -8,6 +8,7 @@ import os
 from decimal import Decimal
 
 import openai
+import pydantic
 import pytest
 
 BASE_URL = os.environ["INFRON_BASE_URL"]
@@ -127,6 +128,23 @@ def test_json_mode(client, model):
         max_tokens=50,
     )
     assert json.loads(r.choices[0].message.content) == {"ok": True}
+
+
+@pytest.mark.parametrize("model", ["mock/gpt-4o-mini", "mock/gemini"])
+def test_parse_json_schema(client, model):
+    # The SDK sends the model class as `response_format: json_schema` (strict) and parses the answer.
+    class City(pydantic.BaseModel):
+        name: str
+        population: int
+
+    r = client.chat.completions.parse(
+        model=model,
+        messages=[{"role": "user", "content": "A city? " + directive(reply='{"name": "Oslo", "population": 709037}')}],
+        response_format=City,
+        max_tokens=50,
+    )
+    assert r.choices[0].finish_reason == "stop"
+    assert r.choices[0].message.parsed == City(name="Oslo", population=709037)
 
 
 def test_embeddings(client):

@@ -97,6 +97,30 @@ describe('chat completions', () => {
     });
   }
 
+  for (const model of MODELS) {
+    test(`stream helper assembles text and a tool call: ${model}`, async () => {
+      const stream = client.chat.completions.stream({
+        model,
+        messages: [{
+          role: 'user',
+          content: 'Weather? ' + directive({
+            reply: 'Let me look.', tool_calls: [{ name: 'get_weather', arguments: { city: 'Kyiv' } }], completion_tokens: 9,
+          }),
+        }],
+        tools: [weatherTool],
+        stream_options: { include_usage: true },
+      });
+      const final = await stream.finalChatCompletion();
+      const msg = final.choices[0].message;
+      assert.equal(msg.content, 'Let me look.');
+      assert.equal(final.choices[0].finish_reason, 'tool_calls');
+      assert.equal(msg.tool_calls.length, 1);
+      assert.equal(msg.tool_calls[0].function.name, 'get_weather');
+      assert.deepEqual(JSON.parse(msg.tool_calls[0].function.arguments), { city: 'Kyiv' });
+      assert.equal(final.usage.completion_tokens, 9);
+    });
+  }
+
   test('streamed tool call', async () => {
     const stream = await client.chat.completions.create({
       model: 'mock/gpt-4o-mini',
