@@ -94,6 +94,40 @@ describe('Vercel AI SDK with the OpenRouter provider', () => {
     });
   }
 
+  // Not streamed: the provider's completion model (2.9.1) sends text deltas without the
+  // text-start part that `ai` 6 requires, so streamText drops every delta whatever the server
+  // sends (the chunks from /api/v1/completions parse and carry the text, finish and usage).
+  test('the legacy completions model (openrouter.completion, /api/v1/completions)', async () => {
+    const r = await generateText({
+      model: openrouter.completion('mock/gpt-4o-mini'),
+      prompt: 'Say hi ' + directive({ reply: 'Hi from the legacy API', prompt_tokens: 12, completion_tokens: 4 }),
+      maxOutputTokens: 30,
+      maxRetries: 0,
+    });
+    assert.equal(r.text, 'Hi from the legacy API');
+    assert.equal(r.finishReason, 'stop');
+    assert.equal(r.usage.inputTokens, 12);
+    assert.equal(r.usage.outputTokens, 4);
+    assert.equal(r.response.modelId, 'mock/gpt-4o-mini');
+  });
+
+  test("usage accounting: the provider that answered and the cost, in OpenRouter's metadata", async () => {
+    // mock-openai: $1 per million prompt tokens, $2 per million completion tokens.
+    const model = openrouter('mock/gpt-4o-mini', { usage: { include: true } });
+    const prompt = 'Hi ' + directive({ reply: 'priced', prompt_tokens: 1000, completion_tokens: 500 });
+    const r = await generateText({ model, prompt, maxRetries: 0 });
+    const meta = r.providerMetadata.openrouter;
+    assert.equal(meta.provider, 'mock-openai');
+    assert.equal(meta.usage.promptTokens, 1000);
+    assert.equal(meta.usage.completionTokens, 500);
+    assert.equal(meta.usage.cost, 0.002);
+    const s = streamText({ model, prompt, maxRetries: 0, onError: () => {} });
+    assert.equal(await s.text, 'priced');
+    const streamed = (await s.providerMetadata).openrouter;
+    assert.equal(streamed.usage.cost, 0.002);
+    assert.equal(streamed.usage.totalTokens, 1500);
+  });
+
   test('streamed tool call', async () => {
     const result = streamText({
       model: openrouter('mock/gpt-4o-mini'),
