@@ -90,3 +90,47 @@ def test_with_structured_output_function_calling():
         "Capital of Chile? " + directive(tool_calls=[{"name": "City", "arguments": {"name": "Santiago", "country": "Chile"}}])
     )
     assert out == City(name="Santiago", country="Chile")
+
+
+def text_of(message):
+    """The text of a Responses-API message, whose content is a list of blocks."""
+    return "".join(block["text"] for block in message.content if block["type"] == "text")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_responses_api(model):
+    # use_responses_api=True: ChatOpenAI talks to /v1/responses instead of chat completions.
+    llm = chat(model, use_responses_api=True)
+    m = llm.invoke("Hi " + directive(reply="Hello via Responses", prompt_tokens=9, completion_tokens=3))
+    assert text_of(m) == "Hello via Responses"
+    assert m.response_metadata["status"] == "completed"
+    assert m.response_metadata["model_name"] == model
+    assert (m.usage_metadata["input_tokens"], m.usage_metadata["output_tokens"]) == (9, 3)
+
+    chunks = list(llm.stream("Count " + directive(reply="a b c", prompt_tokens=13, completion_tokens=5)))
+    total = chunks[0]
+    for c in chunks[1:]:
+        total += c
+    assert len(chunks) > 1
+    assert text_of(total) == "a b c"
+    assert (total.usage_metadata["input_tokens"], total.usage_metadata["output_tokens"]) == (13, 5)
+
+
+def test_responses_api_tool_round_trip():
+    def get_weather(city: str) -> str:
+        """Weather in a city."""
+        return "sunny"
+
+    llm = chat(use_responses_api=True).bind_tools([get_weather])
+    question = HumanMessage("Weather? " + directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Rome"}}]))
+    m = llm.invoke([question])
+    assert len(m.tool_calls) == 1
+    assert m.tool_calls[0]["name"] == "get_weather"
+    assert m.tool_calls[0]["args"] == {"city": "Rome"}
+    answer = llm.invoke([
+        question,
+        m,
+        ToolMessage(content="sunny", tool_call_id=m.tool_calls[0]["id"]),
+        HumanMessage("And? " + directive(reply="Sunny in Rome")),
+    ])
+    assert text_of(answer) == "Sunny in Rome"

@@ -115,3 +115,16 @@ def test_errors_map_to_litellm_exceptions():
     with pytest.raises(litellm.RateLimitError) as e:
         ask("mock/gpt-4o-mini", "hi " + directive(status=429, retry_after=3))
     assert e.value.status_code == 429
+
+
+def test_as_a_generic_openai_compatible_server():
+    # The other common set-up: LiteLLM's `openai/` prefix with the gateway's /v1 as api_base.
+    r = litellm.completion(
+        model="openai/mock/claude",
+        api_base=f"{BASE_URL}/v1",
+        api_key=KEY,
+        messages=[{"role": "user", "content": "Hi " + directive(reply="Hello, generically", prompt_tokens=5, completion_tokens=2)}],
+        num_retries=0,
+    )
+    assert r.choices[0].message.content == "Hello, generically"
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (5, 2)
