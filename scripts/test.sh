@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit and end-to-end tests of every crate, the dashboard in a real
-# browser, then the official OpenAI and Anthropic Python SDKs against the gateway. Needs nothing
+# browser, then the client compatibility suite (scripts/sdk-tests.sh: the official OpenAI and
+# Anthropic SDKs, LiteLLM, LangChain and the Vercel AI SDK against the gateway). Needs nothing
 # but Rust: starts (and if needed installs) PostgreSQL and Redis, and installs the dashboard's
 # npm packages and Debian's chromium and chromium-driver, first. Each test uses its own database
 # and Redis prefix,

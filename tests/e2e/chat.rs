@@ -361,3 +361,88 @@ async fn concurrent_requests_never_overdraw_credits() {
     app.ledger_clean().await;
     app.hot_matches_ledger(t.account).await;
 }
+
+/// The usage chunks of a stream sent to `path` with `stream_options` (absent when `None`).
+async fn stream_usage_chunks(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    body: &Value,
+    stream_options: Option<Value>,
+) -> Vec<Value> {
+    let mut body = body.clone();
+    body["stream"] = json!(true);
+    if let Some(options) = stream_options {
+        body["stream_options"] = options;
+    }
+    let res = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let data = sse_data(&res.text().await.unwrap());
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|c| c.get("usage").is_some_and(|u| !u.is_null()))
+        .collect()
+}
+
+#[tokio::test]
+async fn openrouter_path_streams_end_with_usage_unasked() {
+    // OpenRouter always ends a stream with usage, and its clients (the AI SDK's OpenRouter
+    // provider) rely on that without sending stream_options; /v1 keeps OpenAI's rule.
+    let app = spawn_app().await;
+    let t = app.tenant("5").await;
+    let chat = chat_body(
+        "test/chat",
+        Some(json!({"reply": "one two", "prompt_tokens": 7, "completion_tokens": 2})),
+    );
+    let legacy = json!({
+        "model": "test/chat",
+        "prompt": "Count [[mock:{\"reply\": \"one two\", \"prompt_tokens\": 7, \"completion_tokens\": 2}]]",
+    });
+    for (path, body) in [
+        ("/api/v1/chat/completions", &chat),
+        ("/api/v1/completions", &legacy),
+    ] {
+        let usage = stream_usage_chunks(&app, &t.key, path, body, None).await;
+        assert_eq!(usage.len(), 1, "{path}: one usage chunk");
+        assert_eq!(usage[0]["choices"], json!([]), "{path}");
+        assert_eq!(usage[0]["usage"]["prompt_tokens"], 7, "{path}");
+        assert_eq!(usage[0]["usage"]["completion_tokens"], 2, "{path}");
+        assert!(usage[0]["usage"].get("cost").is_none(), "{path}");
+        // An explicit "no" is honoured.
+        let off = Some(json!({"include_usage": false}));
+        assert!(stream_usage_chunks(&app, &t.key, path, body, off)
+            .await
+            .is_empty());
+    }
+    for path in ["/v1/chat/completions", "/v1/completions"] {
+        let body = if path.ends_with("chat/completions") {
+            &chat
+        } else {
+            &legacy
+        };
+        assert!(
+            stream_usage_chunks(&app, &t.key, path, body, None)
+                .await
+                .is_empty(),
+            "{path}: usage only when asked for"
+        );
+        let on = Some(json!({"include_usage": true}));
+        assert_eq!(
+            stream_usage_chunks(&app, &t.key, path, body, on)
+                .await
+                .len(),
+            1
+        );
+    }
+    app.settled().await;
+    app.ledger_clean().await;
+}

@@ -5,8 +5,10 @@ speaks OpenAI, Anthropic and Gemini wire formats. Every chat case runs once per 
 """
 import json
 import os
+from decimal import Decimal
 
 import openai
+import pydantic
 import pytest
 
 BASE_URL = os.environ["INFRON_BASE_URL"]
@@ -128,6 +130,23 @@ def test_json_mode(client, model):
     assert json.loads(r.choices[0].message.content) == {"ok": True}
 
 
+@pytest.mark.parametrize("model", ["mock/gpt-4o-mini", "mock/gemini"])
+def test_parse_json_schema(client, model):
+    # The SDK sends the model class as `response_format: json_schema` (strict) and parses the answer.
+    class City(pydantic.BaseModel):
+        name: str
+        population: int
+
+    r = client.chat.completions.parse(
+        model=model,
+        messages=[{"role": "user", "content": "A city? " + directive(reply='{"name": "Oslo", "population": 709037}')}],
+        response_format=City,
+        max_tokens=50,
+    )
+    assert r.choices[0].finish_reason == "stop"
+    assert r.choices[0].message.parsed == City(name="Oslo", population=709037)
+
+
 def test_embeddings(client):
     r = client.embeddings.create(model="mock/embed", input=["hello world", "second input"])
     assert len(r.data) == 2
@@ -147,15 +166,141 @@ def test_models_retrieve(client, model):
     assert m.id == model
 
 
-def test_errors_are_raised_as_openai_exceptions(client):
-    with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="nobody/nothing", messages=[{"role": "user", "content": "hi"}])
+# ---- Legacy Completions API ----
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_completions(client, model):
+    r = client.completions.create(
+        model=model,
+        prompt="Say hi " + directive(reply="Hi from the legacy API", prompt_tokens=12, completion_tokens=4),
+        max_tokens=30,
+    )
+    assert r.object == "text_completion"
+    assert r.model == model
+    assert r.id.startswith("gen-")
+    assert len(r.choices) == 1
+    assert r.choices[0].text == "Hi from the legacy API"
+    assert r.choices[0].index == 0
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.prompt_tokens == 12
+    assert r.usage.completion_tokens == 4
+    assert r.usage.total_tokens == 16
+
+
+def test_completions_length_finish_reason(client):
+    r = client.completions.create(
+        model="mock/gpt-4o-mini",
+        prompt="Go on " + directive(reply="cut short", finish_reason="length"),
+        max_tokens=2,
+    )
+    assert r.choices[0].text == "cut short"
+    assert r.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_completions_streaming(client, model):
+    stream = client.completions.create(
+        model=model,
+        prompt="Count " + directive(reply="five six seven eight", completion_tokens=4),
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=30,
+    )
+    text, finish, usage, chunks = "", None, None, 0
+    for chunk in stream:
+        assert chunk.object == "text_completion"
+        chunks += 1
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.text or ""
+            finish = choice.finish_reason or finish
+    assert text == "five six seven eight"
+    assert chunks > 1
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens == 4 and usage.prompt_tokens > 0
+
+
+# ---- Errors: each status raises the SDK's class for it, with an OpenAI-shaped body ----
+
+
+def assert_openai_error(err, status, kind):
+    """The SDK parsed `{"error": {...}}`: `body` is the inner object, `type` and `code` come from it."""
+    assert err.status_code == status
+    assert err.response.status_code == status
+    assert set(err.response.json()) == {"error"}
+    assert isinstance(err.body, dict)
+    assert err.body["type"] == kind
+    assert err.type == kind
+    assert err.body["code"] == status
+    assert isinstance(err.body["message"], str) and err.body["message"]
+    assert "param" in err.body
+    assert err.message.startswith(f"Error code: {status}")
+
+
+def test_error_400_bad_request(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="mock/gpt-4o-mini", messages=[])
+    assert_openai_error(e.value, 400, "invalid_request_error")
+    assert e.value.param == "messages"
     assert "messages" in str(e.value)
+
+
+def test_error_401_unknown_key():
     bad = openai.OpenAI(base_url=f"{BASE_URL}/v1", api_key="sk-inf-v1-wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.AuthenticationError) as e:
         bad.chat.completions.create(model="mock/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert_openai_error(e.value, 401, "authentication_error")
+
+
+def test_error_402_no_credit():
+    # A key of an account that was never granted credit. OpenAI has no class for 402: the SDK
+    # raises its base APIStatusError.
+    broke = openai.OpenAI(base_url=f"{BASE_URL}/v1", api_key=os.environ["INFRON_BROKE_KEY"], max_retries=0)
+    with pytest.raises(openai.APIStatusError) as e:
+        broke.chat.completions.create(model="mock/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    assert type(e.value) is openai.APIStatusError
+    assert_openai_error(e.value, 402, "insufficient_quota")
+    assert Decimal(e.value.body["metadata"]["available"]) == 0
+    assert Decimal(e.value.body["metadata"]["required"]) > 0
+
+
+def test_error_404_unknown_model(client):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="nobody/nothing", messages=[{"role": "user", "content": "hi"}])
+    assert_openai_error(e.value, 404, "not_found_error")
+    assert e.value.param == "model"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("nobody/nothing")
+    assert_openai_error(e.value, 404, "not_found_error")
+
+
+def test_error_429_key_rate_limit():
+    # INFRON_LIMITED_KEY allows one request a minute: the first goes through (unless an earlier
+    # run in the last minute took it), and the next is refused.
+    limited = openai.OpenAI(base_url=f"{BASE_URL}/v1", api_key=os.environ["INFRON_LIMITED_KEY"], max_retries=0)
+    ask = dict(model="mock/gpt-4o-mini", messages=[{"role": "user", "content": "hi " + directive(reply="ok")}], max_tokens=5)
+    with pytest.raises(openai.RateLimitError) as e:
+        for _ in range(3):
+            limited.chat.completions.create(**ask)
+    assert_openai_error(e.value, 429, "rate_limit_error")
+    assert 0 < int(e.value.response.headers["retry-after"]) <= 60
+    assert e.value.response.headers["x-ratelimit-limit-requests"] == "1"
+    assert e.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_error_429_every_provider_rate_limited(client):
+    # Every endpoint of the model answers 429: the gateway answers 429 too, with the providers'
+    # Retry-After, not 502.
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(
+            model="mock/gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi " + directive(status=429, retry_after=7, error_message="slow down")}],
+            max_tokens=5,
+        )
+    assert_openai_error(e.value, 429, "rate_limit_error")
+    assert e.value.response.headers["retry-after"] == "7"
 
 
 # ---- Responses API (stateless) ----

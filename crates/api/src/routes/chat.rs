@@ -252,10 +252,16 @@ pub async fn serve(
             draft.echo = echo;
             Ok(r)
         });
-    let request = match request {
+    let mut request = match request {
         Ok(r) => r,
         Err(e) => return Err(fail(&state, draft, e).await),
     };
+    if request.stream
+        && matches!(shape, Shape::Chat | Shape::Completion)
+        && req.path().starts_with("/api/")
+    {
+        usage_by_default(&mut request);
+    }
     draft.requested_model = request.model.clone().unwrap_or_default();
     draft.streamed = request.stream;
     let cache_directive = match response_cache::Directive::of(&req) {
@@ -848,6 +854,19 @@ fn keep_translatable(plan: Vec<Route>, request: &ChatRequest) -> Result<Vec<Rout
         });
     }
     Ok(routes)
+}
+
+/// OpenRouter's API always ends a stream with the usage chunk, and clients written for it (the
+/// Vercel AI SDK's OpenRouter provider, for one) read the usage from there without asking for
+/// it; so under `/api/v1` a stream has it unless `stream_options.include_usage` is `false`.
+/// Under `/v1` OpenAI's rule holds: only when `include_usage` is `true`.
+fn usage_by_default(request: &mut ChatRequest) {
+    let options = request
+        .stream_options
+        .get_or_insert_with(|| Value::Object(Default::default()));
+    if let Some(options) = options.as_object_mut() {
+        options.entry("include_usage").or_insert(Value::Bool(true));
+    }
 }
 
 /// Whether a stream ends with a usage chunk.
