@@ -545,6 +545,62 @@ async fn dashboard_logs_page_through_every_request_and_filter() {
         by_model.contains("model=test%2Fchat"),
         "the filter follows the pages"
     );
+
+    // By key, by member and by day.
+    let (other_hash, other) = api_key(&b, serde_json::json!({ "name": "other" })).await;
+    for _ in 0..2 {
+        let r = app
+            .post_chat(&other, &crate::helpers::chat_body("test/chat", None))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    app.settled().await;
+    let get = |path: String| {
+        let b = &b;
+        async move { b.get(&path).send().await.unwrap().text().await.unwrap() }
+    };
+    let page = get("/logs".into()).await;
+    assert!(
+        page.contains(&format!("<option value=\"{other_hash}\">other</option>")),
+        "the keys are offered"
+    );
+    let by_key = get(format!("/logs?key={other_hash}")).await;
+    assert_eq!(rows(&by_key), 2);
+    assert!(by_key.contains(&format!("<option value=\"{other_hash}\" selected>")));
+    assert!(
+        by_key.contains(&format!("key={other_hash}")),
+        "the refresh keeps it"
+    );
+    let user = me["data"]["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        rows(&get(format!("/logs?member={user}&partial=1")).await),
+        50
+    );
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let tomorrow = day(today + chrono::Days::new(1));
+    let yesterday = day(today - chrono::Days::new(1));
+    let today = day(today);
+    assert_eq!(
+        rows(&get(format!("/logs?from={tomorrow}&partial=1")).await),
+        0
+    );
+    assert_eq!(
+        rows(&get(format!("/logs?to={yesterday}&partial=1")).await),
+        0
+    );
+    assert_eq!(
+        rows(
+            &get(format!(
+                "/logs?from={today}&to={today}&key={other_hash}&partial=1"
+            ))
+            .await
+        ),
+        2
+    );
+    let r = b.get("/logs?from=31-12-2026").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("is not a date"));
 }
 
 #[tokio::test]
@@ -687,4 +743,103 @@ async fn dashboard_settings_change_privacy_and_the_default_key_limit() {
     let r = post(vec![("name", "")]).await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("name must be"));
+}
+
+/// The catalog page's filters and sorting, checked against the catalog itself.
+#[tokio::test]
+async fn dashboard_models_filter_by_kind_parameter_context_and_price() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let get = |path: &str| {
+        let url = format!("{}{path}", app.base);
+        let c = app.client.clone();
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let listed = |page: &str| -> Vec<String> {
+        page.match_indices("<a href=\"/models/")
+            .map(|(i, _)| {
+                let rest = &page[i + "<a href=\"/models/".len()..];
+                rest[..rest.find('"').unwrap()].to_string()
+            })
+            .collect()
+    };
+    let catalog = infron_router::Catalog::parse(
+        &crate::helpers::catalog_toml(&app.mock.base_url()),
+        "test catalog",
+        &|_| Some("k".into()),
+    )
+    .unwrap();
+    let all = listed(&get("/models").await);
+    assert_eq!(all.len(), catalog.models.len().min(200));
+    let embeddings = listed(&get("/models?modality=embeddings").await);
+    assert!(!embeddings.is_empty());
+    for id in &embeddings {
+        let m = catalog.model(id).unwrap();
+        assert_eq!(m.kind, infron_router::catalog::ModelKind::Embedding, "{id}");
+    }
+    let big = listed(&get("/models?context=32000").await);
+    assert!(
+        !big.is_empty() && big.len() < all.len(),
+        "the context filter narrows"
+    );
+    for id in &big {
+        assert!(catalog.model(id).unwrap().context_length >= 32_000, "{id}");
+    }
+    let param = catalog
+        .models
+        .iter()
+        .flat_map(|m| m.supported_parameters.clone())
+        .next()
+        .expect("some model lists its parameters");
+    let supporting = listed(&get(&format!("/models?parameter={param}")).await);
+    assert!(!supporting.is_empty() && supporting.len() < all.len());
+    for id in &supporting {
+        assert!(
+            catalog
+                .model(id)
+                .unwrap()
+                .supported_parameters
+                .contains(&param),
+            "{id}"
+        );
+    }
+    let prompt_per_million = |m: &infron_router::catalog::Model| {
+        m.endpoints
+            .iter()
+            .min_by_key(|e| infron_router::selection::unit_price(e))
+            .unwrap()
+            .prices
+            .prompt
+            .decimal()
+            * rust_decimal::Decimal::from(1_000_000)
+    };
+    let threshold = prompt_per_million(catalog.model("test/chat").unwrap());
+    let cheap: Vec<String> = catalog
+        .models
+        .iter()
+        .filter(|m| prompt_per_million(m) <= threshold)
+        .map(|m| m.id.clone())
+        .collect();
+    assert!(!cheap.is_empty() && cheap.len() < all.len());
+    assert_eq!(
+        listed(&get(&format!("/models?max_price={}", threshold.normalize())).await),
+        cheap
+    );
+    let by_price = listed(&get("/models?sort=price").await);
+    let price = |id: &String| {
+        let m = catalog.model(id).unwrap();
+        m.endpoints
+            .iter()
+            .map(|e| infron_router::selection::unit_price(e))
+            .min()
+            .unwrap()
+    };
+    assert!(by_price.windows(2).all(|w| price(&w[0]) <= price(&w[1])));
+    let r = app
+        .client
+        .get(format!("{}/models?max_price=cheap", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -485,16 +485,41 @@ pub async fn logs(
     };
     let value = |k: &str| query.get(k).map_or("", |s| s.trim()).to_string();
     let (model, provider, status) = (value("model"), value("provider"), value("status"));
+    let (key, user, from, to) = (value("key"), value("member"), value("from"), value("to"));
     let mut q: HashMap<String, String> = HashMap::new();
     let mut filters = Vec::new();
     for (k, v) in [
         ("model", &model),
         ("provider", &provider),
         ("status", &status),
+        ("key", &key),
+        ("member", &user),
+        ("from", &from),
+        ("to", &to),
+    ] {
+        if !v.is_empty() {
+            filters.push(format!("{k}={}", super::auth::urlencode(v)));
+        }
+    }
+    for (k, v) in [
+        ("model", &model),
+        ("provider", &provider),
+        ("status", &status),
+        ("api_key_hash", &key),
+        ("user_id", &user),
     ] {
         if !v.is_empty() {
             q.insert(k.to_string(), v.clone());
-            filters.push(format!("{k}={}", super::auth::urlencode(v)));
+        }
+    }
+    // Whole UTC days: `from` at its start, `to` through its end.
+    for (k, v, days) in [("from", &from, 0), ("to", &to, 1)] {
+        if !v.is_empty() {
+            let day = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+                ApiError::invalid(k, format!("{k}: '{v}' is not a date (YYYY-MM-DD)"))
+            })?;
+            let at = day + chrono::Days::new(days);
+            q.insert(k.to_string(), format!("{at}T00:00:00Z"));
         }
     }
     if let Some(c) = query.get("cursor").filter(|c| !c.trim().is_empty()) {
@@ -516,6 +541,38 @@ pub async fn logs(
         return render(&table);
     }
     let credits = routes::account::credits_json(&state, &m.p).await?;
+    let keys = routes::keys::list_keys(
+        &state,
+        &m.p,
+        m.p.actor.read_keys()?,
+        &["inference"],
+        true,
+        0,
+    )
+    .await?
+    .iter()
+    .map(|k| {
+        let hash = text_of(&k["hash"]);
+        let selected = hash == key;
+        (hash, text_of(&k["name"]), selected)
+    })
+    .collect();
+    // Admins narrow by member; a member sees only their own keys' requests anyway.
+    let members = if matches!(m.p.actor.read_usage()?, Visibility::Account)
+        && m.p.actor.read_members().is_ok()
+    {
+        infron_store::members::list(&state.pg, m.p.actor.account_id())
+            .await?
+            .into_iter()
+            .map(|r| {
+                let id = r.user_id.to_string();
+                let selected = id == user;
+                (id, r.email, selected)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     render(&LogsPage {
         layout: m.layout("Logs"),
         balance: usd_of(&credits["data"]["balance"]),
@@ -523,6 +580,10 @@ pub async fn logs(
         model,
         provider,
         status,
+        keys,
+        members,
+        from,
+        to,
         first_page: !query.contains_key("cursor"),
     })
 }
@@ -809,10 +870,41 @@ pub async fn models(
         Some(u) => Layout::with_nav("Models", Nav::load(&state, &u, "/models").await?),
         None => Layout::bare("Models"),
     };
-    let q = query.get("q").map_or("", |s| s.trim()).to_string();
+    let value = |k: &str| query.get(k).map_or("", |s| s.trim()).to_string();
+    let q = value("q");
     let needle = q.to_lowercase();
+    let modality = value("modality");
+    let parameter = value("parameter");
+    let context = value("context");
+    let max_price = value("max_price");
+    let sort = value("sort");
+    let min_context: u64 = match context.as_str() {
+        "" => 0,
+        c => c
+            .parse()
+            .map_err(|_| ApiError::invalid("context", "context: choose one of the listed sizes"))?,
+    };
+    // USD per million prompt tokens, as shown.
+    let max_prompt: Option<Decimal> = match max_price.as_str() {
+        "" => None,
+        p => Some(
+            p.trim_start_matches('$')
+                .parse::<Decimal>()
+                .ok()
+                .filter(|d| !d.is_sign_negative())
+                .ok_or_else(|| {
+                    ApiError::invalid("max_price", "max_price: a price in USD, such as 0.5")
+                })?,
+        ),
+    };
     let catalog = state.catalog();
-    let matching: Vec<_> = catalog
+    let cheapest = |m: &infron_router::catalog::Model| {
+        m.endpoints
+            .iter()
+            .min_by_key(|e| infron_router::selection::unit_price(e))
+            .cloned()
+    };
+    let mut matching: Vec<_> = catalog
         .models
         .iter()
         .filter(|m| {
@@ -825,16 +917,36 @@ pub async fn models(
                         || e.provider.display_name.to_lowercase().contains(&needle)
                 })
         })
+        .filter(|m| match modality.as_str() {
+            "" => true,
+            "embeddings" => m.kind == infron_router::catalog::ModelKind::Embedding,
+            other => {
+                m.kind == infron_router::catalog::ModelKind::Chat
+                    && m.input_modalities.iter().any(|i| i == other)
+            }
+        })
+        .filter(|m| parameter.is_empty() || m.supported_parameters.contains(&parameter))
+        .filter(|m| m.context_length >= min_context)
+        .filter(|m| {
+            max_prompt.is_none_or(|max| {
+                cheapest(m)
+                    .is_some_and(|e| e.prices.prompt.decimal() * Decimal::from(1_000_000) <= max)
+            })
+        })
         .collect();
+    match sort.as_str() {
+        "price" => matching.sort_by_cached_key(|m| {
+            cheapest(m).map_or(Decimal::MAX, |e| infron_router::selection::unit_price(&e))
+        }),
+        "context" => matching.sort_by(|a, b| b.context_length.cmp(&a.context_length)),
+        _ => {}
+    }
     let shown_all = matching.len() <= 200;
     let models = matching
         .iter()
         .take(200)
         .map(|m| {
-            let cheapest = m
-                .endpoints
-                .iter()
-                .min_by_key(|e| infron_router::selection::unit_price(e));
+            let cheapest = cheapest(m);
             let mut providers: Vec<String> = m
                 .endpoints
                 .iter()
@@ -851,19 +963,62 @@ pub async fn models(
                 id: m.id.clone(),
                 name: m.name.clone(),
                 context: m.context_length.to_string(),
-                prompt: cheapest.map_or_else(|| "—".into(), |e| per_million(e.prices.prompt)),
+                prompt: cheapest
+                    .as_ref()
+                    .map_or_else(|| "—".into(), |e| per_million(e.prices.prompt)),
                 completion: cheapest
                     .map_or_else(|| "—".into(), |e| per_million(e.prices.completion)),
                 providers,
             }
         })
         .collect();
+    let mut modalities: Vec<&str> = catalog
+        .models
+        .iter()
+        .flat_map(|m| m.input_modalities.iter().map(String::as_str))
+        .collect();
+    modalities.sort_unstable();
+    modalities.dedup();
+    let mut modality_options: Vec<(String, String, bool)> = modalities
+        .into_iter()
+        .map(|i| (i.to_string(), format!("{i} input"), i == modality))
+        .collect();
+    modality_options.push((
+        "embeddings".into(),
+        "embeddings".into(),
+        modality == "embeddings",
+    ));
+    let mut parameters: Vec<&str> = catalog
+        .models
+        .iter()
+        .flat_map(|m| m.supported_parameters.iter().map(String::as_str))
+        .collect();
+    parameters.sort_unstable();
+    parameters.dedup();
+    let contexts = [
+        (8_000u64, "8K"),
+        (32_000, "32K"),
+        (128_000, "128K"),
+        (200_000, "200K"),
+        (1_000_000, "1M"),
+    ];
     render(&ModelsPage {
         layout,
         q,
         models,
         total: catalog.models.len(),
         shown_all,
+        modalities: modality_options,
+        parameters: parameters
+            .into_iter()
+            .map(|p| (p.to_string(), p == parameter))
+            .collect(),
+        contexts: contexts
+            .iter()
+            .map(|(n, label)| (n.to_string(), format!("{label} or more"), *n == min_context))
+            .collect(),
+        max_price,
+        sort,
     })
 }
 

@@ -370,6 +370,12 @@ pub struct LogsPage {
     pub model: String,
     pub provider: String,
     pub status: String,
+    /// The keys to filter by: (hash, name, selected).
+    pub keys: Vec<(String, String, bool)>,
+    /// The members to filter by (admins only): (user id, email, selected).
+    pub members: Vec<(String, String, bool)>,
+    pub from: String,
+    pub to: String,
     pub first_page: bool,
 }
 
@@ -441,6 +447,12 @@ pub struct ModelsPage {
     pub models: Vec<ModelRow>,
     pub total: usize,
     pub shown_all: bool,
+    /// (value, label, selected) for the filters.
+    pub modalities: Vec<(String, String, bool)>,
+    pub parameters: Vec<(String, bool)>,
+    pub contexts: Vec<(String, String, bool)>,
+    pub max_price: String,
+    pub sort: String,
 }
 
 pub struct EndpointRow {
