@@ -843,3 +843,122 @@ async fn dashboard_models_filter_by_kind_parameter_context_and_price() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// Activity over a chosen period, per hour or per day, by any measure and grouping; the CSV
+/// follows the same choice.
+#[tokio::test]
+async fn dashboard_activity_by_period_measure_and_group() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let (_, _, b) = member(app, None).await;
+    let me: serde_json::Value = b
+        .get("/api/v1/me")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = Uuid::parse_str(me["data"]["account_id"].as_str().unwrap()).unwrap();
+    infron_billing::grants::grant(
+        &app.pg,
+        &app.hot,
+        account,
+        "5".parse().unwrap(),
+        "test",
+        format!("grant:{}", Uuid::new_v4()),
+    )
+    .await
+    .unwrap();
+    let (_, first) = api_key(&b, serde_json::json!({ "name": "first key" })).await;
+    let (_, second) = api_key(&b, serde_json::json!({ "name": "second key" })).await;
+    for (key, n) in [(&first, 3), (&second, 1)] {
+        for _ in 0..n {
+            let r = app
+                .post_chat(key, &crate::helpers::chat_body("test/chat", None))
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+    }
+    app.settled().await;
+    let get = |path: String| {
+        let b = &b;
+        async move {
+            let r = b.get(&path).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    // The last 24 hours, per hour from the log: one hour with all four requests.
+    let (status, page) = get("/activity?range=24h&group=key&metric=requests".into()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Per hour"), "{page}");
+    let hour = chrono::Utc::now().format("%Y-%m-%d %H:00").to_string();
+    assert!(
+        page.contains(&format!(
+            "<tr data-day=\"{hour}\"><td>{hour}</td><td class=\"num\">4</td>"
+        )),
+        "{page}"
+    );
+    let marker = "id=\"activity-data\">";
+    let data_at = page.find(marker).expect("chart data") + marker.len();
+    let data: serde_json::Value =
+        serde_json::from_str(&page[data_at..data_at + page[data_at..].find("</script>").unwrap()])
+            .unwrap();
+    assert_eq!(data["unit"], "requests");
+    assert_eq!(
+        data["x"].as_array().unwrap().len(),
+        24,
+        "every hour is on the chart"
+    );
+    let series = data["series"].as_array().unwrap();
+    let of = |label: &str| -> f64 {
+        series
+            .iter()
+            .find(|s| s["label"] == label)
+            .unwrap_or_else(|| panic!("{label} in {series:?}"))["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum()
+    };
+    assert_eq!(of("first key"), 3.0);
+    assert_eq!(of("second key"), 1.0);
+
+    // Per day over 7 days, by tokens: totals per key.
+    let (_, page) = get("/activity?range=7d&group=key&metric=tokens".into()).await;
+    assert!(
+        page.contains("Per day") && page.contains("Totals by key"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>first key</td><td class=\"num\">3</td>"),
+        "{page}"
+    );
+    let (_, csv) = get("/activity.csv?range=24h&group=key&metric=tokens".into()).await;
+    assert!(csv.starts_with("key,requests,"), "{csv}");
+    assert!(
+        csv.contains("first key,3,") && csv.contains("second key,1,"),
+        "{csv}"
+    );
+
+    // A custom range that holds nothing, and choices that are not offered.
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (status, page) = get(format!("/activity?from={tomorrow}&to={tomorrow}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No requests in this period"), "{page}");
+    for bad in [
+        "/activity?range=1y",
+        "/activity?metric=vibes",
+        "/activity?from=2026-02-01&to=2026-01-01",
+        "/activity?from=2020-01-01&to=2026-01-01",
+        "/activity?to=yesterday",
+    ] {
+        let (status, page) = get(bad.to_string()).await;
+        assert_eq!(status, 400, "{bad}: {page}");
+        assert!(!page.contains("panicked"), "{page}");
+    }
+}

@@ -33,32 +33,30 @@
       });
     });
   }
-  // The Activity chart (uPlot, bundled from npm): drawn from the per-day table's rows, which
-  // stay as the accessible version of the same figures.
+  // The Activity chart (uPlot, bundled from npm): one line per group, drawn from the JSON data
+  // block the page carries; the tables below hold the same figures for everyone else.
+  var COLOURS = ["#0b57d0", "#1e6b35", "#a3470b", "#6f3bb3", "#a1142e", "#5f6368"];
   function chart() {
     var target = document.getElementById("activity-chart");
-    if (!target || !window.uPlot || target.dataset.drawn) return;
+    var source = document.getElementById("activity-data");
+    if (!target || !source || !window.uPlot || target.dataset.drawn) return;
     target.dataset.drawn = "1";
-    var rows = Array.prototype.slice.call(document.querySelectorAll("#activity-days tr[data-day]"));
-    rows.sort(function (a, b) { return a.dataset.day < b.dataset.day ? -1 : 1; });
-    var xs = [], spend = [], requests = [];
-    rows.forEach(function (r) {
-      xs.push(Date.parse(r.dataset.day + "T00:00:00Z") / 1000);
-      spend.push(parseFloat(r.dataset.spend) || 0);
-      requests.push(parseInt(r.dataset.requests, 10) || 0);
+    var data;
+    try { data = JSON.parse(source.textContent); } catch (e) { return; }
+    var series = [{}], columns = [data.x];
+    data.series.forEach(function (s, i) {
+      var colour = COLOURS[i % COLOURS.length];
+      series.push({ label: s.label, stroke: colour, width: 2, points: { show: data.x.length < 60 } });
+      columns.push(s.values);
     });
     var width = Math.max(280, Math.min(target.clientWidth || 600, 1000));
     new window.uPlot({
       width: width,
-      height: 220,
+      height: 240,
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
-      series: [
-        {},
-        { label: "Spend (USD)", stroke: "#0b57d0", fill: "rgba(11, 87, 208, 0.12)", paths: window.uPlot.paths.bars({ size: [0.6, 40] }) },
-        { label: "Requests", stroke: "#1e6b35", scale: "n" }
-      ],
-      axes: [{}, { label: "USD" }, { side: 1, scale: "n", label: "requests", grid: { show: false } }]
-    }, [xs, spend, requests], target);
+      series: series,
+      axes: [{}, { label: data.unit }]
+    }, columns, target);
   }
   function select(node) {
     var range = document.createRange();

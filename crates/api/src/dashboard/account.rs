@@ -661,81 +661,285 @@ pub async fn log_detail(
 // ------------------------------------------------------------------------------------ activity
 
 const GROUPS: [(&str, &str); 3] = [("model", "Model"), ("provider", "Provider"), ("key", "Key")];
+const METRICS: [(&str, &str); 3] = [
+    ("spend", "Spend"),
+    ("tokens", "Tokens"),
+    ("requests", "Requests"),
+];
+const RANGES: [(&str, &str); 5] = [
+    ("24h", "Last 24 hours"),
+    ("48h", "Last 48 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+];
+/// Groups drawn as their own line; the rest are summed as "other".
+const CHART_GROUPS: usize = 5;
+/// The longest custom range, in days.
+const MAX_RANGE_DAYS: i64 = 366;
 
-struct Activity {
+/// What the Activity page and its CSV show: the period, grouping and measure chosen.
+struct ActivityView {
+    period: routes::activity::Period,
+    /// `24h`…`90d`, or `custom` with `from`/`to`.
+    range: String,
+    from: String,
+    to: String,
     group: &'static str,
-    rows: Vec<ActivityRow>,
-    days: Vec<DayRow>,
-    total_requests: i64,
-    total_spend: Decimal,
-    runway: Option<String>,
+    metric: &'static str,
 }
 
-async fn activity_data(state: &AppState, m: &Member, group: &str) -> Result<Activity, PageError> {
-    let group = GROUPS
-        .iter()
-        .map(|(g, _)| *g)
-        .find(|g| *g == group)
-        .unwrap_or("model");
-    let a = routes::activity::activity_json(state, &m.p, &HashMap::new()).await?;
-    let mut groups: BTreeMap<String, ActivityRow> = BTreeMap::new();
-    let mut days: BTreeMap<String, (i64, Decimal)> = BTreeMap::new();
-    let mut total_requests = 0;
-    let mut total_spend = Decimal::ZERO;
-    let week_ago = (chrono::Utc::now().date_naive() - chrono::Duration::days(7))
-        .format("%Y-%m-%d")
-        .to_string();
-    let mut last_week = Decimal::ZERO;
-    for r in a["data"].as_array().into_iter().flatten() {
-        let label = match group {
-            "provider" => text_of(&r["provider_name"]),
-            "key" => r["api_key_name"]
-                .as_str()
-                .unwrap_or("(deleted key)")
-                .to_string(),
-            _ => text_of(&r["model"]),
+impl ActivityView {
+    fn parse(q: &HashMap<String, String>) -> Result<ActivityView, ApiError> {
+        let value = |k: &str| q.get(k).map_or("", |s| s.trim()).to_string();
+        let pick = |k: &str, options: &[(&'static str, &str)], default: &'static str| {
+            let v = value(k);
+            if v.is_empty() {
+                return Ok(default);
+            }
+            options
+                .iter()
+                .map(|(o, _)| *o)
+                .find(|o| *o == v)
+                .ok_or_else(|| {
+                    ApiError::invalid(k, format!("{k}: '{v}' is not one of the choices"))
+                })
         };
-        let spend = decimal_of(&r["usage"]).unwrap_or_default();
-        let requests = r["requests"].as_i64().unwrap_or(0);
-        let g = groups.entry(label.clone()).or_insert_with(|| ActivityRow {
-            label,
-            requests: 0,
-            tokens_in: 0,
-            tokens_out: 0,
-            spend: String::new(),
-            spend_raw: Decimal::ZERO,
-        });
-        g.requests += requests;
-        g.tokens_in += r["prompt_tokens"].as_i64().unwrap_or(0);
-        g.tokens_out += r["completion_tokens"].as_i64().unwrap_or(0);
-        g.spend_raw += spend;
-        let date = text_of(&r["date"]);
-        if date > week_ago {
-            last_week += spend;
+        let group = pick("group", &GROUPS, "model")?;
+        let metric = pick("metric", &METRICS, "spend")?;
+        let now = chrono::Utc::now();
+        let today = now.date_naive();
+        let (from, to) = (value("from"), value("to"));
+        let date = |k: &str, v: &str| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| ApiError::invalid(k, format!("{k}: '{v}' is not a date (YYYY-MM-DD)")))
+        };
+        let (range, period) = if !from.is_empty() || !to.is_empty() {
+            let last = if to.is_empty() {
+                today
+            } else {
+                date("to", &to)?
+            };
+            let first = if from.is_empty() {
+                last - chrono::Days::new(29)
+            } else {
+                date("from", &from)?
+            };
+            if first > last {
+                return Err(ApiError::invalid(
+                    "from",
+                    "from: the range starts after it ends",
+                ));
+            }
+            if (last - first).num_days() >= MAX_RANGE_DAYS {
+                return Err(ApiError::invalid(
+                    "from",
+                    format!("from: a range covers at most {MAX_RANGE_DAYS} days"),
+                ));
+            }
+            (
+                "custom".to_string(),
+                routes::activity::Period::Days(first, last),
+            )
+        } else {
+            let range = pick("range", &RANGES, "30d")?;
+            let period = match range {
+                "24h" | "48h" => {
+                    let hours = if range == "24h" { 24 } else { 48 };
+                    // Whole hours: the current one and the ones before it.
+                    let end = chrono::DateTime::from_timestamp(now.timestamp() / 3600 * 3600, 0)
+                        .unwrap_or(now)
+                        + chrono::TimeDelta::hours(1);
+                    routes::activity::Period::Hours(end - chrono::TimeDelta::hours(hours), end)
+                }
+                days => {
+                    let n: u64 = days.trim_end_matches('d').parse().unwrap_or(30);
+                    routes::activity::Period::Days(today - chrono::Days::new(n - 1), today)
+                }
+            };
+            (range.to_string(), period)
+        };
+        Ok(ActivityView {
+            period,
+            range,
+            from,
+            to,
+            group,
+            metric,
+        })
+    }
+
+    /// The query string that reproduces this view.
+    fn query(&self) -> String {
+        let mut q = format!("group={}&metric={}", self.group, self.metric);
+        if self.range == "custom" {
+            for (k, v) in [("from", &self.from), ("to", &self.to)] {
+                if !v.is_empty() {
+                    q.push_str(&format!("&{k}={}", super::auth::urlencode(v)));
+                }
+            }
+        } else {
+            q.push_str(&format!("&range={}", self.range));
         }
-        let d = days.entry(date).or_default();
-        d.0 += requests;
-        d.1 += spend;
-        total_requests += requests;
-        total_spend += spend;
+        q
     }
-    let mut rows: Vec<ActivityRow> = groups.into_values().collect();
-    rows.sort_by_key(|r| std::cmp::Reverse(r.spend_raw));
-    for r in &mut rows {
-        r.spend = usd(r.spend_raw);
+
+    fn label(&self, r: &routes::activity::UsageRow) -> String {
+        match self.group {
+            "provider" => r.provider.clone(),
+            "key" => r
+                .key_name
+                .clone()
+                .unwrap_or_else(|| "(deleted key)".to_string()),
+            _ => r.model.clone(),
+        }
     }
-    let busiest = days.values().map(|d| d.1).max().unwrap_or_default();
-    let days = days
+}
+
+#[derive(Default, Clone, Copy)]
+struct Measures {
+    requests: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+    spend: Decimal,
+}
+
+impl Measures {
+    fn add(&mut self, r: &routes::activity::UsageRow) {
+        self.requests += r.requests;
+        self.tokens_in += r.prompt_tokens;
+        self.tokens_out += r.completion_tokens;
+        self.spend += r.cost;
+    }
+
+    fn of(&self, metric: &str) -> Decimal {
+        match metric {
+            "tokens" => Decimal::from(self.tokens_in + self.tokens_out),
+            "requests" => Decimal::from(self.requests),
+            _ => self.spend,
+        }
+    }
+}
+
+struct Activity {
+    rows: Vec<ActivityRow>,
+    buckets: Vec<DayRow>,
+    total: Measures,
+    runway: Option<String>,
+    /// The chart's data (JSON, safe to embed in a `<script type="application/json">`).
+    chart_data: String,
+}
+
+async fn activity_data(
+    state: &AppState,
+    m: &Member,
+    view: &ActivityView,
+) -> Result<Activity, PageError> {
+    let rows = routes::activity::usage_rows(state, &m.p, view.period).await?;
+    let hourly = matches!(view.period, routes::activity::Period::Hours(..));
+    let mut groups: BTreeMap<String, Measures> = BTreeMap::new();
+    let mut buckets: BTreeMap<chrono::DateTime<chrono::Utc>, Measures> = BTreeMap::new();
+    let mut cells: HashMap<(chrono::DateTime<chrono::Utc>, String), Measures> = HashMap::new();
+    let mut total = Measures::default();
+    for r in &rows {
+        let label = view.label(r);
+        groups.entry(label.clone()).or_default().add(r);
+        buckets.entry(r.bucket).or_default().add(r);
+        cells.entry((r.bucket, label)).or_default().add(r);
+        total.add(r);
+    }
+    let mut ranked: Vec<(String, Measures)> = groups.into_iter().collect();
+    ranked.sort_by(|a, b| {
+        b.1.of(view.metric)
+            .cmp(&a.1.of(view.metric))
+            .then(a.0.cmp(&b.0))
+    });
+
+    // Every bucket of the period on the chart, empty ones included.
+    let (step, mut at, end) = match view.period {
+        routes::activity::Period::Hours(from, to) => (chrono::TimeDelta::hours(1), from, to),
+        routes::activity::Period::Days(from, to) => (
+            chrono::TimeDelta::days(1),
+            from.and_time(chrono::NaiveTime::MIN).and_utc(),
+            to.and_time(chrono::NaiveTime::MIN).and_utc() + chrono::TimeDelta::days(1),
+        ),
+    };
+    let mut xs = Vec::new();
+    while at < end {
+        xs.push(at);
+        at += step;
+    }
+    let number = |d: Decimal| {
+        d.round_dp(6)
+            .normalize()
+            .to_string()
+            .parse::<f64>()
+            .unwrap_or(0.0)
+    };
+    let shown: Vec<&String> = ranked.iter().take(CHART_GROUPS).map(|(l, _)| l).collect();
+    let mut series: Vec<Value> = shown
+        .iter()
+        .map(|label| {
+            let values: Vec<f64> = xs
+                .iter()
+                .map(|x| {
+                    cells
+                        .get(&(*x, (*label).clone()))
+                        .map_or(0.0, |c| number(c.of(view.metric)))
+                })
+                .collect();
+            json!({"label": label, "values": values})
+        })
+        .collect();
+    if ranked.len() > CHART_GROUPS {
+        let values: Vec<f64> = xs
+            .iter()
+            .map(|x| {
+                let all = buckets.get(x).map_or(Decimal::ZERO, |b| b.of(view.metric));
+                let named: Decimal = shown
+                    .iter()
+                    .filter_map(|l| cells.get(&(*x, (*l).clone())))
+                    .map(|c| c.of(view.metric))
+                    .sum();
+                number(all - named)
+            })
+            .collect();
+        series.push(json!({"label": "other", "values": values}));
+    }
+    let unit = match view.metric {
+        "tokens" => "tokens",
+        "requests" => "requests",
+        _ => "USD",
+    };
+    let chart_data = json!({
+        "unit": unit,
+        "x": xs.iter().map(|x| x.timestamp()).collect::<Vec<_>>(),
+        "series": series,
+    })
+    .to_string()
+    // Never a closing tag inside the data block.
+    .replace('<', "\\u003c");
+
+    let busiest = buckets
+        .values()
+        .map(|b| b.of(view.metric))
+        .max()
+        .unwrap_or_default();
+    let buckets = buckets
         .into_iter()
         .rev()
-        .map(|(day, (requests, spend))| DayRow {
-            day,
-            spend_value: spend.round_dp(6).normalize().to_string(),
-            requests,
-            spend: usd(spend),
+        .map(|(at, b)| DayRow {
+            day: if hourly {
+                at.format("%Y-%m-%d %H:00").to_string()
+            } else {
+                at.format("%Y-%m-%d").to_string()
+            },
+            requests: b.requests,
+            tokens: b.tokens_in + b.tokens_out,
+            spend: usd(b.spend),
             share: if busiest > Decimal::ZERO {
                 u32::try_from(
-                    (spend * Decimal::from(100) / busiest)
+                    (b.of(view.metric) * Decimal::from(100) / busiest)
                         .round()
                         .mantissa()
                         .clamp(0, 100),
@@ -746,29 +950,48 @@ async fn activity_data(state: &AppState, m: &Member, group: &str) -> Result<Acti
             },
         })
         .collect();
-    // Runway: the balance over the last 7 days' average daily spend.
-    let runway = if last_week > Decimal::ZERO {
-        let c = routes::account::credits_json(state, &m.p).await?;
-        decimal_of(&c["data"]["balance"]).map(|balance| {
-            let per_day = last_week / Decimal::from(7);
-            let days = (balance.max(Decimal::ZERO) / per_day).floor();
-            if days > Decimal::from(365) {
-                "over a year".to_string()
-            } else {
-                format!("{} days", days.normalize())
-            }
+    let rows = ranked
+        .into_iter()
+        .map(|(label, g)| ActivityRow {
+            label,
+            requests: g.requests,
+            tokens_in: g.tokens_in,
+            tokens_out: g.tokens_out,
+            spend: usd(g.spend),
+            spend_raw: g.spend,
         })
-    } else {
-        None
-    };
+        .collect();
     Ok(Activity {
-        group,
         rows,
-        days,
-        total_requests,
-        total_spend,
-        runway,
+        buckets,
+        total,
+        runway: runway(state, m).await?,
+        chart_data,
     })
+}
+
+/// Days of credit left at the last 7 days' average daily spend (today included).
+async fn runway(state: &AppState, m: &Member) -> Result<Option<String>, PageError> {
+    let today = chrono::Utc::now().date_naive();
+    let week = routes::activity::Period::Days(today - chrono::Days::new(6), today);
+    let last_week: Decimal = routes::activity::usage_rows(state, &m.p, week)
+        .await?
+        .iter()
+        .map(|r| r.cost)
+        .sum();
+    if last_week <= Decimal::ZERO {
+        return Ok(None);
+    }
+    let c = routes::account::credits_json(state, &m.p).await?;
+    Ok(decimal_of(&c["data"]["balance"]).map(|balance| {
+        let per_day = last_week / Decimal::from(7);
+        let days = (balance.max(Decimal::ZERO) / per_day).floor();
+        if days > Decimal::from(365) {
+            "over a year".to_string()
+        } else {
+            format!("{} days", days.normalize())
+        }
+    }))
 }
 
 pub async fn activity(
@@ -777,25 +1000,38 @@ pub async fn activity(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let m = member(&req, &state, "/activity", None).await?;
-    let a = activity_data(
-        &state,
-        &m,
-        query.get("group").map_or("model", |s| s.as_str()),
-    )
-    .await?;
+    let view = ActivityView::parse(&query)?;
+    let a = activity_data(&state, &m, &view).await?;
+    let choices = |options: &[(&'static str, &'static str)], chosen: &str| {
+        options
+            .iter()
+            .map(|(v, l)| (*v, *l, *v == chosen))
+            .collect::<Vec<_>>()
+    };
+    let metric_label = METRICS
+        .iter()
+        .find(|(v, _)| *v == view.metric)
+        .map_or("Spend", |(_, l)| *l);
     render(&ActivityPage {
         layout: m.layout("Activity"),
-        group: a.group.to_string(),
-        groups: GROUPS
-            .iter()
-            .map(|(v, l)| (*v, *l, *v == a.group))
-            .collect(),
+        group: view.group.to_string(),
+        groups: choices(&GROUPS, view.group),
+        metrics: choices(&METRICS, view.metric),
+        ranges: choices(&RANGES, &view.range),
+        custom: view.range == "custom",
+        from: view.from.clone(),
+        to: view.to.clone(),
+        hourly: matches!(view.period, routes::activity::Period::Hours(..)),
+        metric_label: metric_label.to_string(),
+        query: view.query(),
         rows: a.rows,
-        days: a.days,
-        total_requests: a.total_requests,
-        total_spend: usd(a.total_spend),
+        days: a.buckets,
+        total_requests: a.total.requests,
+        total_tokens: a.total.tokens_in + a.total.tokens_out,
+        total_spend: usd(a.total.spend),
         runway: a.runway,
         chart: super::chart_bundled(),
+        chart_data: a.chart_data,
     })
 }
 
@@ -820,15 +1056,11 @@ pub async fn activity_csv(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let m = member(&req, &state, "/activity", None).await?;
-    let a = activity_data(
-        &state,
-        &m,
-        query.get("group").map_or("model", |s| s.as_str()),
-    )
-    .await?;
+    let view = ActivityView::parse(&query)?;
+    let a = activity_data(&state, &m, &view).await?;
     let mut out = format!(
         "{},requests,prompt_tokens,completion_tokens,spend_usd\n",
-        a.group
+        view.group
     );
     for r in &a.rows {
         out.push_str(&format!(
@@ -846,7 +1078,7 @@ pub async fn activity_csv(
             "Content-Disposition",
             format!(
                 "attachment; filename=\"infron-activity-by-{}.csv\"",
-                a.group
+                view.group
             ),
         ))
         .insert_header(("Cache-Control", "no-store"))

@@ -407,12 +407,12 @@ pub struct ActivityRow {
 }
 
 pub struct DayRow {
+    /// The bucket: a day, or an hour (`YYYY-MM-DD HH:00`).
     pub day: String,
-    /// Spend in USD as a plain number, for the chart.
-    pub spend_value: String,
     pub requests: i64,
+    pub tokens: i64,
     pub spend: String,
-    /// Spend relative to the busiest day, 0 to 100 (drawn with a `<meter>`).
+    /// The chosen measure relative to the busiest bucket, 0 to 100 (drawn with a `<meter>`).
     pub share: u32,
 }
 
@@ -422,12 +422,23 @@ pub struct ActivityPage {
     pub layout: Layout,
     pub group: String,
     pub groups: Vec<(&'static str, &'static str, bool)>,
+    pub metrics: Vec<(&'static str, &'static str, bool)>,
+    pub ranges: Vec<(&'static str, &'static str, bool)>,
+    pub custom: bool,
+    pub from: String,
+    pub to: String,
+    pub hourly: bool,
+    pub metric_label: String,
+    /// The query string of this view (for the CSV link).
+    pub query: String,
     pub rows: Vec<ActivityRow>,
     pub days: Vec<DayRow>,
     pub total_requests: i64,
+    pub total_tokens: i64,
     pub total_spend: String,
     pub runway: Option<String>,
     pub chart: bool,
+    pub chart_data: String,
 }
 
 pub struct ModelRow {

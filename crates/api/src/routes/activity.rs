@@ -347,3 +347,69 @@ pub async fn logs_json(
         .collect();
     Ok(json!({ "data": data, "next_cursor": next }))
 }
+
+/// The time an activity read covers: whole UTC days (from the daily rollup) or hours (from the
+/// request log, for short spans).
+#[derive(Debug, Clone, Copy)]
+pub enum Period {
+    Days(NaiveDate, NaiveDate),
+    Hours(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// One bucket (day or hour, by its start) × model × provider × key of the usage the caller may
+/// see.
+pub struct UsageRow {
+    pub bucket: DateTime<Utc>,
+    pub model: String,
+    pub provider: String,
+    pub key_name: Option<String>,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost: Decimal,
+}
+
+/// Usage over `period`, limited by the rules to what the caller may see (the dashboard's
+/// Activity page; `GET /api/v1/activity` keeps OpenRouter's per-day, 30-day shape).
+pub async fn usage_rows(
+    state: &AppState,
+    p: &Principal,
+    period: Period,
+) -> Result<Vec<UsageRow>, ApiError> {
+    let visibility = p.actor.read_usage()?;
+    let account = p.actor.account_id();
+    let keys = KeyIndex::load(state, account).await?;
+    let scope = key_scope(visibility, &keys, None, None)?;
+    let rows: Vec<(DateTime<Utc>, infron_store::usage_reads::ActivityRow)> = match period {
+        Period::Days(from, to) => {
+            infron_store::usage_reads::activity(&state.pg, account, from, to, scope.as_deref())
+                .await?
+                .into_iter()
+                .map(|r| (r.day.and_time(chrono::NaiveTime::MIN).and_utc(), r))
+                .collect()
+        }
+        Period::Hours(from, to) => {
+            infron_store::usage_reads::activity_hourly(
+                &state.pg,
+                account,
+                from,
+                to,
+                scope.as_deref(),
+            )
+            .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(bucket, r)| UsageRow {
+            bucket,
+            key_name: keys.name(r.api_key_id).map(str::to_string),
+            model: r.model.unwrap_or_else(|| "unknown".into()),
+            provider: r.provider.unwrap_or_else(|| "unknown".into()),
+            requests: r.requests,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            cost: r.cost,
+        })
+        .collect())
+}
