@@ -962,3 +962,148 @@ async fn dashboard_activity_by_period_measure_and_group() {
         assert!(!page.contains("panicked"), "{page}");
     }
 }
+
+/// The owner hands the account over on Members, then leaves it from Settings; an owner cannot
+/// leave, and a member's leaving disables nothing of anyone else's.
+#[tokio::test]
+async fn dashboard_transfers_ownership_and_leaves_an_account() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let base = &app.base;
+    let (_, _, owner) = member(app, None).await;
+    let me: serde_json::Value = owner
+        .get("/api/v1/me")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = Uuid::parse_str(me["data"]["account_id"].as_str().unwrap()).unwrap();
+    let owner_id = me["data"]["user"]["id"].as_str().unwrap().to_string();
+    let (mid, memail, m) = member(app, Some((account, "admin"))).await;
+    let post = |b: &Browser, path: &str| {
+        b.client
+            .post(format!("{base}{path}"))
+            .header("origin", base)
+            .form(&[("csrf_token", b.csrf.clone())])
+            .send()
+    };
+    let role_of = |b: &Browser, who: String| {
+        let b = b.client.clone();
+        async move {
+            let list: serde_json::Value = b
+                .get(format!("{base}/api/v1/members"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["user_id"] == who.as_str())
+                .map(|r| r["role"].as_str().unwrap().to_string())
+        }
+    };
+
+    // Only the owner is offered the hand-over; an owner cannot leave.
+    let page = owner
+        .get("/members")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("/members/{mid}/transfer")), "{page}");
+    let page = m
+        .get("/members")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("/transfer\""),
+        "admins cannot hand over: {page}"
+    );
+    let settings = owner
+        .get("/settings")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(settings.contains("The owner cannot leave"));
+    let r = post(&owner, "/account/leave").await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(
+        r.text().await.unwrap().contains("role=\"alert\""),
+        "the page says why"
+    );
+    assert_eq!(
+        role_of(&owner, owner_id.clone()).await.as_deref(),
+        Some("owner")
+    );
+    // An admin cannot take the account either.
+    let r = post(&m, &format!("/members/{mid}/transfer")).await.unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = post(&owner, &format!("/members/{mid}/transfer"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Ownership is transferred"));
+    assert_eq!(role_of(&m, mid.to_string()).await.as_deref(), Some("owner"));
+    assert_eq!(
+        role_of(&m, owner_id.clone()).await.as_deref(),
+        Some("admin")
+    );
+
+    // The former owner leaves from Settings and lands outside the account.
+    let settings = owner
+        .get("/settings")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(settings.contains("action=\"/account/leave\""));
+    let r = post(&owner, "/account/leave").await.unwrap();
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    assert_eq!(
+        role_of(&m, owner_id.clone()).await,
+        None,
+        "no longer a member"
+    );
+    let page = m
+        .get("/members")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&memail) && !page.contains(&format!("/members/{owner_id}/")));
+    // Without a CSRF token nothing happens.
+    let r = m
+        .client
+        .post(format!("{base}/account/leave"))
+        .header("origin", base)
+        .form(&[("csrf_token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(role_of(&m, mid.to_string()).await.as_deref(), Some("owner"));
+}

@@ -1403,6 +1403,7 @@ async fn members_page(state: &AppState, m: &Member) -> Result<MembersPage, PageE
                 expires: i.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             })
             .collect(),
+        is_owner: m.role == Role::Owner,
         error: None,
         notice: None,
     })
@@ -1477,6 +1478,11 @@ pub async fn member_action(
             .remove_member(&m.p.actor, &ctx, user, false)
             .await
             .map(|()| "The member is removed; their keys are disabled.".to_string()),
+        "transfer" => state
+            .accounts
+            .transfer_ownership(&m.p.actor, &ctx, user)
+            .await
+            .map(|()| "Ownership is transferred; you are now an admin.".to_string()),
         _ => return Err(ApiError::NotFound("no such page".into()).into()),
     };
     let mut page = members_page(&state, &m).await?;
@@ -1534,4 +1540,38 @@ mod tests {
         );
         assert!(end_of_day("31/01/2099").is_err());
     }
+}
+
+/// Leaves the current account (owners transfer ownership first); the session moves on to
+/// another account of the user, if any.
+pub async fn leave_account(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/settings", Some(&form)).await?;
+    let me = m.user.user;
+    let ctx = audit_ctx(&req, &state, &m.p).await;
+    if let Err(e) = state
+        .accounts
+        .remove_member(&m.p.actor, &ctx, me, true)
+        .await
+    {
+        let e = ApiError::from(e);
+        let mut page = settings_page(&state, &m).await?;
+        page.error = Some(shown(&e));
+        return render_status(status_of(&e), &page);
+    }
+    let next = infron_store::members::of_user(&state.pg, me)
+        .await?
+        .first()
+        .map(|a| a.account_id);
+    if let (Some(next), Some(session)) = (next, &m.p.session) {
+        state
+            .accounts
+            .sessions
+            .switch_account(session, next)
+            .await?;
+    }
+    Ok(see_other(super::landing(&state, me, next).await))
 }

@@ -93,7 +93,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/members/invitations/{id}/revoke",
             web::post().to(account::revoke_invitation),
-        );
+        )
+        .route("/account/leave", web::post().to(account::leave_account));
 }
 
 async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {

@@ -527,6 +527,8 @@ pub struct MembersPage {
     pub csrf: String,
     pub members: Vec<MemberRow>,
     pub invitations: Vec<InvitationRow>,
+    /// The signed-in user owns the account (and may hand it over).
+    pub is_owner: bool,
     pub error: Option<String>,
     pub notice: Option<String>,
 }
