@@ -509,3 +509,245 @@ async fn the_operators_cli_prints_a_password_that_signs_in() {
             .unwrap();
     assert_eq!(audit, 1);
 }
+
+/// The operator console in the dashboard: sign in with the form, find the account, grant and
+/// reverse credits, freeze (its keys refused) and unfreeze, and read the audit log; tenants
+/// find no such pages, and forms without the session's CSRF token change nothing.
+#[tokio::test]
+async fn the_operator_console_manages_accounts_from_the_pages() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let base = &app.base;
+    let (_, owner_email, owner) = member(app, None).await;
+    let account = account_of(&owner).await;
+    let (_, key) = api_key(&owner, json!({ "name": "console key" })).await;
+
+    // Signed out: to the console's sign-in; a tenant: no such page.
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = anon
+        .get(format!("{base}/operator/accounts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/operator/sign-in");
+    assert_eq!(
+        owner
+            .get("/operator/accounts")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // Sign in through the form.
+    let email = format!("op{}@example.com", Uuid::new_v4().simple());
+    let password = "operator passphrase 2";
+    let hash = infron_accounts::password::hash(
+        &infron_accounts::Password::parse("password", password).unwrap(),
+    )
+    .await
+    .unwrap();
+    infron_store::users::insert_operator(&app.pg, Uuid::now_v7(), &email, &hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let op = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = op
+        .post(format!("{base}/operator/sign-in"))
+        .header("origin", base)
+        .form(&[("email", email.as_str()), ("password", "wrong password!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = op
+        .post(format!("{base}/operator/sign-in"))
+        .header("origin", base)
+        .form(&[("email", email.as_str()), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.url().path(), "/operator/accounts");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("(operator)"), "{page}");
+    let csrf = {
+        let marker = "name=\"csrf_token\" value=\"";
+        let at = page.find(marker).unwrap() + marker.len();
+        page[at..at + page[at..].find('"').unwrap()].to_string()
+    };
+
+    // Search by the owner's email.
+    let page = op
+        .get(format!("{base}/operator/accounts?q={}", owner_email))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/operator/accounts/{account}")),
+        "{page}"
+    );
+
+    let act = |action: &'static str, form: Vec<(&'static str, String)>, token: String| {
+        let op = op.clone();
+        let url = format!("{base}/operator/accounts/{account}/{action}");
+        let base = base.clone();
+        async move {
+            let mut form = form;
+            form.push(("csrf_token", token));
+            let r = op
+                .post(url)
+                .header("origin", base)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // Without the session's token nothing changes.
+    let (s, _) = act(
+        "grant",
+        vec![("amount", "7".into()), ("reason", "x".into())],
+        "nope".into(),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert_eq!(app.balance(account).await, dec("0"));
+    // Bad input is explained.
+    let (s, page) = act(
+        "grant",
+        vec![("amount", "-1".into()), ("reason", "x".into())],
+        csrf.clone(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(page.contains("amount must be positive"), "{page}");
+
+    let (s, page) = act(
+        "grant",
+        vec![
+            ("amount", "7.5".into()),
+            ("reason", "support".into()),
+            ("idempotency_key", "console-1".into()),
+        ],
+        csrf.clone(),
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("Granted $7.5") && page.contains("$7.50"),
+        "{page}"
+    );
+    let (_, page) = act(
+        "grant",
+        vec![
+            ("amount", "7.5".into()),
+            ("reason", "support".into()),
+            ("idempotency_key", "console-1".into()),
+        ],
+        csrf.clone(),
+    )
+    .await;
+    assert!(page.contains("already posted"), "{page}");
+    assert_eq!(app.balance(account).await, dec("7.5"));
+    assert!(
+        page.contains("grant:console-1"),
+        "the grant is listed: {page}"
+    );
+
+    // Freeze: the key is refused; unfreeze: it works again.
+    let (s, page) = act(
+        "freeze",
+        vec![("reason", "chargeback review".into())],
+        csrf.clone(),
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("Frozen: chargeback review"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = app.post_chat(&key, &chat_body("test/chat", None)).await;
+        if r.status() != 200 {
+            assert!(r.status() == 403 || r.status() == 401, "{}", r.status());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the frozen key still works"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s, _) = act("unfreeze", vec![], csrf.clone()).await;
+    assert_eq!(s, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app
+        .post_chat(&key, &chat_body("test/chat", None))
+        .await
+        .status()
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key stays refused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.settled().await;
+
+    // Reverse what is left of the grant.
+    let before = app.balance(account).await;
+    let (s, page) = act(
+        "reverse",
+        vec![
+            ("grant", "grant:console-1".into()),
+            ("reason", "goodwill ended".into()),
+        ],
+        csrf.clone(),
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("Reversed $"), "{page}");
+    app.settled().await;
+    assert!(app.balance(account).await < before);
+    app.ledger_clean().await;
+    let (s, _) = act(
+        "reverse",
+        vec![
+            ("grant", "grant:console-1".into()),
+            ("reason", "again".into()),
+        ],
+        csrf.clone(),
+    )
+    .await;
+    assert_eq!(s, 409);
+
+    // Every change is in the audit log, with the operator.
+    let page = op
+        .get(format!("{base}/operator/audit?account_id={account}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for action in [
+        "credits.grant",
+        "account.freeze",
+        "account.unfreeze",
+        "credits.reverse",
+    ] {
+        assert!(page.contains(action), "{action} in {page}");
+    }
+    assert!(page.contains(&email));
+}

@@ -230,6 +230,38 @@ pub struct PageUser {
     pub principal: Option<Principal>,
 }
 
+/// The signed-in operator of an operator console page, with what the audit log records of
+/// them, or None (signed out, or a tenant's session). Forms carry the CSRF token as a field,
+/// as on the tenant pages.
+pub async fn page_operator(
+    req: &HttpRequest,
+    state: &AppState,
+    form_token: Option<&str>,
+) -> Result<Option<(Session, infron_accounts::AuditCtx)>, ApiError> {
+    let Some(cookie) = session_cookie_value(req, cookie_name(state)) else {
+        return Ok(None);
+    };
+    let Some(session) = state.accounts.sessions.resolve(cookie).await? else {
+        return Ok(None);
+    };
+    let Subject::Operator(id) = session.subject else {
+        return Ok(None);
+    };
+    if changes_state(req) {
+        check_origin(req, state)?;
+        let token = form_token
+            .or_else(|| header(req, CSRF_HEADER))
+            .unwrap_or_default();
+        if !session.csrf_matches(token) {
+            return Err(ApiError::Forbidden(
+                "this form has expired; reload the page and try again".into(),
+            ));
+        }
+    }
+    let ctx = crate::routes::operator::operator_ctx(req, state, id).await?;
+    Ok(Some((session, ctx)))
+}
+
 /// The signed-in user of a dashboard page, or None. Pages' forms cannot send headers, so a
 /// change carries the session's CSRF token in a form field (`form_token`) instead of
 /// `X-CSRF-Token` (either is accepted), and must come from our own origin like any other.

@@ -311,3 +311,30 @@ pub async fn verify(pool: &PgPool) -> Result<LedgerCheck, StoreError> {
     .fetch_one(pool)
     .await?)
 }
+
+/// A credit grant as the operator console lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantEntry {
+    pub external_id: String,
+    pub effective_at: chrono::DateTime<chrono::Utc>,
+    pub amount: rust_decimal::Decimal,
+}
+
+/// The latest `limit` grants to an account's credits, newest first.
+pub async fn grants(
+    pool: &PgPool,
+    account_id: Uuid,
+    limit: i64,
+) -> Result<Vec<GrantEntry>, StoreError> {
+    Ok(sqlx::query_as::<_, GrantEntry>(
+        "SELECT t.external_id, t.effective_at, -e.amount AS amount \
+         FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+         JOIN ledger_accounts la ON la.id = e.ledger_account_id \
+         WHERE la.account_id = $1 AND la.kind = 'credits' AND t.kind = 'grant' \
+         ORDER BY t.effective_at DESC LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

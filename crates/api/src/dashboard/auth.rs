@@ -284,8 +284,11 @@ pub async fn sign_out(
     form: Form,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    if let Some(u) = page_user(&req, &state, form.get("csrf_token").map(String::as_str)).await? {
+    let token = form.get("csrf_token").map(String::as_str);
+    if let Some(u) = page_user(&req, &state, token).await? {
         state.accounts.sessions.end(&u.session).await?;
+    } else if let Some((session, _)) = principal::page_operator(&req, &state, token).await? {
+        state.accounts.sessions.end(&session).await?;
     }
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", "/sign-in"))

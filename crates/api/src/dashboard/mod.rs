@@ -8,6 +8,7 @@
 
 mod account;
 mod auth;
+mod operator;
 mod views;
 
 use std::collections::HashMap;
@@ -94,7 +95,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/members/invitations/{id}/revoke",
             web::post().to(account::revoke_invitation),
         )
-        .route("/account/leave", web::post().to(account::leave_account));
+        .route("/account/leave", web::post().to(account::leave_account))
+        .route(
+            "/operator",
+            web::get().to(|| async { see_other("/operator/accounts") }),
+        )
+        .route("/operator/sign-in", web::get().to(operator::sign_in_page))
+        .route("/operator/sign-in", web::post().to(operator::sign_in))
+        .route("/operator/accounts", web::get().to(operator::accounts))
+        .route("/operator/accounts/{id}", web::get().to(operator::account))
+        .route(
+            "/operator/accounts/{id}/{action}",
+            web::post().to(operator::account_action),
+        )
+        .route("/operator/audit", web::get().to(operator::audit));
 }
 
 async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {

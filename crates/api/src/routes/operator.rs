@@ -29,6 +29,15 @@ async fn operator(req: &HttpRequest, state: &AppState) -> Result<AuditCtx, ApiEr
         // A tenant's session: the operator API does not exist for it.
         return Err(ApiError::NoSuchRoute);
     };
+    operator_ctx(req, state, id).await
+}
+
+/// What the audit log records of operator `id` (who must exist and be enabled).
+pub(crate) async fn operator_ctx(
+    req: &HttpRequest,
+    state: &AppState,
+    id: Uuid,
+) -> Result<AuditCtx, ApiError> {
     let op = infron_store::users::operator(&state.pg, id)
         .await?
         .filter(|o| !o.disabled)
@@ -71,17 +80,25 @@ pub async fn accounts(
     let offset = num("offset", 0, i64::MAX)?;
     let limit = num("limit", 50, 500)?.max(1);
     let q = query.get("q").map(|s| s.trim()).filter(|s| !s.is_empty());
+    Ok(HttpResponse::Ok().json(accounts_json(&state, q, offset, limit).await?))
+}
+
+/// A page of accounts matching `q` (name, id or a member's email), as the API lists them.
+pub(crate) async fn accounts_json(
+    state: &AppState,
+    q: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<serde_json::Value, ApiError> {
     let rows = infron_store::accounts::search(&state.pg, q, offset, limit).await?;
-    Ok(
-        HttpResponse::Ok().json(json!({ "data": rows.iter().map(|r| {
+    Ok(json!({ "data": rows.iter().map(|r| {
         let mut v = settings_json(&r.account);
         v["balance"] = json!(usd(r.balance));
         v["owner_email"] = json!(r.owner_email);
         v["members"] = json!(r.members);
         v["frozen_reason"] = json!(r.account.frozen_reason);
         v
-    }).collect::<Vec<_>>() })),
-    )
+    }).collect::<Vec<_>>() }))
 }
 
 /// `GET /api/v1/operator/accounts/{id}`: settings, balance, members and keys.
@@ -91,7 +108,14 @@ pub async fn account(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     operator(&req, &state).await?;
-    let id = *path;
+    Ok(HttpResponse::Ok().json(json!({ "data": account_json(&state, *path).await? })))
+}
+
+/// One account as the operator API shows it: settings, balance, members and keys.
+pub(crate) async fn account_json(
+    state: &AppState,
+    id: Uuid,
+) -> Result<serde_json::Value, ApiError> {
     let a = infron_store::accounts::get(&state.pg, id)
         .await?
         .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
@@ -115,7 +139,7 @@ pub async fn account(
                          "disabled": k.disabled, "created_by": k.created_by })
         )
         .collect::<Vec<_>>());
-    Ok(HttpResponse::Ok().json(json!({ "data": v })))
+    Ok(v)
 }
 
 #[derive(Deserialize)]
@@ -146,8 +170,28 @@ pub async fn grant(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = operator(&req, &state).await?;
     let body: GrantBody = json(&req, payload).await?;
-    let amount: Usd = body
-        .amount
+    let data = do_grant(
+        &state,
+        &ctx,
+        *path,
+        &body.amount,
+        &body.reason,
+        body.idempotency_key.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+/// Grants `amount` (text, USD) to account `id` for `reason`, once per idempotency key.
+pub(crate) async fn do_grant(
+    state: &AppState,
+    ctx: &AuditCtx,
+    id: Uuid,
+    amount: &str,
+    reason_text: &str,
+    idempotency_key: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let amount: Usd = amount
         .trim()
         .parse()
         .map_err(|e| ApiError::invalid("amount", format!("amount: {e}")))?;
@@ -161,12 +205,11 @@ pub async fn grant(
             "amount must be at most 100000000",
         ));
     }
-    let why = reason(&body.reason)?;
-    let id = *path;
+    let why = reason(reason_text)?;
     if infron_store::accounts::get(&state.pg, id).await?.is_none() {
         return Err(ApiError::UnknownId("account not found".into()));
     }
-    let key = match body.idempotency_key.as_deref().map(str::trim) {
+    let key = match idempotency_key.map(str::trim) {
         Some(k) if !k.is_empty() && k.len() <= 200 => k.to_string(),
         Some(_) => {
             return Err(ApiError::invalid(
@@ -190,7 +233,7 @@ pub async fn grant(
         state
             .accounts
             .record(
-                &ctx,
+                ctx,
                 Change {
                     account_id: Some(id),
                     action: "credits.grant",
@@ -201,10 +244,10 @@ pub async fn grant(
             )
             .await;
     }
-    Ok(HttpResponse::Ok().json(json!({ "data": {
+    Ok(json!({
         "grant": r.transaction_external_id, "newly_posted": r.newly_posted,
         "amount": UsdNumber(amount), "balance": UsdNumber(r.balance),
-    }})))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -224,13 +267,24 @@ pub async fn reverse(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = operator(&req, &state).await?;
     let body: ReverseBody = json(&req, payload).await?;
-    let why = reason(&body.reason)?;
-    let id = *path;
+    let data = do_reverse(&state, &ctx, *path, &body.grant, &body.reason).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+/// Reverses what is left of grant `grant` (its transaction's external id) of account `id`.
+pub(crate) async fn do_reverse(
+    state: &AppState,
+    ctx: &AuditCtx,
+    id: Uuid,
+    grant_id: &str,
+    reason_text: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let why = reason(reason_text)?;
     match infron_billing::reversals::reverse_grant(
         &state.pg,
         state.ledger.state(),
         id,
-        body.grant.trim(),
+        grant_id.trim(),
         &why,
     )
     .await?
@@ -248,21 +302,21 @@ pub async fn reverse(
             state
                 .accounts
                 .record(
-                    &ctx,
+                    ctx,
                     Change {
                         account_id: Some(id),
                         action: "credits.reverse",
                         target_kind: "transaction",
                         target_id: external_id.clone(),
-                        details: json!({ "grant": body.grant.trim(), "granted": grant.to_string(),
+                        details: json!({ "grant": grant_id.trim(), "granted": grant.to_string(),
                                          "reversed": reversed.to_string(), "reason": why }),
                     },
                 )
                 .await;
-            Ok(HttpResponse::Ok().json(json!({ "data": {
+            Ok(json!({
                 "reversal": external_id, "granted": UsdNumber(grant), "reversed": UsdNumber(reversed),
                 "balance": UsdNumber(balance),
-            }})))
+            }))
         }
     }
 }
@@ -284,7 +338,8 @@ pub async fn freeze(
     let ctx = operator(&req, &state).await?;
     let body: FreezeBody = json(&req, payload).await?;
     let why = reason(&body.reason)?;
-    set_frozen(&state, &ctx, *path, Some(why)).await
+    let data = set_frozen(&state, &ctx, *path, Some(why)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
 /// `POST /api/v1/operator/accounts/{id}/unfreeze`
@@ -294,15 +349,17 @@ pub async fn unfreeze(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = operator(&req, &state).await?;
-    set_frozen(&state, &ctx, *path, None).await
+    let data = set_frozen(&state, &ctx, *path, None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
-async fn set_frozen(
+/// Freezes account `id` (with a reason) or unfreezes it (`None`).
+pub(crate) async fn set_frozen(
     state: &AppState,
     ctx: &AuditCtx,
     id: Uuid,
     reason: Option<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<serde_json::Value, ApiError> {
     let row = infron_store::accounts::set_frozen(&state.pg, id, reason.as_deref())
         .await?
         .ok_or_else(|| ApiError::UnknownId("account not found".into()))?;
@@ -323,7 +380,12 @@ async fn set_frozen(
             },
         )
         .await;
-    Ok(HttpResponse::Ok().json(json!({ "data": settings_json(&row) })))
+    Ok(settings_json(&row))
+}
+
+/// Checks a freeze reason as the API does.
+pub(crate) fn freeze_reason(r: &str) -> Result<String, ApiError> {
+    reason(r)
 }
 
 /// `GET /api/v1/operator/audit?account_id=&limit=&cursor=`: every account's, or one's.
@@ -333,6 +395,14 @@ pub async fn audit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     operator(&req, &state).await?;
+    Ok(HttpResponse::Ok().json(audit_json_for(&state, &query).await?))
+}
+
+/// A page of the audit log (every account's, or `account_id`'s), newest first.
+pub(crate) async fn audit_json_for(
+    state: &AppState,
+    query: &HashMap<String, String>,
+) -> Result<serde_json::Value, ApiError> {
     let account = match query
         .get("account_id")
         .map(|v| v.trim())
@@ -343,7 +413,7 @@ pub async fn audit(
             ApiError::invalid("account_id", format!("account_id: '{v}' is not an id"))
         })?),
     };
-    let (cursor, limit) = audit_page(&query)?;
+    let (cursor, limit) = audit_page(query)?;
     let rows = infron_store::audit::page(&state.pg, account, cursor, limit).await?;
-    Ok(HttpResponse::Ok().json(audit_json(&rows, limit)))
+    Ok(audit_json(&rows, limit))
 }
