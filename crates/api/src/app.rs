@@ -172,6 +172,14 @@ impl Application {
             stop.clone(),
         )));
         background.push(tokio::spawn(refresh_health(state.clone(), stop.clone())));
+        background.push(tokio::spawn(crate::alerts::run_checks(
+            state.clone(),
+            stop.clone(),
+        )));
+        background.push(tokio::spawn(crate::alerts::run_deliveries(
+            state.clone(),
+            stop.clone(),
+        )));
 
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
