@@ -19,9 +19,10 @@ use crate::tenant_helpers::*;
 const SECRET_KEY: &str = "sk_test_infron_alerts";
 const WHSEC: &str = "whsec_test_alerts";
 
-/// Requests a webhook receiver got: (Infron-Signature header, body).
+/// Requests a webhook receiver got: (Infron-Signature header, body), and how many more to
+/// answer with 500.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, String)>>>);
+struct Received(Arc<Mutex<Vec<(String, String)>>>, Arc<Mutex<usize>>);
 
 impl Received {
     fn all(&self) -> Vec<(String, String)> {
@@ -30,7 +31,13 @@ impl Received {
 }
 
 async fn receiver() -> (String, Received) {
+    receiver_failing(0).await
+}
+
+/// A receiver that answers the first `failures` requests with 500.
+async fn receiver_failing(failures: usize) -> (String, Received) {
     let received = Received::default();
+    *received.1.lock().unwrap() = failures;
     let data = web::Data::new(received.clone());
     let server = HttpServer::new(move || {
         App::new().app_data(data.clone()).route(
@@ -46,6 +53,11 @@ async fn receiver() -> (String, Received) {
                     r.0.lock()
                         .unwrap()
                         .push((sig, String::from_utf8(body.to_vec()).unwrap()));
+                    let mut failures = r.1.lock().unwrap();
+                    if *failures > 0 {
+                        *failures -= 1;
+                        return HttpResponse::InternalServerError().finish();
+                    }
                     HttpResponse::NoContent().finish()
                 },
             ),
@@ -83,7 +95,7 @@ fn verify(secret: &str, header: &str, body: &str) -> bool {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    v1.iter().any(|v| *v == expected)
+    v1.contains(&expected)
 }
 
 fn stripe_env(fake: &FakeStripe) -> Vec<(&'static str, String)> {
@@ -774,4 +786,134 @@ async fn alerts_and_auto_topup_are_changed_by_owners_and_admins_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn auto_topup_concurrent_checks_and_a_retried_trigger_make_one_payment() {
+    use infron_billing::topups::{auto, CheckoutConfig, StripeCheckout};
+    let fake = FakeStripe::start().await;
+    // No Stripe settings on the app: its own background loop stays out of the way, and this
+    // test drives the checks itself, many at once.
+    let app = spawn_app().await;
+    let t = app.tenant("0.005").await;
+    infron_store::auto_topup::configure(&app.pg, t.account, true, 1000, 2000)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE auto_topup SET stripe_customer = 'cus_test_c', payment_method = 'pm_test_c' \
+         WHERE account_id = $1",
+    )
+    .bind(t.account)
+    .execute(&app.pg)
+    .await
+    .unwrap();
+    let stripe = Arc::new(
+        StripeCheckout::new(
+            &secrecy::SecretString::from(SECRET_KEY.to_string()),
+            &fake.base,
+            Duration::from_secs(5),
+            CheckoutConfig {
+                payment_methods: vec!["card".into()],
+                success_url: "https://app.example/ok".into(),
+                cancel_url: "https://app.example/no".into(),
+            },
+        )
+        .unwrap(),
+    );
+    let fees = infron_billing::fees::FeeSchedule::default();
+
+    // Eight checks at once see the balance below the threshold: one trigger.
+    let fired = futures_util::future::join_all((0..8).map(|_| {
+        let (pg, fees) = (app.pg.clone(), fees);
+        async move { auto::fire_triggers(&pg, &fees).await.unwrap() }
+    }))
+    .await;
+    let triggers: Vec<Uuid> = fired.into_iter().flatten().collect();
+    assert_eq!(triggers.len(), 1, "{triggers:?}");
+    // Four instances processing at once: one PaymentIntent request.
+    join_all_process(&app, &stripe).await;
+    assert_eq!(fake.requests_to("/v1/payment_intents").len(), 1);
+    assert_eq!(fake.payment_intents().len(), 1);
+    let row = infron_store::auto_topup::get_trigger(&app.pg, triggers[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "created");
+    assert_eq!((row.credits_cents, row.fee_cents), (2000, 135));
+
+    // As if an instance had died after Stripe created the payment but before recording it:
+    // the trigger is due again and is retried with the same Idempotency-Key, and Stripe
+    // answers with the same PaymentIntent.
+    sqlx::query(
+        "UPDATE auto_topup_triggers SET status = 'pending', payment_intent = NULL, \
+         next_attempt_at = now() WHERE id = $1",
+    )
+    .bind(triggers[0])
+    .execute(&app.pg)
+    .await
+    .unwrap();
+    join_all_process(&app, &stripe).await;
+    let posts = fake.requests_to("/v1/payment_intents");
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].idempotency_key, posts[1].idempotency_key);
+    assert_eq!(fake.payment_intents().len(), 1, "one payment");
+    let row = infron_store::auto_topup::get_trigger(&app.pg, triggers[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.payment_intent.as_deref(),
+        fake.payment_intents()[0]["id"].as_str()
+    );
+    // Still below the threshold and disarmed: later checks buy nothing more.
+    for _ in 0..3 {
+        assert!(auto::fire_triggers(&app.pg, &fees)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(app.balance(t.account).await, dec("0.005"));
+}
+
+async fn join_all_process(app: &TestApp, stripe: &Arc<infron_billing::topups::StripeCheckout>) {
+    futures_util::future::join_all((0..4).map(|_| {
+        let (pg, stripe) = (app.pg.clone(), stripe.clone());
+        async move {
+            infron_billing::topups::auto::process_pending(&pg, &stripe)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn alerts_webhook_failures_are_retried_with_backoff() {
+    let TenantApp { app, smtp: _smtp } = spawn_tenant_app(&alert_env()).await;
+    let (_, _, b) = member(&app, None).await;
+    let (url, received) = receiver_failing(2).await;
+    // No credits at all: below the threshold as soon as it is set.
+    let (s, v) = status_of(b.patch(
+        "/api/v1/account/alerts",
+        &json!({ "low_balance_threshold": 1, "email": false, "webhook_url": url }),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let secret = v["data"]["webhook_secret"].as_str().unwrap().to_string();
+    eventually("delivered on the third attempt", || async {
+        let (_, v) = status_of(b.get("/api/v1/account/alerts")).await;
+        !v["data"]["recent"][0]["deliveries"][0]["delivered_at"].is_null()
+    })
+    .await;
+    let (_, v) = status_of(b.get("/api/v1/account/alerts")).await;
+    let d = &v["data"]["recent"][0]["deliveries"][0];
+    assert_eq!(d["attempts"], json!(3), "{v}");
+    assert_eq!(d["channel"], json!("webhook"));
+    assert_eq!(v["data"]["recent"].as_array().unwrap().len(), 1);
+    let all = received.all();
+    assert_eq!(all.len(), 3);
+    // The same event each time, signed each time.
+    assert!(all
+        .iter()
+        .all(|(sig, body)| *body == all[0].1 && verify(&secret, sig, body)));
 }

@@ -120,7 +120,11 @@ impl FakeStripe {
 }
 
 /// Records the request and checks the secret key; `Err` is the answer to send instead.
-fn receive(req: &HttpRequest, body: &[u8], shared: &Shared) -> Result<StripeRequest, HttpResponse> {
+fn receive(
+    req: &HttpRequest,
+    body: &[u8],
+    shared: &Shared,
+) -> Result<StripeRequest, Box<HttpResponse>> {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -141,8 +145,10 @@ fn receive(req: &HttpRequest, body: &[u8], shared: &Shared) -> Result<StripeRequ
         .as_deref()
         .is_some_and(|a| a.starts_with("Bearer sk_"))
     {
-        return Err(HttpResponse::Unauthorized().json(json!({"error": {
-            "type": "invalid_request_error", "message": "Invalid API Key provided"}})));
+        return Err(Box::new(
+            HttpResponse::Unauthorized().json(json!({"error": {
+            "type": "invalid_request_error", "message": "Invalid API Key provided"}})),
+        ));
     }
     Ok(recorded)
 }
@@ -186,7 +192,7 @@ async fn create_customer(
 ) -> HttpResponse {
     let r = match receive(&req, &body, &shared) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     idempotent(&shared, &r, || {
         (
@@ -210,7 +216,7 @@ async fn create_payment_intent(
 ) -> HttpResponse {
     let r = match receive(&req, &body, &shared) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let bad = |param: &str, message: &str| {
         (
@@ -278,7 +284,7 @@ async fn get_payment_method(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     if let Err(refused) = receive(&req, b"", &shared) {
-        return refused;
+        return *refused;
     }
     HttpResponse::Ok().json(json!({
         "id": path.into_inner(),

@@ -208,6 +208,10 @@ fn amount(d: Decimal) -> String {
 }
 
 async fn check_alerts(state: &AppState) -> Result<(), infron_store::StoreError> {
+    // The open firings are read before the conditions: a firing another instance clears
+    // meanwhile is then either still in this list (and clearing it again changes nothing) or
+    // re-fired by a crossing this check sees, never fired twice for one crossing.
+    let open = store::open_firings(&state.pg).await?;
     let mut holding: Vec<Holding> = Vec::new();
     for b in store::balances_to_check(&state.pg).await? {
         if b.balance < b.threshold {
@@ -242,7 +246,6 @@ async fn check_alerts(state: &AppState) -> Result<(), infron_store::StoreError> 
             }
         }
     }
-    let open = store::open_firings(&state.pg).await?;
     let id = |account: Uuid, kind: &str, subject: &str, pct: i32, period: Option<_>| {
         (account, kind.to_string(), subject.to_string(), pct, period)
     };
