@@ -743,6 +743,12 @@ async fn alerts_and_auto_topup_are_changed_by_owners_and_admins_only() {
         .unwrap();
     assert!(html.contains(r#"action="/settings/alerts""#), "{html}");
     assert!(html.contains(r#"<label for="alert-threshold">"#));
+    // No webhook yet: the URL input is empty (a placeholder there would fail the browser's
+    // URL validation and block the form).
+    assert!(
+        html.contains(r#"name="webhook_url" type="url" maxlength="2000" value="""#),
+        "{html}"
+    );
     let html = owner
         .get("/credits")
         .send()
@@ -763,6 +769,7 @@ async fn alerts_and_auto_topup_are_changed_by_owners_and_admins_only() {
         .unwrap();
     assert!(!html.contains(r#"action="/settings/alerts""#));
     assert!(html.contains("below $5"), "{html}");
+    assert!(html.contains("<dt>Webhook</dt><dd>none</dd>"), "{html}");
     let html = m
         .get("/credits")
         .send()
@@ -772,6 +779,28 @@ async fn alerts_and_auto_topup_are_changed_by_owners_and_admins_only() {
         .await
         .unwrap();
     assert!(!html.contains(r#"action="/credits/auto-topup""#));
+
+    // The owner's form post (as a browser sends it, without JavaScript) saves the alerts.
+    let r = owner
+        .client
+        .post(format!("{}/settings/alerts", owner.base))
+        .header("origin", &owner.base)
+        .form(&[
+            ("csrf_token", owner.csrf.as_str()),
+            ("low_balance_threshold", "7"),
+            ("email", "true"),
+            ("webhook_url", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Alert settings saved."), "{html}");
+    let (_, v) = status_of(owner.get("/api/v1/account/alerts")).await;
+    assert_eq!(v["data"]["low_balance_threshold"], json!(7));
+    assert_eq!(v["data"]["key_spend"], json!(false));
 
     // A member's form post is refused on the page too.
     let r = m

@@ -1067,7 +1067,7 @@ async fn alerts_view(state: &AppState, m: &Member) -> Result<AlertsView, PageErr
         threshold: form_amount(&a["low_balance_threshold"]),
         key_spend: a["key_spend"].as_bool().unwrap_or(false),
         email: a["email"].as_bool().unwrap_or(true),
-        webhook_url: text_of(&a["webhook_url"]),
+        webhook_url: a["webhook_url"].as_str().unwrap_or_default().to_string(),
         secret_set: a["webhook_secret_set"].as_bool().unwrap_or(false),
         new_secret: None,
         recent: a["recent"]
