@@ -261,8 +261,10 @@ async fn create_payment_intent(
         });
         shared.payment_intents.lock().unwrap().push(pi.clone());
         if std::mem::take(&mut *shared.decline_next.lock().unwrap()) {
-            // Stripe's answer to a declined off-session card: 402, a card_error naming the
-            // PaymentIntent it left in `requires_payment_method`.
+            // Stripe's answer to a declined off-session card: 402, a card_error. (Stripe also
+            // embeds the whole PaymentIntent, left in `requires_payment_method`; the fake leaves
+            // it out rather than invent the rest of its ~50 fields, which async-stripe's typed
+            // error would insist on. The gateway reads only the type, message and codes.)
             return (
                 402,
                 json!({"error": {

@@ -271,6 +271,9 @@ pub async fn fire_triggers(pg: &PgPool, fees: &FeeSchedule) -> Result<Vec<Uuid>,
     Ok(ids)
 }
 
+/// Attempts to reach Stripe for one trigger (about 40 minutes of backoff) before it fails.
+pub const MAX_ATTEMPTS: i32 = 10;
+
 /// Creates the PaymentIntents of due triggers. Returns how many were attempted.
 pub async fn process_pending(pg: &PgPool, stripe: &StripeCheckout) -> Result<usize, TopupError> {
     let triggers = auto_store::claim_pending(pg, 60, 20).await?;
@@ -325,6 +328,15 @@ pub async fn process_pending(pg: &PgPool, stripe: &StripeCheckout) -> Result<usi
             PaymentAttempt::Refused(reason) => {
                 tracing::warn!(account = %t.account_id, trigger = %t.id, %reason, "auto top-up payment refused; auto top-up turned off");
                 fail(pg, t.id, &reason).await?;
+            }
+            PaymentAttempt::Unreachable(error) if t.attempts >= MAX_ATTEMPTS => {
+                tracing::warn!(account = %t.account_id, trigger = %t.id, %error, "auto top-up payment not created after every attempt; auto top-up turned off");
+                fail(
+                    pg,
+                    t.id,
+                    &format!("the payment could not be made: Stripe could not be reached, or its answer read, in {MAX_ATTEMPTS} attempts"),
+                )
+                .await?;
             }
             PaymentAttempt::Unreachable(error) => {
                 let secs = 5_i64.saturating_mul(1 << t.attempts.clamp(0, 8));
