@@ -311,6 +311,79 @@ async fn dashboard_flows_in_a_real_browser() {
     b.goto(&format!("{base}/settings")).await;
     inspect(&b, &axe, "settings").await;
 
+    // Alerts: a threshold, then a webhook signing secret, shown once (with a copy button).
+    b.fill("#alert-threshold", "5").await;
+    b.click("form[action='/settings/alerts'] button[type=submit]")
+        .await;
+    b.wait_for_text("Alert settings saved.").await;
+    b.click("form[action='/settings/alerts/secret'] button[type=submit]")
+        .await;
+    b.wait_for_text("shown only now").await;
+    assert!(b.text("#alert-secret").await.starts_with("whsec_"));
+    b.click("button[data-copy='alert-secret']").await;
+    inspect(&b, &axe, "settings-alerts").await;
+
+    // Auto top-up: save a card on Stripe's page (setup mode; the fake's URL), Stripe's signed
+    // event stores it, and auto top-up is turned on with the plain form.
+    b.goto(&format!("{base}/credits")).await;
+    b.click("form[action='/credits/auto-topup/card'] button[type=submit]")
+        .await;
+    for _ in 0..400 {
+        if b.url().await.contains("/c/pay/") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let setup = stripe
+        .requests()
+        .into_iter()
+        .rfind(|r| r.field("mode") == Some("setup"))
+        .expect("a setup-mode Checkout Session");
+    let body = json!({
+        "id": format!("evt_test_{}", Uuid::new_v4().simple()),
+        "object": "event",
+        "created": chrono::Utc::now().timestamp(),
+        "livemode": false,
+        "type": "setup_intent.succeeded",
+        "data": { "object": {
+            "id": format!("seti_test_{}", Uuid::new_v4().simple()),
+            "object": "setup_intent",
+            "customer": setup.field("customer"),
+            "payment_method": "pm_test_browser",
+            "status": "succeeded",
+            "metadata": {
+                "account_id": setup.field("setup_intent_data[metadata][account_id]"),
+                "purpose": "auto_topup",
+            },
+        }},
+    })
+    .to_string();
+    let r = app
+        .client
+        .post(format!("{base}/api/v1/stripe/webhook"))
+        .header("content-type", "application/json")
+        .header("Stripe-Signature", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut shown = false;
+    for _ in 0..100 {
+        b.goto(&format!("{base}/credits?card=saved")).await;
+        if b.text("#auto-status").await.contains("visa ending 4242") {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(shown, "{}", b.text("#auto-status").await);
+    b.click("input[name='enabled']").await;
+    b.click("form[action='/credits/auto-topup'] button[type=submit]")
+        .await;
+    b.wait_for_text("Auto top-up is on.").await;
+    inspect(&b, &axe, "credits-auto-topup").await;
+
     // Flow 3: invite a member; once they accept they see only their own keys and no admin page.
     b.goto(&format!("{base}/members")).await;
     inspect(&b, &axe, "members").await;

@@ -176,6 +176,14 @@ impl Application {
             stop.clone(),
         )));
         background.push(tokio::spawn(refresh_health(state.clone(), stop.clone())));
+        background.push(tokio::spawn(crate::alerts::run_checks(
+            state.clone(),
+            stop.clone(),
+        )));
+        background.push(tokio::spawn(crate::alerts::run_deliveries(
+            state.clone(),
+            stop.clone(),
+        )));
 
         let data = web::Data::from(state.clone());
         // Assembled from actix-server and actix-http rather than `HttpServer` so that each

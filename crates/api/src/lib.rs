@@ -4,6 +4,7 @@
 // The OpenRouter-shaped responses are large `json!` literals.
 #![recursion_limit = "256"]
 
+pub mod alerts;
 pub mod api_keys;
 pub mod app;
 pub mod auth;

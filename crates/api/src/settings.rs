@@ -59,6 +59,83 @@ pub struct Settings {
     pub drain: Duration,
     /// Users, sessions, email and sign-in throttling (docs/tenants.md).
     pub tenants: TenantSettings,
+    /// Alerts and auto top-up (docs/alerts.md).
+    pub alerts: AlertSettings,
+}
+
+/// Alerts and auto top-up: how often balances and keys are checked, webhook deliveries, and
+/// where Stripe sends someone who saved a card.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// How often every instance checks balances and keys against the thresholds.
+    pub check_interval: Duration,
+    /// First retry of a failed delivery; doubles each attempt.
+    pub retry_base: Duration,
+    /// Attempts before a delivery is given up.
+    pub max_attempts: i32,
+    /// Per-attempt timeout of a webhook POST.
+    pub webhook_timeout: Duration,
+    /// Webhook URLs may name private, loopback and link-local addresses (tests, private
+    /// networks). Off by default: a tenant must not make the gateway call its own network.
+    pub allow_private_webhooks: bool,
+    /// Where Stripe sends someone who saved a card (None: the Credits page).
+    pub card_success_url: Option<String>,
+    pub card_cancel_url: Option<String>,
+}
+
+impl AlertSettings {
+    fn from_env(env: Env) -> Result<Self, SettingError> {
+        let ms = |name: &'static str, default: u64| -> Result<Duration, SettingError> {
+            let v: u64 = parsed(env, name, default)?;
+            if v < 10 {
+                return Err(SettingError {
+                    name,
+                    reason: "must be at least 10 milliseconds".into(),
+                });
+            }
+            Ok(Duration::from_millis(v))
+        };
+        let allow_private_webhooks = match env("INFRON_ALERT_WEBHOOK_ALLOW_PRIVATE")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(other) => {
+                return Err(SettingError {
+                    name: "INFRON_ALERT_WEBHOOK_ALLOW_PRIVATE",
+                    reason: format!("'{other}' is not true or false"),
+                })
+            }
+        };
+        let url = |name: &'static str| -> Result<Option<String>, SettingError> {
+            match env(name).map(|v| v.trim().to_string()) {
+                None => Ok(None),
+                Some(v) if v.is_empty() => Ok(None),
+                Some(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(Some(v)),
+                Some(v) => Err(SettingError {
+                    name,
+                    reason: format!("'{v}' is not an http(s) URL"),
+                }),
+            }
+        };
+        let max_attempts: i32 = parsed(env, "INFRON_ALERT_MAX_ATTEMPTS", 8)?;
+        if max_attempts < 1 {
+            return Err(SettingError {
+                name: "INFRON_ALERT_MAX_ATTEMPTS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(AlertSettings {
+            check_interval: ms("INFRON_ALERT_CHECK_INTERVAL_MS", 5_000)?,
+            retry_base: ms("INFRON_ALERT_RETRY_BASE_MS", 30_000)?,
+            max_attempts,
+            webhook_timeout: secs(env, "INFRON_ALERT_WEBHOOK_TIMEOUT_SECS", 10)?,
+            allow_private_webhooks,
+            card_success_url: url("INFRON_CARD_SETUP_SUCCESS_URL")?,
+            card_cancel_url: url("INFRON_CARD_SETUP_CANCEL_URL")?,
+        })
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -267,6 +344,7 @@ impl Settings {
             })?,
         };
         let tenants = TenantSettings::from_env(env)?;
+        let alerts = AlertSettings::from_env(env)?;
         Ok(Settings {
             database_url: SecretString::from(database_url),
             redis_url: SecretString::from(redis_url),
@@ -332,6 +410,7 @@ impl Settings {
             ledger: ledger_config(env)?,
             drain: secs(env, "INFRON_DRAIN_SECS", 25)?,
             tenants,
+            alerts,
         })
     }
 

@@ -5,7 +5,9 @@
 //! crate owns what they mean.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
+pub mod auto_topup;
 pub mod copy;
 pub mod db;
 pub mod error;

@@ -324,7 +324,110 @@ async fn credits_page(state: &AppState, m: &Member) -> Result<CreditsPage, PageE
         amount: String::new(),
         error: None,
         notice: None,
+        auto: match state.stripe_checkout {
+            Some(_) => Some(auto_topup_view(state, m).await?),
+            None => None,
+        },
     })
+}
+
+/// A form's USD amount as typed back into its input ("5" for 5.00).
+fn form_amount(v: &Value) -> String {
+    decimal_of(v)
+        .map(|d| d.normalize().to_string())
+        .unwrap_or_default()
+}
+
+async fn auto_topup_view(state: &AppState, m: &Member) -> Result<AutoTopupView, PageError> {
+    let a = routes::alerts::auto_topup_json(state, &m.p).await?;
+    Ok(AutoTopupView {
+        enabled: a["enabled"].as_bool().unwrap_or(false),
+        threshold: form_amount(&a["threshold"]),
+        amount: form_amount(&a["amount"]),
+        charge: format!(
+            "{} + {} fee = {}",
+            usd_of(&a["amount"]),
+            usd_of(&a["fee"]),
+            usd_of(&a["total"])
+        ),
+        card_saved: a["card_saved"].as_bool().unwrap_or(false),
+        card: match (a["card"]["brand"].as_str(), a["card"]["last4"].as_str()) {
+            (Some(b), Some(l)) => format!("{b} ending {l}"),
+            _ => String::new(),
+        },
+        failure: a["last_failure"].as_str().map(str::to_string),
+        failure_at: time_of(&a["last_failure_at"]),
+        recent: a["recent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let status = match t["status"].as_str().unwrap_or_default() {
+                    "pending" => "starting",
+                    "created" => "waiting for Stripe",
+                    "succeeded" => "credited",
+                    "failed" => "failed",
+                    other => other,
+                };
+                (
+                    time_of(&t["created_at"]),
+                    status.to_string(),
+                    usd_of(&t["total"]),
+                    text_of(&t["error"]),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Auto top-up's settings from the Credits page.
+pub async fn change_auto_topup(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/credits", Some(&form)).await?;
+    let body = json!({
+        "enabled": field(&form, "enabled") == "true",
+        "threshold": field(&form, "threshold"),
+        "amount": field(&form, "amount"),
+    });
+    let outcome = routes::alerts::change_auto_topup(&req, &state, &m.p, body).await;
+    let mut page = credits_page(&state, &m).await?;
+    match outcome {
+        Ok(v) => {
+            page.notice = Some(if v["enabled"].as_bool() == Some(true) {
+                "Auto top-up is on.".into()
+            } else {
+                "Auto top-up is off.".into()
+            });
+            render(&page)
+        }
+        Err(e) => {
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+/// Sends the browser to Stripe Checkout (setup mode) to save a card for auto top-up.
+pub async fn save_card(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/credits", Some(&form)).await?;
+    match routes::alerts::start_card_setup(&req, &state, &m.p).await {
+        Ok(session) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", session.url))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish()),
+        Err(e) => {
+            let mut page = credits_page(&state, &m).await?;
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
 }
 
 pub async fn credits(
@@ -352,6 +455,12 @@ pub async fn credits(
         });
     } else if query.contains_key("cancelled") {
         page.notice = Some("The payment was cancelled; nothing was charged.".into());
+    } else if query.get("card").map(String::as_str) == Some("saved") {
+        page.notice = Some(
+            "Thank you: the card is saved as soon as Stripe confirms it (reload in a moment), then turn auto top-up on.".into(),
+        );
+    } else if query.get("card").map(String::as_str) == Some("cancelled") {
+        page.notice = Some("No card was saved.".into());
     }
     render(&page)
 }
@@ -1335,7 +1444,119 @@ async fn settings_page(state: &AppState, m: &Member) -> Result<SettingsPage, Pag
         role: m.role.as_str().to_string(),
         error: None,
         notice: None,
+        alerts: alerts_view(state, m).await?,
     })
+}
+
+async fn alerts_view(state: &AppState, m: &Member) -> Result<AlertsView, PageError> {
+    let a = routes::alerts::alerts_json(state, &m.p).await?;
+    Ok(AlertsView {
+        threshold: form_amount(&a["low_balance_threshold"]),
+        key_spend: a["key_spend"].as_bool().unwrap_or(false),
+        email: a["email"].as_bool().unwrap_or(true),
+        webhook_url: a["webhook_url"].as_str().unwrap_or_default().to_string(),
+        secret_set: a["webhook_secret_set"].as_bool().unwrap_or(false),
+        new_secret: None,
+        recent: a["recent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let d = &f["data"];
+                let what = match f["type"].as_str().unwrap_or_default() {
+                    "balance.low" => format!(
+                        "Balance {} below {}",
+                        usd_of(&d["balance"]),
+                        usd_of(&d["threshold"])
+                    ),
+                    _ => format!(
+                        "Key \"{}\" at {}% of its {} limit",
+                        text_of(&d["key"]["name"]),
+                        d["threshold_percent"].as_i64().unwrap_or(0),
+                        usd_of(&d["limit"])
+                    ),
+                };
+                let deliveries = f["deliveries"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|x| {
+                        let state = if !x["delivered_at"].is_null() {
+                            "sent".to_string()
+                        } else if !x["failed_at"].is_null() {
+                            format!("failed: {}", text_of(&x["last_error"]))
+                        } else if x["attempts"].as_i64().unwrap_or(0) > 0 {
+                            format!("retrying: {}", text_of(&x["last_error"]))
+                        } else {
+                            "queued".to_string()
+                        };
+                        format!("{} {state}", text_of(&x["channel"]))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let state = if f["cleared_at"].is_null() {
+                    "active".to_string()
+                } else {
+                    format!("cleared {}", time_of(&f["cleared_at"]))
+                };
+                (time_of(&f["fired_at"]), what, deliveries, state)
+            })
+            .collect(),
+    })
+}
+
+/// The alert settings from the Settings page.
+pub async fn change_alerts(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/settings", Some(&form)).await?;
+    let threshold = field(&form, "low_balance_threshold");
+    let body = json!({
+        "low_balance_threshold": if threshold.is_empty() { Value::Null } else { json!(threshold) },
+        "key_spend": field(&form, "key_spend") == "true",
+        "email": field(&form, "email") == "true",
+        "webhook_url": field(&form, "webhook_url"),
+    });
+    let outcome = routes::alerts::change_alerts(&req, &state, &m.p, body).await;
+    let mut page = settings_page(&state, &m).await?;
+    match outcome {
+        Ok((_, secret)) => {
+            page.notice = Some("Alert settings saved.".into());
+            page.alerts.new_secret = secret;
+            render(&page)
+        }
+        Err(e) => {
+            page.error = Some(shown(&e));
+            page.alerts.threshold = threshold.to_string();
+            page.alerts.webhook_url = field(&form, "webhook_url").to_string();
+            render_status(status_of(&e), &page)
+        }
+    }
+}
+
+/// A new webhook signing secret, shown once.
+pub async fn new_alert_secret(
+    req: HttpRequest,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let m = member(&req, &state, "/settings", Some(&form)).await?;
+    let outcome = routes::alerts::rotate_webhook_secret(&req, &state, &m.p).await;
+    let mut page = settings_page(&state, &m).await?;
+    match outcome {
+        Ok(secret) => {
+            page.notice =
+                Some("A new signing secret was made; the old one no longer signs.".into());
+            page.alerts.new_secret = Some(secret);
+            render(&page)
+        }
+        Err(e) => {
+            page.error = Some(shown(&e));
+            render_status(status_of(&e), &page)
+        }
+    }
 }
 
 pub async fn settings(

@@ -9,7 +9,7 @@
 mod account;
 mod auth;
 mod operator;
-mod views;
+pub(crate) mod views;
 
 use std::collections::HashMap;
 
@@ -77,6 +77,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/credits/quote", web::get().to(account::quote))
         .route("/credits/review", web::post().to(account::review))
         .route("/credits/checkout", web::post().to(account::checkout))
+        .route(
+            "/credits/auto-topup",
+            web::post().to(account::change_auto_topup),
+        )
+        .route(
+            "/credits/auto-topup/card",
+            web::post().to(account::save_card),
+        )
         .route("/logs", web::get().to(account::logs))
         .route("/logs/{id}", web::get().to(account::log_detail))
         .route("/activity", web::get().to(account::activity))
@@ -85,6 +93,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/models/{id:.+}", web::get().to(account::model))
         .route("/settings", web::get().to(account::settings))
         .route("/settings", web::post().to(account::change_settings))
+        .route("/settings/alerts", web::post().to(account::change_alerts))
+        .route(
+            "/settings/alerts/secret",
+            web::post().to(account::new_alert_secret),
+        )
         .route("/members", web::get().to(account::members))
         .route("/members/invite", web::post().to(account::invite))
         .route(

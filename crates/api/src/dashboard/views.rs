@@ -331,6 +331,39 @@ pub struct CreditsPage {
     pub amount: String,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// Auto top-up (None when Stripe is not configured).
+    pub auto: Option<AutoTopupView>,
+}
+
+/// The Credits page's auto top-up section.
+pub struct AutoTopupView {
+    pub enabled: bool,
+    /// Form values (USD).
+    pub threshold: String,
+    pub amount: String,
+    /// "$20.00 + $1.35 fee = $21.35".
+    pub charge: String,
+    pub card_saved: bool,
+    /// "visa ending 4242", or "" when the details are not known.
+    pub card: String,
+    /// Why auto top-up stopped, when a payment failed.
+    pub failure: Option<String>,
+    pub failure_at: String,
+    /// (when, status, total, detail) of the latest automatic payments.
+    pub recent: Vec<(String, String, String, String)>,
+}
+
+/// The Settings page's alerts section.
+pub struct AlertsView {
+    pub threshold: String,
+    pub key_spend: bool,
+    pub email: bool,
+    pub webhook_url: String,
+    pub secret_set: bool,
+    /// A signing secret just made: shown once.
+    pub new_secret: Option<String>,
+    /// (when, what, deliveries, state) of the latest alerts.
+    pub recent: Vec<(String, String, String, String)>,
 }
 
 #[derive(Template)]
@@ -518,6 +551,7 @@ pub struct SettingsPage {
     pub role: String,
     pub error: Option<String>,
     pub notice: Option<String>,
+    pub alerts: AlertsView,
 }
 
 #[derive(Template)]

@@ -1,6 +1,7 @@
 pub mod account;
 pub mod activity;
 pub mod admin;
+pub mod alerts;
 pub mod body;
 pub mod chat;
 pub mod embeddings;
@@ -65,6 +66,7 @@ fn api(scope: Scope) -> Scope {
             web::post().to(admin::reload_catalog),
         )
         .configure(stripe::configure)
+        .configure(alerts::configure)
         .configure(tenant_routes)
 }
 

@@ -155,6 +155,29 @@ async fn receive_webhook(
     if !outcome.posted.is_empty() {
         tracing::info!(event = %outcome.event_id, posted = ?outcome.posted, "Stripe event posted");
     }
+    if let Some((account, pm)) = outcome.saved_card.clone() {
+        tracing::info!(%account, "card saved for auto top-up");
+        // The brand and last four digits, for the page; best effort, after the answer.
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Some(stripe) = state.stripe_checkout.as_ref() else {
+                return;
+            };
+            match stripe.card_details(&pm).await {
+                Ok(Some((brand, last4))) => {
+                    if let Err(error) = infron_store::auto_topup::set_card_details(
+                        &state.pg, account, &pm, &brand, &last4,
+                    )
+                    .await
+                    {
+                        tracing::warn!(%error, "could not record the saved card's details");
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not read the saved card's details"),
+            }
+        });
+    }
     Ok(HttpResponse::Ok().json(json!({
         "received": true,
         "event": outcome.event_id,

@@ -106,6 +106,10 @@ impl StripeCheckout {
         &self.config
     }
 
+    pub(crate) fn client(&self) -> &stripe::Client {
+        &self.client
+    }
+
     /// Creates a payment-mode session for `account` buying `quote.credits`. Two line items,
     /// credits and fee, so the customer sees the fee on Stripe's page; their sum is the total.
     /// The account and amounts travel in the metadata of the session and of its payment.

@@ -38,6 +38,72 @@ pub struct SessionObject {
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: HashMap<String, String>,
+    /// `payment`, `setup` or `subscription`; setup-mode sessions (saving a card for auto
+    /// top-up) are acted on through their SetupIntent's event instead.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// The metadata key that marks a PaymentIntent as an auto top-up: the trigger's id.
+pub const AUTO_TOPUP_TRIGGER: &str = "auto_topup_trigger";
+/// The metadata `purpose` of a SetupIntent that saves the card for auto top-up.
+pub const AUTO_TOPUP_PURPOSE: &str = "auto_topup";
+
+/// A PaymentIntent as it appears in `payment_intent.*` events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntentObject {
+    pub id: String,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: HashMap<String, String>,
+    #[serde(default)]
+    pub last_payment_error: Option<PaymentErrorObject>,
+}
+
+/// Why a payment failed, as Stripe words it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentErrorObject {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+}
+
+impl PaymentIntentObject {
+    /// Our auto top-up trigger, when this payment is one.
+    pub fn trigger(&self) -> Option<uuid::Uuid> {
+        self.metadata.get(AUTO_TOPUP_TRIGGER)?.parse().ok()
+    }
+
+    /// A sentence for the page: Stripe's message, or its codes.
+    pub fn failure_reason(&self) -> String {
+        let e = self.last_payment_error.as_ref();
+        let message = e.and_then(|e| e.message.clone());
+        let code = e.and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()));
+        match (message, code) {
+            (Some(m), Some(c)) => format!("{m} ({c})"),
+            (Some(m), None) => m,
+            (None, Some(c)) => format!("the payment failed ({c})"),
+            (None, None) => "the payment failed".to_string(),
+        }
+    }
+}
+
+/// A SetupIntent as it appears in `setup_intent.succeeded`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SetupIntentObject {
+    pub id: String,
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub customer: Option<String>,
+    #[serde(default, deserialize_with = "id_or_object")]
+    pub payment_method: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: HashMap<String, String>,
 }
 
 /// A Charge as it appears in `charge.refunded`. `amount_refunded` is cumulative.
@@ -80,6 +146,12 @@ pub enum TopupEvent {
     DisputeFundsWithdrawn(DisputeObject),
     /// `charge.dispute.funds_reinstated`.
     DisputeFundsReinstated(DisputeObject),
+    /// `payment_intent.succeeded` of an auto top-up.
+    PaymentSucceeded(PaymentIntentObject),
+    /// `payment_intent.payment_failed` of an auto top-up.
+    PaymentFailed(PaymentIntentObject),
+    /// `setup_intent.succeeded` of a card saved for auto top-up.
+    SetupSucceeded(SetupIntentObject),
     Ignored,
 }
 
@@ -89,8 +161,32 @@ impl TopupEvent {
         let session = || parse::<SessionObject>(object, &event.kind);
         let charge = || parse::<ChargeObject>(object, &event.kind);
         let dispute = || parse::<DisputeObject>(object, &event.kind);
+        let payment = || parse::<PaymentIntentObject>(object, &event.kind);
         Ok(match event.kind.as_str() {
-            "checkout.session.completed" => TopupEvent::SessionCompleted(session()?),
+            "checkout.session.completed" => {
+                let s = session()?;
+                if s.mode.as_deref() == Some("setup") {
+                    TopupEvent::Ignored
+                } else {
+                    TopupEvent::SessionCompleted(s)
+                }
+            }
+            "payment_intent.succeeded" => match payment()? {
+                p if p.trigger().is_some() => TopupEvent::PaymentSucceeded(p),
+                _ => TopupEvent::Ignored,
+            },
+            "payment_intent.payment_failed" => match payment()? {
+                p if p.trigger().is_some() => TopupEvent::PaymentFailed(p),
+                _ => TopupEvent::Ignored,
+            },
+            "setup_intent.succeeded" => {
+                let s = parse::<SetupIntentObject>(object, &event.kind)?;
+                if s.metadata.get("purpose").map(String::as_str) == Some(AUTO_TOPUP_PURPOSE) {
+                    TopupEvent::SetupSucceeded(s)
+                } else {
+                    TopupEvent::Ignored
+                }
+            }
             "checkout.session.async_payment_succeeded" => {
                 TopupEvent::AsyncPaymentSucceeded(session()?)
             }
@@ -114,6 +210,8 @@ impl TopupEvent {
             TopupEvent::DisputeFundsWithdrawn(d) | TopupEvent::DisputeFundsReinstated(d) => {
                 Some(&d.id)
             }
+            TopupEvent::PaymentSucceeded(p) | TopupEvent::PaymentFailed(p) => Some(&p.id),
+            TopupEvent::SetupSucceeded(s) => Some(&s.id),
             TopupEvent::Ignored => None,
         }
     }

@@ -8,6 +8,7 @@
 //! - [`posting`]: the ledger transactions of a top-up and of its reversals.
 //! - [`webhook`]: applying an event exactly once, in whatever order events arrive.
 
+pub mod auto;
 pub mod checkout;
 pub mod events;
 pub mod posting;

@@ -19,10 +19,11 @@ use rust_decimal::Decimal;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::events::{self, SessionObject, TopupEvent};
+use super::events::{self, PaymentIntentObject, SessionObject, TopupEvent};
 use super::posting::{self, PaidTopup};
 use super::TopupError;
 use crate::Usd;
+use infron_store::auto_topup as auto_store;
 
 /// What processing an event did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct WebhookOutcome {
     pub ignored: bool,
     /// External ids of the ledger transactions this event posted.
     pub posted: Vec<String>,
+    /// A card saved for auto top-up: the account and the payment method.
+    pub saved_card: Option<(Uuid, String)>,
 }
 
 /// Ledger changes made inside the transaction, for the hot balance after commit.
@@ -81,7 +84,7 @@ pub async fn process(
         outcome.duplicate = true;
         return Ok(outcome);
     }
-    let session = record_fact(&mut tx, &topup_event).await?;
+    let session = record_fact(&mut tx, &topup_event, created_at, &mut outcome).await?;
     let posted = match session {
         Some(s) if s.status == "paid" => Some(reconcile(&mut tx, &s).await?),
         Some(_) => None,
@@ -94,7 +97,9 @@ pub async fn process(
                     | TopupEvent::AsyncPaymentSucceeded(_)
                     | TopupEvent::AsyncPaymentFailed(_)
                     | TopupEvent::SessionExpired(_)
-            );
+                    | TopupEvent::PaymentSucceeded(_)
+            ) || (matches!(topup_event, TopupEvent::SetupSucceeded(_))
+                && outcome.saved_card.is_none());
             None
         }
     };
@@ -137,6 +142,8 @@ fn lock_key(event: &TopupEvent) -> Option<String> {
         TopupEvent::DisputeFundsWithdrawn(d) | TopupEvent::DisputeFundsReinstated(d) => {
             d.payment_intent.clone().unwrap_or_else(|| d.charge.clone())
         }
+        TopupEvent::PaymentSucceeded(p) | TopupEvent::PaymentFailed(p) => p.id.clone(),
+        TopupEvent::SetupSucceeded(s) => s.id.clone(),
         TopupEvent::Ignored => return None,
     })
 }
@@ -145,8 +152,53 @@ fn lock_key(event: &TopupEvent) -> Option<String> {
 async fn record_fact(
     tx: &mut Transaction<'_, Postgres>,
     event: &TopupEvent,
+    created_at: DateTime<Utc>,
+    outcome: &mut WebhookOutcome,
 ) -> Result<Option<TopupSessionRow>, TopupError> {
     match event {
+        TopupEvent::PaymentSucceeded(p) => {
+            let Some(row) = own_auto_payment(tx, p).await? else {
+                return Ok(None);
+            };
+            store::set_payment_intent(tx, &row.id, &p.id).await?;
+            let usd = p.currency.as_deref().is_none_or(|c| c == "usd");
+            if usd && p.amount.is_some_and(|a| a != row.total_cents) {
+                tracing::warn!(payment_intent = %p.id, expected = row.total_cents, paid = ?p.amount,
+                    "auto top-up amount differs from the quote; crediting the quote");
+            }
+            store::close_session(tx, &row.id, "paid").await?;
+            if let Some(trigger) = p.trigger() {
+                auto_store::mark_succeeded(tx, trigger, &p.id).await?;
+            }
+            Ok(store::session_for_update(tx, &row.id).await?)
+        }
+        TopupEvent::PaymentFailed(p) => {
+            if let Some(trigger) = p.trigger() {
+                auto_store::mark_failed(tx, trigger, Some(&p.id), &p.failure_reason()).await?;
+            }
+            if let Some(row) = store::session_for_update(tx, &p.id).await? {
+                store::close_session(tx, &row.id, "failed").await?;
+            }
+            Ok(None)
+        }
+        TopupEvent::SetupSucceeded(s) => {
+            let account = s
+                .metadata
+                .get("account_id")
+                .and_then(|a| a.parse::<Uuid>().ok());
+            let (Some(account), Some(pm)) = (account, s.payment_method.as_deref()) else {
+                tracing::warn!(setup_intent = %s.id, "saved card without an account or payment method; ignored");
+                return Ok(None);
+            };
+            if store::credits_book(tx, account).await?.is_none() {
+                tracing::warn!(setup_intent = %s.id, %account, "saved card names an unknown account; ignored");
+                return Ok(None);
+            }
+            if auto_store::save_card(tx, account, s.customer.as_deref(), pm, created_at).await? {
+                outcome.saved_card = Some((account, pm.to_string()));
+            }
+            Ok(None)
+        }
         TopupEvent::SessionCompleted(s) | TopupEvent::AsyncPaymentSucceeded(s) => {
             let Some(row) = own_session(tx, s).await? else {
                 return Ok(None);
@@ -246,6 +298,46 @@ async fn own_session(
     )
     .await?;
     Ok(store::session_for_update(tx, &s.id).await?)
+}
+
+/// Our row for an auto top-up's PaymentIntent (its id is the row's id). A payment whose row is
+/// missing (the insert after Stripe created it failed, or this webhook came first) is adopted
+/// from the metadata we gave Stripe when that metadata is consistent.
+async fn own_auto_payment(
+    tx: &mut Transaction<'_, Postgres>,
+    p: &PaymentIntentObject,
+) -> Result<Option<TopupSessionRow>, TopupError> {
+    if let Some(row) = store::session_for_update(tx, &p.id).await? {
+        return Ok(Some(row));
+    }
+    let as_session = SessionObject {
+        id: p.id.clone(),
+        payment_status: None,
+        payment_intent: Some(p.id.clone()),
+        amount_total: p.amount,
+        currency: p.currency.clone(),
+        metadata: p.metadata.clone(),
+        mode: None,
+    };
+    let Some((account, credits_cents, fee_cents)) = metadata_amounts(&as_session) else {
+        tracing::warn!(payment_intent = %p.id, "auto top-up payment with inconsistent metadata; ignored");
+        return Ok(None);
+    };
+    if store::credits_book(tx, account).await?.is_none() {
+        tracing::error!(payment_intent = %p.id, %account, "auto top-up names an unknown account; ignored");
+        return Ok(None);
+    }
+    store::adopt_session(
+        tx,
+        &NewTopupSession {
+            id: &p.id,
+            account_id: account,
+            credits_cents,
+            fee_cents,
+        },
+    )
+    .await?;
+    Ok(store::session_for_update(tx, &p.id).await?)
 }
 
 fn metadata_amounts(s: &SessionObject) -> Option<(Uuid, i64, i64)> {
@@ -424,6 +516,7 @@ mod fuzz {
                 amount_total: total,
                 currency: currency.clone(),
                 metadata,
+                mode: None,
             };
             if let Some((_, c, f)) = metadata_amounts(&s) {
                 prop_assert!(c > 0 && f >= 0);
