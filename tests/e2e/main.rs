@@ -7,6 +7,7 @@ mod helpers;
 mod smtp_sink;
 mod tenant_helpers;
 
+mod api_description;
 mod auth;
 mod cache;
 mod chat;

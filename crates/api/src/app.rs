@@ -182,6 +182,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
                 .app_data(data.clone())
                 .configure(crate::routes::configure)
+                .configure(crate::openapi::configure)
                 .configure(crate::dashboard::configure)
                 .default_service(web::to(crate::routes::not_found))
         })

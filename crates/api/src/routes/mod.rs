@@ -40,12 +40,12 @@ fn api(scope: Scope) -> Scope {
             "/responses/input_tokens",
             web::post().to(responses::input_tokens),
         )
-        .route("/responses/{id}", web::get().to(responses::stored))
-        .route("/responses/{id}", web::delete().to(responses::stored))
-        .route("/responses/{id}/cancel", web::post().to(responses::stored))
+        .route("/responses/{id}", web::get().to(responses::retrieve))
+        .route("/responses/{id}", web::delete().to(responses::delete))
+        .route("/responses/{id}/cancel", web::post().to(responses::cancel))
         .route(
             "/responses/{id}/input_items",
-            web::get().to(responses::stored),
+            web::get().to(responses::input_items),
         )
         .route("/models", web::get().to(models::list))
         // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.
@@ -58,6 +58,7 @@ fn api(scope: Scope) -> Scope {
         .route("/credits", web::get().to(account::credits))
         .route("/key", web::get().to(account::key))
         .route("/generation", web::get().to(account::generation))
+        .route("/openapi.json", web::get().to(crate::openapi::description))
         .route(
             "/admin/catalog/reload",
             web::post().to(admin::reload_catalog),
