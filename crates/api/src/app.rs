@@ -181,6 +181,8 @@ impl Application {
                 ))
                 .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
                 .app_data(data.clone())
+                .app_data(crate::routes::query_config())
+                .app_data(crate::routes::path_config())
                 .configure(crate::routes::configure)
                 .configure(crate::openapi::configure)
                 .configure(crate::dashboard::configure)

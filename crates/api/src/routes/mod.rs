@@ -136,6 +136,26 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
         .route("/operator/audit", web::get().to(operator::audit));
 }
 
+/// A query string that does not parse (`?context=abc` where a number is expected) is a 400 in
+/// the error envelope, not actix's plain-text answer.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::InvalidRequest {
+            message: format!("the query string is invalid: {e}"),
+            param: None,
+        }
+        .into()
+    })
+}
+
+/// A path segment that cannot be an id of its kind (`/members/abc` where a UUID is expected)
+/// names nothing that exists: 404 in the error envelope.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_, _| {
+        ApiError::UnknownId("not found: the path names nothing that exists".into()).into()
+    })
+}
+
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoSuchRoute)
 }
