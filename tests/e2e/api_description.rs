@@ -36,7 +36,9 @@ fn validate(doc: &Value, schema: &Value, v: &Value, path: &str, errors: &mut Vec
                 matching >= 1
             };
             if !ok {
-                errors.push(format!("{path}: {matching} alternatives of {key} match {v}"));
+                errors.push(format!(
+                    "{path}: {matching} alternatives of {key} match {v}"
+                ));
             }
         }
     }
@@ -186,7 +188,9 @@ async fn the_document_is_openapi_3_1_and_real_answers_match_it() {
         );
     }
     // Operator and admin routes are not part of the public description.
-    assert!(paths.keys().all(|p| !p.contains("/operator/") && !p.contains("/admin/")));
+    assert!(paths
+        .keys()
+        .all(|p| !p.contains("/operator/") && !p.contains("/admin/")));
     // Security schemes, the error shape and streams are described.
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
@@ -217,7 +221,10 @@ async fn the_document_is_openapi_3_1_and_real_answers_match_it() {
     }
     // And an error answer validates against the error shape.
     let r = app
-        .post_chat(&t.key, &json!({"model": "no/such-model", "messages": [{"role": "user", "content": "x"}]}))
+        .post_chat(
+            &t.key,
+            &json!({"model": "no/such-model", "messages": [{"role": "user", "content": "x"}]}),
+        )
         .await;
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
@@ -274,7 +281,9 @@ async fn the_reference_page_lists_every_path_of_the_document() {
         for method in item.as_object().unwrap().keys() {
             let m = method.to_ascii_uppercase();
             assert!(
-                html.contains(&format!("method-{m}\">{m}</span> <code class=\"path\">{path}</code>")),
+                html.contains(&format!(
+                    "method-{m}\">{m}</span> <code class=\"path\">{path}</code>"
+                )),
                 "{m} {path} is missing from the reference page"
             );
         }

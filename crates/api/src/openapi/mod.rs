@@ -170,7 +170,9 @@ fn replace_models(v: &mut Value, chat: Option<&str>, embedding: Option<&str>) {
                 replace_models(child, chat, embedding);
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|c| replace_models(c, chat, embedding)),
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|c| replace_models(c, chat, embedding)),
         _ => {}
     }
 }

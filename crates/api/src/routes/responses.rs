@@ -113,7 +113,10 @@ pub async fn stored(
     params(("id" = String, Path, description = "A response id")),
     responses(), security(("bearer" = []), ("x_api_key" = [])),
 )]
-pub async fn retrieve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn retrieve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     stored(req, state).await
 }
 
@@ -124,7 +127,10 @@ pub async fn retrieve(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     params(("id" = String, Path, description = "A response id")),
     responses(), security(("bearer" = []), ("x_api_key" = [])),
 )]
-pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     stored(req, state).await
 }
 
@@ -135,7 +141,10 @@ pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     params(("id" = String, Path, description = "A response id")),
     responses(), security(("bearer" = []), ("x_api_key" = [])),
 )]
-pub async fn cancel(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     stored(req, state).await
 }
 
