@@ -50,7 +50,6 @@ pub struct ChatRequest {
     pub tools: Option<Vec<Value>>,
     /// `"auto"`, `"none"`, `"required"` or `{"type": "function", "function": {"name"}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub tool_choice: Option<Value>,
     /// `{"type": "text" | "json_object"}` or `{"type": "json_schema", "json_schema": {...}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,8 +61,8 @@ pub struct ChatRequest {
     pub reasoning: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Gateway options, never forwarded upstream. Must precede `extra` so its keys are taken
-    /// out before the pass-through map collects the rest.
+    // Gateway options, never forwarded upstream. Must precede `extra` so its keys are taken
+    // out before the pass-through map collects the rest.
     #[serde(flatten, skip_serializing)]
     pub gateway: GatewayOptions,
     #[serde(flatten)]

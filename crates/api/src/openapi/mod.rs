@@ -288,3 +288,72 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(description))
         .route("/docs/api", web::get().to(reference::page));
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every `$ref` names a schema the document defines, and every operation has a tag, a
+    /// summary and a success answer.
+    #[test]
+    fn the_document_is_complete() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(Value::String(r)) = o.get("$ref") {
+                        out.push(r);
+                    }
+                    o.values().for_each(|c| refs(c, out));
+                }
+                Value::Array(a) => a.iter().for_each(|c| refs(c, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        refs(doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling {r}"
+            );
+        }
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(op["tags"][0].is_string(), "{method} {path}: no tag");
+                assert!(op["summary"].is_string(), "{method} {path}: no summary");
+                let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+                assert!(
+                    statuses.iter().any(|s| s.starts_with('2'))
+                        || path.starts_with("/v1/responses/{id}"),
+                    "{method} {path}: no success answer"
+                );
+            }
+        }
+    }
+
+    /// The chat request's schema comes from `ChatRequest`: its fields, bounds and the gateway's
+    /// routing fields, without the pass-through map.
+    #[test]
+    fn the_chat_request_schema_is_derived_from_the_type() {
+        let schemas = &document()["components"]["schemas"];
+        let text = schemas["ChatRequest"].to_string();
+        assert!(text.contains("\"messages\""));
+        assert!(text.contains("#/components/schemas/GatewayOptions"), "{text}");
+        assert!(!text.contains("\"extra\""), "{text}");
+        assert!(!text.contains("\"gateway\""), "{text}");
+        let gateway = schemas["GatewayOptions"].to_string();
+        assert!(
+            gateway.contains("#/components/schemas/ProviderPreferences"),
+            "{gateway}"
+        );
+        assert_eq!(
+            schemas["ProviderPreferences"]["additionalProperties"],
+            false
+        );
+    }
+}

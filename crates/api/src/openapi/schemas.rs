@@ -311,7 +311,6 @@ pub struct ResponsesBody {
     #[schema(value_type = Option<Vec<Object>>)]
     tools: Option<Vec<Value>>,
     /// `"auto"`, `"none"`, `"required"` or `{"type": "function", "name"}`.
-    #[schema(value_type = Option<Object>)]
     tool_choice: Option<Value>,
     parallel_tool_calls: Option<bool>,
     #[schema(minimum = 1)]
