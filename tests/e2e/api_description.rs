@@ -230,6 +230,28 @@ async fn the_document_is_openapi_3_1_and_real_answers_match_it() {
     let v: Value = r.json().await.unwrap();
     check(&doc, "post", "/v1/chat/completions", "404", &v);
 
+    // What actix's extractors refuse answers in the error envelope, as documented.
+    let r = app
+        .client
+        .get(format!("{}/v1/models?context=abc", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    check(&doc, "get", "/v1/models", "400", &v);
+    let r = app
+        .client
+        .delete(format!("{}/api/v1/members/not-a-uuid", app.base))
+        .bearer_auth(&t.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    check(&doc, "delete", "/api/v1/members/{user_id}", "404", &v);
+
     // Other answers: models, the key, credits.
     let get = |path: &str| get_json(&app, &t.key, path.to_string());
     check(&doc, "get", "/v1/models", "200", &get("/v1/models").await);
