@@ -257,7 +257,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return catalog(c);
     }
     if let Command::Openapi = cli.command {
-        println!("{}", serde_json::to_string_pretty(crate::openapi::document())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(crate::openapi::document())?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Healthcheck { addr, timeout_secs } = cli.command {

@@ -343,7 +343,10 @@ mod tests {
         let schemas = &document()["components"]["schemas"];
         let text = schemas["ChatRequest"].to_string();
         assert!(text.contains("\"messages\""));
-        assert!(text.contains("#/components/schemas/GatewayOptions"), "{text}");
+        assert!(
+            text.contains("#/components/schemas/GatewayOptions"),
+            "{text}"
+        );
         assert!(!text.contains("\"extra\""), "{text}");
         assert!(!text.contains("\"gateway\""), "{text}");
         let gateway = schemas["GatewayOptions"].to_string();
