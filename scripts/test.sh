@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit and end-to-end tests of every crate, the dashboard in a real
 # browser, then the client compatibility suite (scripts/sdk-tests.sh: the official OpenAI and
-# Anthropic SDKs, LiteLLM, LangChain and the Vercel AI SDK against the gateway). Needs nothing
+# Anthropic SDKs, LiteLLM, LangChain and the Vercel AI SDK against the gateway), then
+# schemathesis against the gateway's OpenAPI document. Needs nothing
 # but Rust: starts (and if needed installs) PostgreSQL and Redis, and installs the dashboard's
 # npm packages and Debian's chromium and chromium-driver, first. Each test uses its own database
 # and Redis prefix,
@@ -28,6 +29,11 @@ fi
 if [ -x scripts/sdk-tests.sh ]; then
   scripts/sdk-tests.sh
 fi
+
+# The gateway against its own OpenAPI document (GET /openapi.json): schemathesis generates
+# requests for every documented operation; no answer may be a server error or differ from the
+# document.
+scripts/schemathesis.sh
 
 # A 2-minute soak: moderate load with provider faults and one Redis restart (its own
 # redis-server), checking memory, descriptors, that every request is charged once and that the

@@ -8,6 +8,7 @@ mod smtp_sink;
 mod tenant_helpers;
 
 mod alerts;
+mod api_description;
 mod auth;
 mod cache;
 mod chat;

@@ -63,6 +63,9 @@ pub enum Command {
     /// Build the model catalog from public price lists.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Print the API's OpenAPI 3.1 document (what `GET /openapi.json` serves, with the
+    /// examples' model ids as generated). Needs no database.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -253,6 +256,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Catalog(c) = cli.command {
         return catalog(c);
     }
+    if let Command::Openapi = cli.command {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(crate::openapi::document())?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Healthcheck { addr, timeout_secs } = cli.command {
         let addr = addr.unwrap_or_else(|| {
             probe_address(&std::env::var("INFRON_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into()))
@@ -341,7 +351,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Catalog(c) => catalog(c),
-        Command::Healthcheck { .. } => Ok(ExitCode::FAILURE),
+        Command::Healthcheck { .. } | Command::Openapi => Ok(ExitCode::FAILURE),
         Command::Ledger(LedgerCommand::Verify { max_lag_secs }) => {
             let pg = pg(&settings).await?;
             let check = infron_store::ledger::verify(&pg).await?;

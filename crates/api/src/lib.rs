@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod healthcheck;
 pub mod metrics;
+pub mod openapi;
 pub mod principal;
 pub mod rate_limit;
 pub mod request_id;

@@ -19,23 +19,35 @@ use serde_json::{json, Map, Value};
 
 use crate::types::{ChatChunk, ChatRequest, ChatResponse};
 
-#[derive(Debug, Clone, Deserialize)]
+/// The legacy Completions request. Besides these fields, every chat field but `messages`
+/// (`model`, `max_tokens`, `temperature`, `stop`, `stream`, `models`, `provider`, `usage`, ...)
+/// means what it means in chat.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = CompletionRequest)]
 pub struct CompletionRequest {
+    /// One prompt, as a string or an array of one string.
     pub prompt: Prompt,
+    /// Only `false`.
     #[serde(default)]
     pub echo: Option<bool>,
+    /// Only empty.
     #[serde(default)]
     pub suffix: Option<String>,
+    /// Only 0.
     #[serde(default)]
+    #[schema(maximum = 0)]
     pub logprobs: Option<u32>,
+    /// Only 1.
     #[serde(default)]
+    #[schema(maximum = 1)]
     pub best_of: Option<u32>,
     /// Everything else, which chat understands as is.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub rest: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Prompt {
     Text(String),
@@ -108,7 +120,8 @@ impl CompletionRequest {
 }
 
 /// A legacy completion (or, with `object` `text_completion`, one of its stream chunks).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = TextCompletion)]
 pub struct Completion {
     pub id: String,
     pub object: String,
@@ -119,11 +132,14 @@ pub struct Completion {
     pub choices: Vec<CompletionChoice>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CompletionChoice {
     pub text: String,
     pub index: u32,
+    /// Always null.
+    #[schema(value_type = Option<Object>, required = true)]
     pub logprobs: Option<Value>,
+    #[schema(required = true)]
     pub finish_reason: Option<String>,
 }
 

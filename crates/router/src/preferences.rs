@@ -30,7 +30,7 @@ impl PreferenceError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     Price,
@@ -52,7 +52,7 @@ impl std::str::FromStr for Sort {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DataCollection {
     #[default]
@@ -141,26 +141,61 @@ const FIELDS: &[&str] = &[
 ];
 const PRICE_FIELDS: &[&str] = &["prompt", "completion", "request", "image"];
 
-#[derive(Deserialize)]
-struct Raw {
+/// The `provider` object as sent (OpenRouter's routing preferences); also its schema in the
+/// API description. Unknown fields are refused (the keys are checked against `FIELDS` first).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ProviderPreferences)]
+pub struct Raw {
+    /// Provider names to try first, in this order (catalog names or display names).
     #[serde(default)]
     order: Option<Vec<String>>,
+    /// `false`: only the providers in `order` are tried. Default `true`.
     #[serde(default)]
     allow_fallbacks: Option<bool>,
+    /// Only these providers may serve the request.
     #[serde(default)]
     only: Option<Vec<String>>,
+    /// These providers may not serve the request.
     #[serde(default)]
     ignore: Option<Vec<String>>,
+    /// A strict order instead of the weighted random choice.
     #[serde(default)]
     sort: Option<Sort>,
+    /// Only endpoints that support every parameter the request sets.
     #[serde(default)]
     require_parameters: Option<bool>,
+    /// `deny`: leave out providers that train on or retain prompts.
     #[serde(default)]
     data_collection: Option<DataCollection>,
+    /// Zero data retention: the same as `data_collection: "deny"`.
     #[serde(default)]
     zdr: Option<bool>,
+    /// Highest prices accepted.
     #[serde(default)]
+    #[schema(value_type = Option<MaxPriceSchema>)]
     max_price: Option<Map<String, Value>>,
+}
+
+/// Highest prices accepted: USD per million tokens for `prompt` and `completion`, USD per
+/// request and per image for the others.
+#[derive(utoipa::ToSchema)]
+#[schema(as = MaxPrice)]
+#[allow(dead_code)]
+pub struct MaxPriceSchema {
+    prompt: Option<PriceLimit>,
+    completion: Option<PriceLimit>,
+    request: Option<PriceLimit>,
+    image: Option<PriceLimit>,
+}
+
+/// A non-negative USD amount, as a JSON number or a decimal string (`"0.5"`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum PriceLimit {
+    Number(f64),
+    Decimal(String),
 }
 
 impl ProviderPreferences {

@@ -86,6 +86,7 @@ impl Nav {
             ]);
         }
         pages.push(("/models", "Models"));
+        pages.push(("/docs/api", "API"));
         if role.is_some() {
             pages.push(("/settings", "Settings"));
         }

@@ -31,6 +31,12 @@ struct CreditTotals {
 
 /// `GET /api/v1/credits`: what the account was credited, what it used, what remains, and
 /// which credits expire when.
+#[utoipa::path(
+    get, path = "/api/v1/credits", tag = "Usage",
+    summary = "The account's credits",
+    responses((status = 200, description = "Credits, usage and balance in USD", body = crate::openapi::schemas::CreditsResponse)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn credits(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -76,6 +82,12 @@ pub async fn credits_json(state: &AppState, p: &Principal) -> Result<Value, ApiE
 
 /// `GET /api/v1/key`: the calling key (inference or management): label, limit and spend, in
 /// OpenRouter's shape (BYOK figures are zero: Infron has no BYOK).
+#[utoipa::path(
+    get, path = "/api/v1/key", tag = "Usage",
+    summary = "The calling key",
+    responses((status = 200, description = "The key, its limit and spend", body = crate::openapi::schemas::CurrentKeyResponse)),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn key(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.authenticate_any(&req).await?;
     let row = infron_store::keys::get(&state.pg, caller.key_id)
@@ -147,6 +159,14 @@ pub struct GenerationQuery {
 /// `GET /api/v1/generation?id=gen-…`: one request's metadata, tokens and cost, in OpenRouter's
 /// shape plus Infron's breakdown (`cost_details`, `prices`, `providers`). Keys and members see
 /// the requests of the keys they may see; anything else is 404.
+#[utoipa::path(
+    get, path = "/api/v1/generation", tag = "Usage",
+    summary = "One request's record",
+    description = "Tokens, cost, latency and the providers tried. Records appear a moment after the request ends.",
+    params(("id" = String, Query, description = "The request's id (`gen-…`)")),
+    responses((status = 200, description = "The record", body = crate::openapi::schemas::GenerationResponse)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn generation(
     req: HttpRequest,
     query: web::Query<GenerationQuery>,

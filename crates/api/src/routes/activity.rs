@@ -116,6 +116,19 @@ fn check_workspace(actor: &Actor, q: &HashMap<String, String>) -> Result<(), Api
 }
 
 /// `GET /api/v1/activity?date=&api_key_hash=&user_id=&group_by=&workspace_id=`
+#[utoipa::path(
+    get, path = "/api/v1/activity", tag = "Usage",
+    summary = "Usage per day, model, provider and key",
+    params(
+        ("date" = Option<String>, Query, description = "One UTC day, `YYYY-MM-DD`"),
+        ("api_key_hash" = Option<String>, Query, description = "One key"),
+        ("user_id" = Option<String>, Query, description = "The keys a member created"),
+        ("group_by" = Option<String>, Query, description = "`workspace` adds `workspace_id`"),
+        ("workspace_id" = Option<String>, Query, description = "The account's id"),
+    ),
+    responses((status = 200, description = "The last 30 days and today, newest first", body = crate::openapi::schemas::ActivityResponse)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn activity(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
@@ -231,6 +244,21 @@ fn decode_cursor(s: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
 }
 
 /// `GET /api/v1/logs?limit=&cursor=&api_key_hash=&user_id=&model=&provider=&status=&from=&to=`
+#[utoipa::path(
+    get, path = "/api/v1/logs", tag = "Usage",
+    summary = "The request log (metadata only)",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("api_key_hash" = Option<String>, Query), ("user_id" = Option<String>, Query),
+        ("model" = Option<String>, Query), ("provider" = Option<String>, Query),
+        ("status" = Option<String>, Query, description = "An HTTP status, `success` or `error`"),
+        ("from" = Option<String>, Query, description = "RFC 3339 time, inclusive"),
+        ("to" = Option<String>, Query, description = "RFC 3339 time, exclusive"),
+    ),
+    responses((status = 200, description = "Newest first", body = crate::openapi::schemas::LogsResponse)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn logs(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,

@@ -205,6 +205,17 @@ async fn settle_only(state: &AppState, hold: Option<&Hold>, record: &SettlementR
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/chat/completions", tag = "Chat",
+    summary = "Create a chat completion",
+    description = "OpenAI's Chat Completions request, routed to the cheapest healthy endpoint of the model, with fallback. With `stream: true` the answer is `text/event-stream`: `data:` chunks (`object: \"chat.completion.chunk\"`), a final usage chunk when asked, then `data: [DONE]`.",
+    request_body(content = infron_router::types::ChatRequest, content_type = "application/json",
+        example = json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 16})),
+    params(("x-infron-cache" = Option<String>, Header, description = "`no-cache` skips the response cache lookup, `no-store` neither reads nor writes it")),
+    responses((status = 200, description = "The completion, or its stream",
+        content((crate::openapi::schemas::ChatCompletion = "application/json"), (String = "text/event-stream")))),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn chat_completions(
     req: HttpRequest,
     payload: web::Payload,
@@ -214,6 +225,16 @@ pub async fn chat_completions(
 }
 
 /// `POST /v1/completions`: the legacy API, served through chat (see `infron_router::legacy`).
+#[utoipa::path(
+    post, path = "/v1/completions", tag = "Chat",
+    summary = "Create a text completion (legacy)",
+    description = "The legacy Completions API, served through chat: `prompt` becomes one user message. Streams as `text_completion` chunks with `stream: true`.",
+    request_body(content = crate::openapi::schemas::CompletionsBody, content_type = "application/json",
+        example = json!({"model": "openai/gpt-4o-mini", "prompt": "Say hello", "max_tokens": 16})),
+    responses((status = 200, description = "The completion, or its stream",
+        content((crate::openapi::schemas::TextCompletionResponse = "application/json"), (String = "text/event-stream")))),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,

@@ -23,6 +23,14 @@ use crate::state::AppState;
 /// Request fields that steer the gateway and are never forwarded.
 const GATEWAY_FIELDS: &[&str] = &["provider", "usage", "models", "fallback_models"];
 
+#[utoipa::path(
+    post, path = "/v1/embeddings", tag = "Embeddings",
+    summary = "Create embeddings",
+    request_body(content = crate::openapi::schemas::EmbeddingsBody, content_type = "application/json",
+        example = json!({"model": "openai/text-embedding-3-small", "input": "Hello"})),
+    responses((status = 200, description = "The embeddings", body = crate::openapi::schemas::EmbeddingsResponse)),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,

@@ -82,6 +82,12 @@ fn endpoint_json(
     })
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/models/{author}/{slug}/endpoints", tag = "Models",
+    summary = "List a model's endpoints with their measured health",
+    params(("author" = String, Path, description = "The part of the id before the slash"), ("slug" = String, Path, description = "The part after it")),
+    responses((status = 200, description = "The endpoints", body = crate::openapi::schemas::EndpointsResponse)),
+)]
 pub async fn list(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,

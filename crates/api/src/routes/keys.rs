@@ -155,6 +155,17 @@ fn check_workspace(actor: &Actor, workspace: Option<&str>) -> Result<(), ApiErro
 }
 
 /// `GET /api/v1/keys?offset=&include_disabled=&kind=`
+#[utoipa::path(
+    get, path = "/api/v1/keys", tag = "Keys",
+    summary = "List keys",
+    params(
+        ("offset" = Option<u64>, Query, description = "Skip this many keys"),
+        ("include_disabled" = Option<bool>, Query, description = "Include disabled keys"),
+        ("kind" = Option<String>, Query, description = "`management` lists management keys"),
+    ),
+    responses((status = 200, description = "Up to 100 keys, oldest first", body = crate::openapi::schemas::KeyList)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
@@ -248,6 +259,13 @@ async fn visible_key(
 }
 
 /// `GET /api/v1/keys/{hash}`
+#[utoipa::path(
+    get, path = "/api/v1/keys/{hash}", tag = "Keys",
+    summary = "Retrieve a key",
+    params(("hash" = String, Path, description = "The key's hash (64 hex digits)")),
+    responses((status = 200, description = "The key", body = crate::openapi::schemas::KeyResponse)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
@@ -261,6 +279,13 @@ pub async fn get(
 
 /// `POST /api/v1/keys`: `{name, limit, limit_reset, expires_at, creator_user_id, kind}` →
 /// `{data, key}`; the secret is in `key`, this once.
+#[utoipa::path(
+    post, path = "/api/v1/keys", tag = "Keys",
+    summary = "Create a key",
+    request_body(content = crate::openapi::schemas::NewKey, content_type = "application/json"),
+    responses((status = 201, description = "The key and its secret, shown this once", body = crate::openapi::schemas::CreatedKey)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
@@ -351,6 +376,14 @@ pub async fn create_key(
 }
 
 /// `PATCH /api/v1/keys/{hash}`: `name`, `disabled`, `limit`, `limit_reset`, `expires_at`.
+#[utoipa::path(
+    patch, path = "/api/v1/keys/{hash}", tag = "Keys",
+    summary = "Change a key",
+    params(("hash" = String, Path, description = "The key's hash (64 hex digits)")),
+    request_body(content = crate::openapi::schemas::KeyChange, content_type = "application/json"),
+    responses((status = 200, description = "The key as changed", body = crate::openapi::schemas::KeyResponse)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn update(
     req: HttpRequest,
     path: web::Path<String>,
@@ -442,6 +475,13 @@ pub async fn update_key(
 
 /// `DELETE /api/v1/keys/{hash}` → `{"deleted": true}`. The key stops working everywhere
 /// within a second; its logs and activity keep naming it.
+#[utoipa::path(
+    delete, path = "/api/v1/keys/{hash}", tag = "Keys",
+    summary = "Delete a key",
+    params(("hash" = String, Path, description = "The key's hash (64 hex digits)")),
+    responses((status = 200, description = "Deleted; the key stops working within a second", body = crate::openapi::schemas::Deleted)),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn delete(
     req: HttpRequest,
     path: web::Path<String>,

@@ -44,6 +44,11 @@ fn role(field: &'static str, s: &str) -> Result<Role, ApiError> {
 }
 
 /// `GET /api/v1/members`
+#[utoipa::path(
+    get, path = "/api/v1/members", tag = "Account",
+    summary = "Members and open invitations",
+    responses((status = 200, description = "Members and invitations", body = crate::openapi::schemas::MemberList)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     p.actor.read_members()?;
@@ -64,6 +69,13 @@ fn invitation_json(i: &infron_store::members::InvitationRow) -> Value {
 }
 
 /// `PATCH /api/v1/members/{user_id}` `{role}`
+#[utoipa::path(
+    patch, path = "/api/v1/members/{user_id}", tag = "Account",
+    summary = "Change a member's role",
+    params(("user_id" = uuid::Uuid, Path, description = "The member's user id")),
+    request_body(content = crate::openapi::schemas::RoleChangeBody, content_type = "application/json"),
+    responses((status = 200, description = "`user_id` and the new `role`", body = crate::openapi::schemas::DataObject)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn change_role(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -82,6 +94,12 @@ pub async fn change_role(
 }
 
 /// `DELETE /api/v1/members/{user_id}`: the member's keys are disabled.
+#[utoipa::path(
+    delete, path = "/api/v1/members/{user_id}", tag = "Account",
+    summary = "Remove a member (their keys are disabled)",
+    params(("user_id" = uuid::Uuid, Path, description = "The member's user id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::schemas::Deleted)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn remove(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -97,6 +115,11 @@ pub async fn remove(
 }
 
 /// `POST /api/v1/account/leave`: the signed-in member leaves the current account.
+#[utoipa::path(
+    post, path = "/api/v1/account/leave", tag = "Account",
+    summary = "Leave the current account (not its owner)",
+    responses((status = 200, description = "`left`: the account's id", body = crate::openapi::schemas::DataObject)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn leave(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     let me = p
@@ -123,6 +146,12 @@ pub async fn leave(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 }
 
 /// `POST /api/v1/account/transfer` `{user_id}`: the member becomes the owner, the owner an admin.
+#[utoipa::path(
+    post, path = "/api/v1/account/transfer", tag = "Account",
+    summary = "Make a member the owner",
+    request_body(content = crate::openapi::schemas::TransferBody, content_type = "application/json"),
+    responses((status = 200, description = "`owner`: the new owner", body = crate::openapi::schemas::DataObject)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn transfer(
     req: HttpRequest,
     payload: web::Payload,
@@ -139,6 +168,11 @@ pub async fn transfer(
 }
 
 /// `GET /api/v1/invitations`
+#[utoipa::path(
+    get, path = "/api/v1/invitations", tag = "Account",
+    summary = "Open invitations",
+    responses((status = 200, description = "The invitations", body = crate::openapi::schemas::InvitationList)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn invitations(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -151,6 +185,12 @@ pub async fn invitations(
 }
 
 /// `POST /api/v1/invitations` `{email, role}`: emails a link valid 7 days.
+#[utoipa::path(
+    post, path = "/api/v1/invitations", tag = "Account",
+    summary = "Invite someone (emails a link valid 7 days)",
+    request_body(content = crate::openapi::schemas::InviteBody, content_type = "application/json"),
+    responses((status = 201, description = "The invitation", body = crate::openapi::schemas::InvitationResponse)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn invite(
     req: HttpRequest,
     payload: web::Payload,
@@ -166,6 +206,12 @@ pub async fn invite(
 }
 
 /// `DELETE /api/v1/invitations/{id}`
+#[utoipa::path(
+    delete, path = "/api/v1/invitations/{id}", tag = "Account",
+    summary = "Revoke an invitation",
+    params(("id" = uuid::Uuid, Path, description = "The invitation's id")),
+    responses((status = 200, description = "Revoked", body = crate::openapi::schemas::Deleted)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn revoke(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -198,6 +244,11 @@ pub fn settings_json(a: &AccountRow) -> Value {
 }
 
 /// `GET /api/v1/account`: the account's settings.
+#[utoipa::path(
+    get, path = "/api/v1/account", tag = "Account",
+    summary = "The account's settings",
+    responses((status = 200, description = "The settings", body = crate::openapi::schemas::AccountSettingsResponse)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn settings(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -212,6 +263,12 @@ pub async fn settings(
 
 /// `PATCH /api/v1/account`: `name`, `allow_training`, `default_key_limit`,
 /// `default_key_limit_reset`.
+#[utoipa::path(
+    patch, path = "/api/v1/account", tag = "Account",
+    summary = "Change the account's settings",
+    request_body(content = crate::openapi::schemas::AccountChange, content_type = "application/json"),
+    responses((status = 200, description = "The settings as changed", body = crate::openapi::schemas::AccountSettingsResponse)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn update_settings(
     req: HttpRequest,
     payload: web::Payload,
@@ -346,6 +403,12 @@ pub fn audit_json(rows: &[infron_store::audit::AuditRow], limit: i64) -> Value {
 }
 
 /// `GET /api/v1/audit?limit=&cursor=`: the account's audit log, newest first (owners).
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "Account",
+    summary = "The account's audit log",
+    params(("limit" = Option<u32>, Query, description = "1 to 500, default 50"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "Newest first", body = crate::openapi::schemas::AuditPage)), security(("bearer" = []), ("session" = [])),
+)]
 pub async fn audit(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,

@@ -18,6 +18,17 @@ use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// `POST /v1/messages`.
+#[utoipa::path(
+    post, path = "/v1/messages", tag = "Messages",
+    summary = "Create a message (Anthropic)",
+    description = "Anthropic's Messages API, for every catalog model. With `stream: true`, Anthropic's event sequence (`message_start` … `message_stop`) as `text/event-stream`. Errors in Anthropic's shape.",
+    request_body(content = crate::openapi::schemas::MessagesBody, content_type = "application/json",
+        example = json!({"model": "openai/gpt-4o-mini", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello"}]})),
+    params(("anthropic-version" = Option<String>, Header, description = "Accepted and ignored")),
+    responses((status = 200, description = "The message, or its stream",
+        content((crate::openapi::schemas::MessageResponse = "application/json"), (String = "text/event-stream")))),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn messages(
     req: HttpRequest,
     payload: web::Payload,
@@ -40,6 +51,15 @@ pub async fn messages(
 
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, an estimate of the prompt (about
 /// four bytes of text per token, plus images), as the gateway has no provider tokenizers.
+#[utoipa::path(
+    post, path = "/v1/messages/count_tokens", tag = "Messages",
+    summary = "Count a message request's input tokens (Anthropic)",
+    description = "An estimate (about four bytes of text per token, images and tools included); nothing is charged.",
+    request_body(content = crate::openapi::schemas::CountTokensBody, content_type = "application/json",
+        example = json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]})),
+    responses((status = 200, description = "The estimate", body = crate::openapi::schemas::CountTokensResponse)),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn count_tokens(
     req: HttpRequest,
     payload: web::Payload,

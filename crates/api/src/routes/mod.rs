@@ -43,12 +43,12 @@ fn api(scope: Scope) -> Scope {
             "/responses/input_tokens",
             web::post().to(responses::input_tokens),
         )
-        .route("/responses/{id}", web::get().to(responses::stored))
-        .route("/responses/{id}", web::delete().to(responses::stored))
-        .route("/responses/{id}/cancel", web::post().to(responses::stored))
+        .route("/responses/{id}", web::get().to(responses::retrieve))
+        .route("/responses/{id}", web::delete().to(responses::delete))
+        .route("/responses/{id}/cancel", web::post().to(responses::cancel))
         .route(
             "/responses/{id}/input_items",
-            web::get().to(responses::stored),
+            web::get().to(responses::input_items),
         )
         .route("/models", web::get().to(models::list))
         // One segment: the id's slash percent-encoded (`mock%2Fgpt-4o-mini`), as SDKs send it.
@@ -61,6 +61,7 @@ fn api(scope: Scope) -> Scope {
         .route("/credits", web::get().to(account::credits))
         .route("/key", web::get().to(account::key))
         .route("/generation", web::get().to(account::generation))
+        .route("/openapi.json", web::get().to(crate::openapi::description))
         .route(
             "/admin/catalog/reload",
             web::post().to(admin::reload_catalog),
@@ -137,6 +138,26 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(operator::unfreeze),
         )
         .route("/operator/audit", web::get().to(operator::audit));
+}
+
+/// A query string that does not parse (`?context=abc` where a number is expected) is a 400 in
+/// the error envelope, not actix's plain-text answer.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::InvalidRequest {
+            message: format!("the query string is invalid: {e}"),
+            param: None,
+        }
+        .into()
+    })
+}
+
+/// A path segment that cannot be an id of its kind (`/members/abc` where a UUID is expected)
+/// names nothing that exists: 404 in the error envelope.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_, _| {
+        ApiError::UnknownId("not found: the path names nothing that exists".into()).into()
+    })
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

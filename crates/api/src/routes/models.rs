@@ -160,6 +160,19 @@ fn sort_price(m: &Model) -> Decimal {
     cheapest(m).map_or(Decimal::MAX, |e| unit_price(e) / Decimal::TWO)
 }
 
+#[utoipa::path(
+    get, path = "/v1/models", tag = "Models",
+    summary = "List models",
+    description = "Every model of the catalog with the prices of its cheapest endpoint. No key needed.",
+    params(
+        ("supported_parameters" = Option<String>, Query, description = "Comma-separated parameters every listed model must honour"),
+        ("input_modalities" = Option<String>, Query, description = "Comma-separated `text`, `image`, `file`, `audio`"),
+        ("output_modalities" = Option<String>, Query, description = "Comma-separated `text`, `embeddings`, or `all` (the default)"),
+        ("context" = Option<u64>, Query, description = "Minimum context length"),
+        ("sort" = Option<String>, Query, description = "`pricing-low-to-high`, `pricing-high-to-low`, `context-high-to-low` or `context-low-to-high`"),
+    ),
+    responses((status = 200, description = "The models", body = crate::openapi::schemas::ModelList)),
+)]
 pub async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
@@ -215,6 +228,12 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/models/{author}/{slug}", tag = "Models",
+    summary = "Retrieve a model",
+    params(("author" = String, Path, description = "The part of the id before the slash"), ("slug" = String, Path, description = "The part after it")),
+    responses((status = 200, description = "The model and its endpoints", body = crate::openapi::schemas::ModelDetail)),
+)]
 pub async fn get(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -229,6 +248,13 @@ pub async fn get(
 
 /// `GET /v1/models/{id}` with the slash of the id percent-encoded (`mock%2Fgpt-4o-mini`), as
 /// the official OpenAI SDKs send `models.retrieve("mock/gpt-4o-mini")`.
+#[utoipa::path(
+    get, path = "/v1/models/{id}", tag = "Models",
+    summary = "Retrieve a model by its id, slash percent-encoded, or an alias",
+    description = "As the OpenAI SDKs send `models.retrieve(\"openai/gpt-4o-mini\")`: `/v1/models/openai%2Fgpt-4o-mini`.",
+    params(("id" = String, Path, description = "A model id with its slash encoded, or an alias")),
+    responses((status = 200, description = "The model and its endpoints", body = crate::openapi::schemas::ModelDetail)),
+)]
 pub async fn get_encoded(
     path: web::Path<String>,
     state: web::Data<AppState>,

@@ -17,6 +17,16 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `POST /v1/responses`.
+#[utoipa::path(
+    post, path = "/v1/responses", tag = "Responses",
+    summary = "Create a response",
+    description = "OpenAI's Responses API, stateless: send the whole conversation in `input`. With `stream: true`, the Responses event sequence (`response.created` … `response.completed`) as `text/event-stream`.",
+    request_body(content = crate::openapi::schemas::ResponsesBody, content_type = "application/json",
+        example = json!({"model": "openai/gpt-4o-mini", "input": "Hello", "max_output_tokens": 16})),
+    responses((status = 200, description = "The response, or its stream",
+        content((crate::openapi::schemas::ResponseObject = "application/json"), (String = "text/event-stream")))),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn responses(
     req: HttpRequest,
     payload: web::Payload,
@@ -38,6 +48,15 @@ pub async fn responses(
 /// `POST /v1/responses/input_tokens`: `{"object": "response.input_tokens", "input_tokens": N}`,
 /// an estimate of the prompt (about four bytes of text per token, plus images and tools), as
 /// the gateway runs no provider tokenizer. `model` is optional; an unknown one is a 404.
+#[utoipa::path(
+    post, path = "/v1/responses/input_tokens", tag = "Responses",
+    summary = "Count a request's input tokens",
+    description = "An estimate (about four bytes of text per token, images and tools included); nothing is charged.",
+    request_body(content = crate::openapi::schemas::InputTokensBody, content_type = "application/json",
+        example = json!({"model": "openai/gpt-4o-mini", "input": "Hello"})),
+    responses((status = 200, description = "The estimate", body = crate::openapi::schemas::InputTokensResponse)),
+    security(("bearer" = []), ("x_api_key" = [])),
+)]
 pub async fn input_tokens(
     req: HttpRequest,
     payload: web::Payload,
@@ -85,6 +104,62 @@ pub async fn stored(
     Err(ApiError::UnknownId(
         "responses are not stored by this gateway (the Responses API is stateless here), so none can be retrieved, cancelled or deleted".into(),
     ))
+}
+
+/// `GET /v1/responses/{id}`.
+#[utoipa::path(
+    get, path = "/v1/responses/{id}", tag = "Responses",
+    summary = "Retrieve a response (always 404: nothing is stored)",
+    params(("id" = String, Path, description = "A response id")),
+    responses(), security(("bearer" = []), ("x_api_key" = [])),
+)]
+pub async fn retrieve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    stored(req, state).await
+}
+
+/// `DELETE /v1/responses/{id}`.
+#[utoipa::path(
+    delete, path = "/v1/responses/{id}", tag = "Responses",
+    summary = "Delete a response (always 404: nothing is stored)",
+    params(("id" = String, Path, description = "A response id")),
+    responses(), security(("bearer" = []), ("x_api_key" = [])),
+)]
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    stored(req, state).await
+}
+
+/// `POST /v1/responses/{id}/cancel`.
+#[utoipa::path(
+    post, path = "/v1/responses/{id}/cancel", tag = "Responses",
+    summary = "Cancel a response (always 404: nothing is stored)",
+    params(("id" = String, Path, description = "A response id")),
+    responses(), security(("bearer" = []), ("x_api_key" = [])),
+)]
+pub async fn cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    stored(req, state).await
+}
+
+/// `GET /v1/responses/{id}/input_items`.
+#[utoipa::path(
+    get, path = "/v1/responses/{id}/input_items", tag = "Responses",
+    summary = "List a response's input items (always 404: nothing is stored)",
+    params(("id" = String, Path, description = "A response id")),
+    responses(), security(("bearer" = []), ("x_api_key" = [])),
+)]
+pub async fn input_items(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    stored(req, state).await
 }
 
 fn invalid(param: impl Into<String>, message: impl Into<String>) -> ApiError {

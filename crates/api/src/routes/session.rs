@@ -73,6 +73,12 @@ fn accepted(status: &str) -> HttpResponse {
 }
 
 /// `POST /api/v1/auth/signup`: always 202, whether or not the address had an account.
+#[utoipa::path(
+    post, path = "/api/v1/auth/signup", tag = "Sign-in",
+    summary = "Sign up (emails a verification link)",
+    request_body(content = crate::openapi::schemas::Credentials, content_type = "application/json"),
+    responses((status = 202, description = "Accepted (the same for a taken address)", body = crate::openapi::schemas::DataObject)),
+)]
 pub async fn sign_up(
     req: HttpRequest,
     payload: web::Payload,
@@ -90,6 +96,12 @@ pub async fn sign_up(
 }
 
 /// `POST /api/v1/auth/verify`: the token from the emailed link.
+#[utoipa::path(
+    post, path = "/api/v1/auth/verify", tag = "Sign-in",
+    summary = "Verify an email address",
+    request_body(content = crate::openapi::schemas::TokenBody, content_type = "application/json"),
+    responses((status = 200, description = "Verified", body = crate::openapi::schemas::DataObject)),
+)]
 pub async fn verify(
     req: HttpRequest,
     payload: web::Payload,
@@ -101,6 +113,12 @@ pub async fn verify(
 }
 
 /// `POST /api/v1/auth/verify/resend`: always 202.
+#[utoipa::path(
+    post, path = "/api/v1/auth/verify/resend", tag = "Sign-in",
+    summary = "Send the verification link again",
+    request_body(content = crate::openapi::schemas::EmailBody, content_type = "application/json"),
+    responses((status = 202, description = "Accepted", body = crate::openapi::schemas::DataObject)),
+)]
 pub async fn resend(
     req: HttpRequest,
     payload: web::Payload,
@@ -117,6 +135,12 @@ pub async fn resend(
 
 /// `POST /api/v1/auth/signin`: a new session (any session the browser had ends: the id
 /// rotates at every sign-in).
+#[utoipa::path(
+    post, path = "/api/v1/auth/signin", tag = "Sign-in",
+    summary = "Sign in (sets the session cookie)",
+    request_body(content = crate::openapi::schemas::Credentials, content_type = "application/json"),
+    responses((status = 200, description = "Signed in", body = crate::openapi::schemas::SignedIn)),
+)]
 pub async fn sign_in(
     req: HttpRequest,
     payload: web::Payload,
@@ -160,6 +184,11 @@ async fn end_previous(req: &HttpRequest, state: &AppState) {
 }
 
 /// `POST /api/v1/auth/signout`: ends this session.
+#[utoipa::path(
+    post, path = "/api/v1/auth/signout", tag = "Sign-in",
+    summary = "End this session",
+    responses((status = 200, description = "Signed out", body = crate::openapi::schemas::DataObject)),
+)]
 pub async fn sign_out(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -173,6 +202,11 @@ pub async fn sign_out(
 }
 
 /// `POST /api/v1/auth/signout-all`: ends every session of the signed-in user or operator.
+#[utoipa::path(
+    post, path = "/api/v1/auth/signout-all", tag = "Sign-in",
+    summary = "End every session of the user",
+    responses((status = 200, description = "`sessions_ended`", body = crate::openapi::schemas::DataObject)), security(("session" = [])),
+)]
 pub async fn sign_out_all(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -187,6 +221,12 @@ pub async fn sign_out_all(
 }
 
 /// `POST /api/v1/auth/password`: change the password; other sessions end.
+#[utoipa::path(
+    post, path = "/api/v1/auth/password", tag = "Sign-in",
+    summary = "Change the password (other sessions end)",
+    request_body(content = crate::openapi::schemas::PasswordChange, content_type = "application/json"),
+    responses((status = 200, description = "Changed", body = crate::openapi::schemas::DataObject)), security(("session" = [])),
+)]
 pub async fn change_password(
     req: HttpRequest,
     payload: web::Payload,
@@ -208,6 +248,12 @@ pub async fn change_password(
 }
 
 /// `POST /api/v1/auth/password/forgot`: always 202.
+#[utoipa::path(
+    post, path = "/api/v1/auth/password/forgot", tag = "Sign-in",
+    summary = "Email a password reset link",
+    request_body(content = crate::openapi::schemas::EmailBody, content_type = "application/json"),
+    responses((status = 202, description = "Accepted", body = crate::openapi::schemas::DataObject)),
+)]
 pub async fn forgot(
     req: HttpRequest,
     payload: web::Payload,
@@ -223,6 +269,12 @@ pub async fn forgot(
 }
 
 /// `POST /api/v1/auth/password/reset`: a new password with the emailed token.
+#[utoipa::path(
+    post, path = "/api/v1/auth/password/reset", tag = "Sign-in",
+    summary = "Set a new password with a reset link's token (every session ends)",
+    request_body(content = crate::openapi::schemas::ResetBody, content_type = "application/json"),
+    responses((status = 200, description = "Reset", body = crate::openapi::schemas::DataObject)),
+)]
 pub async fn reset(
     req: HttpRequest,
     payload: web::Payload,
@@ -239,6 +291,11 @@ pub async fn reset(
 
 /// `GET /api/v1/me`: the signed-in user, their accounts and roles, the current account and the
 /// session's CSRF token.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "Sign-in",
+    summary = "The signed-in user and their accounts",
+    responses((status = 200, description = "The user", body = crate::openapi::schemas::MeResponse)), security(("session" = [])),
+)]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (session, user_id) = user_session(&req, &state).await?;
     let user = infron_store::users::user(&state.pg, user_id)
@@ -259,6 +316,12 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 }
 
 /// `POST /api/v1/me/account`: act in another of the user's accounts (404 if not a member).
+#[utoipa::path(
+    post, path = "/api/v1/me/account", tag = "Sign-in",
+    summary = "Act in another of one's accounts",
+    request_body(content = crate::openapi::schemas::AccountChoice, content_type = "application/json"),
+    responses((status = 200, description = "Switched", body = crate::openapi::schemas::DataObject)), security(("session" = [])),
+)]
 pub async fn switch_account(
     req: HttpRequest,
     payload: web::Payload,
@@ -276,6 +339,12 @@ pub async fn switch_account(
 }
 
 /// `POST /api/v1/accounts`: a new (team) account owned by the signed-in user, who now acts in it.
+#[utoipa::path(
+    post, path = "/api/v1/accounts", tag = "Sign-in",
+    summary = "Create an account owned by the user (now current)",
+    request_body(content = crate::openapi::schemas::NewAccount, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = crate::openapi::schemas::DataObject)), security(("session" = [])),
+)]
 pub async fn create_account(
     req: HttpRequest,
     payload: web::Payload,
@@ -296,6 +365,12 @@ pub async fn create_account(
 
 /// `POST /api/v1/invitations/accept`: join the account of an invitation sent to the signed-in
 /// user's address; the session switches to it.
+#[utoipa::path(
+    post, path = "/api/v1/invitations/accept", tag = "Account",
+    summary = "Join an account (signed in with the invited address)",
+    request_body(content = crate::openapi::schemas::TokenBody, content_type = "application/json"),
+    responses((status = 200, description = "Joined", body = crate::openapi::schemas::DataObject)), security(("session" = [])),
+)]
 pub async fn accept_invitation(
     req: HttpRequest,
     payload: web::Payload,

@@ -14,39 +14,53 @@ impl Serialize for UsdNumber {
     }
 }
 
-#[derive(Serialize)]
+/// Tokens of a request; with `usage: {"include": true}` also its exact cost in USD.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Usage)]
 pub struct UsageOut {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
     pub prompt_tokens_details: PromptDetails,
     pub completion_tokens_details: CompletionDetails,
+    /// USD charged (only with `usage: {"include": true}`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
     pub cost: Option<UsdNumber>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_details: Option<CostDetailsOut>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PromptDetails {
     pub cached_tokens: u64,
     pub cache_write_tokens: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CompletionDetails {
     pub reasoning_tokens: u64,
 }
 
-#[derive(Serialize)]
+/// The cost by part, in USD.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CostDetails)]
 pub struct CostDetailsOut {
+    #[schema(value_type = f64)]
     pub prompt: UsdNumber,
+    #[schema(value_type = f64)]
     pub completion: UsdNumber,
+    #[schema(value_type = f64)]
     pub cache_read: UsdNumber,
+    #[schema(value_type = f64)]
     pub cache_write: UsdNumber,
+    #[schema(value_type = f64)]
     pub reasoning: UsdNumber,
+    #[schema(value_type = f64)]
     pub request: UsdNumber,
+    #[schema(value_type = f64)]
     pub image: UsdNumber,
+    #[schema(value_type = f64)]
     pub discount: UsdNumber,
 }
 

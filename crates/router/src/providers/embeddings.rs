@@ -20,9 +20,12 @@ use super::http::{self, untranslatable};
 use super::{gemini, FailureKind, ProviderClient, ProviderError};
 use crate::catalog::{Endpoint, Wire};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// OpenAI's embeddings request.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmbeddingRequest {
+    #[schema(example = "openai/text-embedding-3-small")]
     pub model: String,
+    /// Not empty, without empty items.
     pub input: EmbeddingInput,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding_format: Option<EncodingFormat>,
@@ -32,10 +35,12 @@ pub struct EmbeddingRequest {
     pub user: Option<String>,
     /// Provider-specific fields, forwarded to OpenAI-compatible providers only.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A string, an array of strings, a token array or an array of token arrays.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingInput {
     Text(String),
@@ -44,7 +49,7 @@ pub enum EmbeddingInput {
     TokenBatches(Vec<Vec<u32>>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EncodingFormat {
     Float,
@@ -66,11 +71,13 @@ fn list() -> String {
     "list".into()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Embedding {
     #[serde(default = "embedding")]
+    #[schema(required = true, example = "embedding")]
     pub object: String,
     #[serde(default)]
+    #[schema(required = true)]
     pub index: u32,
     pub embedding: Vector,
 }
@@ -80,7 +87,7 @@ fn embedding() -> String {
 }
 
 /// A vector as floats, or (with `encoding_format: base64`) as base64 of little-endian f32s.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Vector {
     Float(Vec<f64>),

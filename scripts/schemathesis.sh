@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Fuzzes the gateway against its own OpenAPI document (GET /openapi.json, generated from the
+# code) with schemathesis (PyPI, pinned in tests/schemathesis/requirements.txt): every documented
+# operation gets generated requests, valid and invalid, and every answer must not be a server
+# error and must match the document (status code, content type, body schema). Starts the mock
+# provider and `infron serve` on free ports with config/catalog.mock.toml and a fresh database,
+# like scripts/sdk-tests.sh, then:
+#  - the model, usage and catalog routes with an inference key of an account holding credits;
+#  - the key, account and sign-in routes with a management key of a second account, made by its
+#    owner (a user added with the CLI, signed in over the API). Nothing is excluded: deleting or
+#    changing a random key, member or invitation finds nothing (404), and what these routes may
+#    change belongs to that account only.
+# Any finding fails the script. Expects PostgreSQL and Redis up (scripts/ensure-services.sh).
+# SCHEMATHESIS_MAX_EXAMPLES (default 10) bounds the generated cases per operation;
+# SCHEMATHESIS_GATEWAY_LOG=FILE keeps the gateway's log (one access line per request).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/infron/target}"
+cargo build --quiet --bin infron --bin infron-mock-provider
+BIN="$CARGO_TARGET_DIR/debug"
+
+venv="${INFRON_SCHEMATHESIS_VENV:-$HOME/.cache/infron/schemathesis-venv}"
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "[schemathesis] installing python3" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    rm -rf "$venv"
+    echo "[schemathesis] installing python3-venv" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/schemathesis/requirements.txt
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+mock_port=$(free_port)
+api_port=$(free_port)
+db="infron_st_$(date +%s)_$$"
+admin="postgres://postgres@127.0.0.1:5432/postgres"
+psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null
+
+base="http://127.0.0.1:$api_port"
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+export REDIS_URL="redis://127.0.0.1:6379"
+export INFRON_REDIS_PREFIX="st-$db"
+export INFRON_KEY_SECRET="schemathesis-secret-0123456789abcdef0123456789"
+export INFRON_BIND="127.0.0.1:$api_port"
+export INFRON_PUBLIC_URL="$base"
+export INFRON_CATALOG="config/catalog.mock.toml"
+export INFRON_RESPONSE_CACHE="off"
+export MOCK_BASE_URL="http://127.0.0.1:$mock_port"
+export MOCK_PROVIDER_KEY="st-mock-key"
+logs=$(mktemp -d)
+
+"$BIN/infron-mock-provider" --bind "127.0.0.1:$mock_port" --expected-api-key "$MOCK_PROVIDER_KEY" >"$logs/mock.log" 2>&1 &
+mock_pid=$!
+"$BIN/infron" serve >"$logs/infron.log" 2>&1 &
+api_pid=$!
+cleanup() {
+  kill "$api_pid" "$mock_pid" 2>/dev/null || true
+  wait "$api_pid" "$mock_pid" 2>/dev/null || true
+  if [ -n "${SCHEMATHESIS_GATEWAY_LOG:-}" ]; then cp "$logs/infron.log" "$SCHEMATHESIS_GATEWAY_LOG"; fi
+  psql "$admin" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+
+healthy() { python3 -c "import urllib.request,sys; urllib.request.urlopen('$base/health', timeout=1)" >/dev/null 2>&1; }
+for _ in $(seq 1 100); do healthy && break; sleep 0.1; done
+healthy || { echo "gateway did not start:"; cat "$logs/infron.log"; exit 1; }
+
+# The model routes' account: credits and an inference key.
+account=$("$BIN/infron" accounts create --name schemathesis-models)
+key=$("$BIN/infron" keys create --account "$account" 2>/dev/null)
+"$BIN/infron" credits grant --account "$account" --amount 1000 --reason "schemathesis" >/dev/null
+
+# The tenant routes' account: its owner signs in and makes a management key.
+owner_account=$("$BIN/infron" accounts create --name schemathesis-tenant)
+owner_password="st-owner-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "$owner_password" | "$BIN/infron" users add --email st-owner@example.com \
+  --account "$owner_account" --role owner >/dev/null
+management_key=$(BASE="$base" PASSWORD="$owner_password" python3 - <<'PY'
+import http.cookiejar, json, os, urllib.request
+base = os.environ["BASE"]
+jar = http.cookiejar.CookieJar()
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+def post(path, body, headers=None):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Origin": base, **(headers or {})})
+    return json.load(opener.open(req, timeout=30))
+signed = post("/api/v1/auth/signin", {"email": "st-owner@example.com", "password": os.environ["PASSWORD"]})
+made = post("/api/v1/keys", {"name": "schemathesis", "kind": "management"},
+            {"X-CSRF-Token": signed["data"]["csrf_token"]})
+print(made["key"])
+PY
+)
+
+examples="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
+# One worker per run (schemathesis' threads trip a CPython 3.11 bug in hypothesis), and the two
+# runs side by side: they use different accounts.
+run() {
+  local name="$1" secret="$2"; shift 2
+  "$venv/bin/schemathesis" run "$base/openapi.json" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$examples" --seed 20261207 --workers 1 \
+    --request-timeout 30 --suppress-health-check all --generation-database none --no-color \
+    -H "Authorization: Bearer $secret" "$@" >"$logs/$name.out" 2>&1
+}
+run models "$key" \
+  --include-tag Chat --include-tag Embeddings --include-tag Responses --include-tag Messages \
+  --include-tag Models --include-tag Usage --include-tag Description &
+models_pid=$!
+# Origin as the dashboard sends it, so that sign-in and sign-up reach their logic (cross-site
+# requests are refused with 403 before it).
+run tenant "$management_key" -H "Origin: $base" \
+  --include-tag Keys --include-tag Account --include-tag Sign-in &
+tenant_pid=$!
+status=0
+wait "$models_pid" || status=1
+wait "$tenant_pid" || status=1
+echo "[schemathesis] model, usage and catalog routes (inference key)"
+cat "$logs/models.out"
+echo "[schemathesis] key, account and sign-in routes (management key)"
+cat "$logs/tenant.out"
+if [ "$status" != 0 ]; then
+  echo "--- gateway log (last 50 lines)"; tail -50 "$logs/infron.log"
+  exit 1
+fi
