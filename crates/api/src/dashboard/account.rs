@@ -1279,7 +1279,7 @@ pub async fn models(
         "price" => matching.sort_by_cached_key(|m| {
             cheapest(m).map_or(Decimal::MAX, |e| infron_router::selection::unit_price(&e))
         }),
-        "context" => matching.sort_by(|a, b| b.context_length.cmp(&a.context_length)),
+        "context" => matching.sort_by_key(|m| std::cmp::Reverse(m.context_length)),
         _ => {}
     }
     let shown_all = matching.len() <= 200;
@@ -1739,30 +1739,6 @@ pub async fn revoke_invitation(
     render(&page)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("openai/gpt-4o"), "openai/gpt-4o");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
-        assert_eq!(csv_field("-1+1"), "'-1+1");
-    }
-
-    #[test]
-    fn dates_become_the_end_of_that_day() {
-        assert_eq!(end_of_day("").ok(), Some(Value::Null));
-        assert_eq!(
-            end_of_day("2099-01-31").ok(),
-            Some(json!("2099-01-31T23:59:59Z"))
-        );
-        assert!(end_of_day("31/01/2099").is_err());
-    }
-}
-
 /// Leaves the current account (owners transfer ownership first); the session moves on to
 /// another account of the user, if any.
 pub async fn leave_account(
@@ -1795,4 +1771,28 @@ pub async fn leave_account(
             .await?;
     }
     Ok(see_other(super::landing(&state, me, next).await))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("openai/gpt-4o"), "openai/gpt-4o");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("-1+1"), "'-1+1");
+    }
+
+    #[test]
+    fn dates_become_the_end_of_that_day() {
+        assert_eq!(end_of_day("").ok(), Some(Value::Null));
+        assert_eq!(
+            end_of_day("2099-01-31").ok(),
+            Some(json!("2099-01-31T23:59:59Z"))
+        );
+        assert!(end_of_day("31/01/2099").is_err());
+    }
 }
