@@ -196,20 +196,7 @@ pub async fn change_alerts(
     } else {
         None
     };
-    let ctx = audit_ctx(req, state, p).await;
-    state
-        .accounts
-        .record(
-            &ctx,
-            Change {
-                account_id: Some(account),
-                action: "alerts.update",
-                target_kind: "account",
-                target_id: account.to_string(),
-                details: json!({ "changed": body }),
-            },
-        )
-        .await;
+    record_change(req, state, p, "alerts.update", json!({ "changed": body })).await;
     Ok((alerts_json(state, p).await?, secret))
 }
 
@@ -247,20 +234,7 @@ pub async fn rotate_webhook_secret(
     p.actor.update_settings()?;
     let account = p.actor.account_id();
     let secret = new_secret(state, account).await?;
-    let ctx = audit_ctx(req, state, p).await;
-    state
-        .accounts
-        .record(
-            &ctx,
-            Change {
-                account_id: Some(account),
-                action: "alerts.webhook_secret",
-                target_kind: "account",
-                target_id: account.to_string(),
-                details: json!({}),
-            },
-        )
-        .await;
+    record_change(req, state, p, "alerts.webhook_secret", json!({})).await;
     Ok(secret)
 }
 
@@ -374,20 +348,14 @@ pub async fn change_auto_topup(
         }
     }
     auto_store::configure(&state.pg, account, enabled, threshold_cents, amount_cents).await?;
-    let ctx = audit_ctx(req, state, p).await;
-    state
-        .accounts
-        .record(
-            &ctx,
-            Change {
-                account_id: Some(account),
-                action: "auto_topup.update",
-                target_kind: "account",
-                target_id: account.to_string(),
-                details: json!({ "changed": body }),
-            },
-        )
-        .await;
+    record_change(
+        req,
+        state,
+        p,
+        "auto_topup.update",
+        json!({ "changed": body }),
+    )
+    .await;
     auto_topup_json(state, p).await
 }
 
@@ -439,20 +407,14 @@ pub async fn start_card_setup(
     let session = stripe
         .create_setup_session(account, &customer, &success, &cancel)
         .await?;
-    let ctx = audit_ctx(req, state, p).await;
-    state
-        .accounts
-        .record(
-            &ctx,
-            Change {
-                account_id: Some(account),
-                action: "auto_topup.card_setup",
-                target_kind: "account",
-                target_id: account.to_string(),
-                details: json!({ "session": session.id }),
-            },
-        )
-        .await;
+    record_change(
+        req,
+        state,
+        p,
+        "auto_topup.card_setup",
+        json!({ "session": session.id }),
+    )
+    .await;
     Ok(session)
 }
 
@@ -460,4 +422,29 @@ async fn post_card(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let p = principal(&req, &state).await?;
     let session = start_card_setup(&req, &state, &p).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": { "id": session.id, "url": session.url } })))
+}
+
+/// Records a change of account `p`'s alert or auto top-up settings in its audit log.
+async fn record_change(
+    req: &HttpRequest,
+    state: &AppState,
+    p: &Principal,
+    action: &'static str,
+    details: Value,
+) {
+    let ctx = audit_ctx(req, state, p).await;
+    let account = p.actor.account_id();
+    state
+        .accounts
+        .record(
+            &ctx,
+            Change {
+                account_id: Some(account),
+                action,
+                target_kind: "account",
+                target_id: account.to_string(),
+                details,
+            },
+        )
+        .await;
 }
