@@ -9,7 +9,16 @@
 #  - the key, account and sign-in routes with a management key of a second account, made by its
 #    owner (a user added with the CLI, signed in over the API). Nothing is excluded: deleting or
 #    changing a random key, member or invitation finds nothing (404), and what these routes may
-#    change belongs to that account only.
+#    change belongs to that account only;
+#  - the operator and operations routes with an operator's session (`infron operators create`,
+#    signed in over the API) and its CSRF token;
+#  - the alert, auto top-up, checkout, account and sign-in routes with the owner's session and its
+#    CSRF token, as the dashboard calls them (changing settings and alerts, leaving and
+#    transferring need a signed-in user; signing out is left out so the session lasts the run).
+#    schemathesis is told not to make up credentials of its own (with a made-up bearer key
+#    beside the cookie, the key would be the one checked). No Stripe runs here, so what needs one answers the documented 503: this run checks
+#    conformance (status, content type, schema) but not "no 5xx"; the management-key run above
+#    checks the account and sign-in routes for 5xx.
 # Any finding fails the script. Expects PostgreSQL and Redis up (scripts/ensure-services.sh).
 # SCHEMATHESIS_MAX_EXAMPLES (default 10) bounds the generated cases per operation;
 # SCHEMATHESIS_GATEWAY_LOG=FILE keeps the gateway's log (one access line per request).
@@ -81,7 +90,23 @@ owner_account=$("$BIN/infron" accounts create --name schemathesis-tenant)
 owner_password="st-owner-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 echo "$owner_password" | "$BIN/infron" users add --email st-owner@example.com \
   --account "$owner_account" --role owner >/dev/null
-management_key=$(BASE="$base" PASSWORD="$owner_password" python3 - <<'PY'
+operator_password=$("$BIN/infron" operators create --email st-operator@example.com)
+operator_session=$(BASE="$base" PASSWORD="$operator_password" python3 - <<'PY'
+import http.cookiejar, json, os, urllib.request
+base = os.environ["BASE"]
+jar = http.cookiejar.CookieJar()
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+req = urllib.request.Request(base + "/api/v1/operator/auth/signin", method="POST",
+    data=json.dumps({"email": "st-operator@example.com", "password": os.environ["PASSWORD"]}).encode(),
+    headers={"Content-Type": "application/json", "Origin": base})
+signed = json.load(opener.open(req, timeout=30))
+cookie = next(c for c in jar if c.name.endswith("infron_session"))
+print(f"{cookie.name}={cookie.value} {signed['data']['csrf_token']}")
+PY
+)
+operator_cookie="${operator_session% *}"
+operator_csrf="${operator_session#* }"
+owner=$(BASE="$base" PASSWORD="$owner_password" python3 - <<'PY'
 import http.cookiejar, json, os, urllib.request
 base = os.environ["BASE"]
 jar = http.cookiejar.CookieJar()
@@ -93,38 +118,49 @@ def post(path, body, headers=None):
 signed = post("/api/v1/auth/signin", {"email": "st-owner@example.com", "password": os.environ["PASSWORD"]})
 made = post("/api/v1/keys", {"name": "schemathesis", "kind": "management"},
             {"X-CSRF-Token": signed["data"]["csrf_token"]})
-print(made["key"])
+cookie = next(c for c in jar if c.name.endswith("infron_session"))
+print(made["key"], f"{cookie.name}={cookie.value}", signed["data"]["csrf_token"])
 PY
 )
+read -r management_key owner_cookie owner_csrf <<<"$owner"
 
 examples="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
 # One worker per run (schemathesis' threads trip a CPython 3.11 bug in hypothesis), and the two
 # runs side by side: they use different accounts.
+conformance=status_code_conformance,content_type_conformance,response_schema_conformance
 run() {
-  local name="$1" secret="$2"; shift 2
+  local name="$1" checks="$2"; shift 2
   "$venv/bin/schemathesis" run "$base/openapi.json" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --checks "$checks" \
     --phases examples,coverage,fuzzing \
     --max-examples "$examples" --seed 20261207 --workers 1 \
     --request-timeout 30 --suppress-health-check all --generation-database none --no-color \
-    -H "Authorization: Bearer $secret" "$@" >"$logs/$name.out" 2>&1
+    "$@" >"$logs/$name.out" 2>&1
 }
-run models "$key" \
+run models "not_a_server_error,$conformance" -H "Authorization: Bearer $key" \
   --include-tag Chat --include-tag Embeddings --include-tag Responses --include-tag Messages \
   --include-tag Models --include-tag Usage --include-tag Description &
-models_pid=$!
+pids=($!)
 # Origin as the dashboard sends it, so that sign-in and sign-up reach their logic (cross-site
 # requests are refused with 403 before it).
-run tenant "$management_key" -H "Origin: $base" \
-  --include-tag Keys --include-tag Account --include-tag Sign-in &
-tenant_pid=$!
+run tenant "not_a_server_error,$conformance" -H "Authorization: Bearer $management_key" \
+  -H "Origin: $base" --include-tag Keys --include-tag Account --include-tag Sign-in &
+pids+=($!)
+run operator "not_a_server_error,$conformance" -H "Cookie: $operator_cookie" \
+  -H "X-CSRF-Token: $operator_csrf" -H "Origin: $base" \
+  --include-tag Operator --include-tag Operations --generation-with-security-parameters false &
+pids+=($!)
+run session "$conformance" -H "Cookie: $owner_cookie" -H "X-CSRF-Token: $owner_csrf" \
+  -H "Origin: $base" --include-tag Alerts --include-tag Credits --include-tag Account \
+  --include-tag Sign-in --exclude-path /api/v1/auth/signout --exclude-path /api/v1/auth/signout-all \
+  --generation-with-security-parameters false &
+pids+=($!)
 status=0
-wait "$models_pid" || status=1
-wait "$tenant_pid" || status=1
-echo "[schemathesis] model, usage and catalog routes (inference key)"
-cat "$logs/models.out"
-echo "[schemathesis] key, account and sign-in routes (management key)"
-cat "$logs/tenant.out"
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for name in models tenant operator session; do
+  echo "[schemathesis] $name"
+  cat "$logs/$name.out"
+done
 if [ "$status" != 0 ]; then
   echo "--- gateway log (last 50 lines)"; tail -50 "$logs/infron.log"
   exit 1

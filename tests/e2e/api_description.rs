@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::tenant_helpers::*;
 
 /// A small JSON Schema validator for what the document uses: `$ref` to components, `allOf`,
 /// `oneOf`, `anyOf`, `type` (one or several), `enum`, `pattern` (only anchored literals here,
@@ -187,10 +188,24 @@ async fn the_document_is_openapi_3_1_and_real_answers_match_it() {
             "{method} {path} is not in the document"
         );
     }
-    // Operator and admin routes are not part of the public description.
-    assert!(paths
-        .keys()
-        .all(|p| !p.contains("/operator/") && !p.contains("/admin/")));
+    // Every route the server has is described, but Stripe's webhook (called by Stripe).
+    for (path, method) in [
+        ("/api/v1/credits/checkout", "post"),
+        ("/api/v1/account/alerts", "patch"),
+        ("/api/v1/account/auto-topup/card", "post"),
+        ("/api/v1/operator/accounts/{id}/grants", "post"),
+        ("/api/v1/operator/audit", "get"),
+        ("/api/v1/admin/catalog/reload", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not in the document"
+        );
+    }
+    assert!(paths.keys().all(|p| !p.contains("/stripe/webhook")));
     // Security schemes, the error shape and streams are described.
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
@@ -277,6 +292,109 @@ async fn the_document_is_openapi_3_1_and_real_answers_match_it() {
         "200",
         &get("/api/v1/credits").await,
     );
+}
+
+/// The answers of the alert, auto top-up, operator and operations routes match the document.
+#[tokio::test]
+async fn alert_operator_and_operations_answers_match_the_document() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let doc = document(app, "/openapi.json").await;
+    let (_, _, owner) = member(app, None).await;
+    let (s, me) = status_of(owner.get("/api/v1/me")).await;
+    assert_eq!(s, 200);
+    let account = me["data"]["account_id"].as_str().unwrap().to_string();
+
+    let (s, v) = status_of(owner.patch(
+        "/api/v1/account/alerts",
+        &json!({ "low_balance_threshold": "5", "key_spend": true }),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["low_balance_threshold"], json!(5));
+    check(&doc, "patch", "/api/v1/account/alerts", "200", &v);
+    let (s, v) = status_of(owner.get("/api/v1/account/alerts")).await;
+    assert_eq!(s, 200);
+    check(&doc, "get", "/api/v1/account/alerts", "200", &v);
+    let (s, v) = status_of(owner.patch("/api/v1/account/alerts", &json!({ "nope": 1 }))).await;
+    assert_eq!(s, 400);
+    check(&doc, "patch", "/api/v1/account/alerts", "400", &v);
+    let (s, v) = status_of(owner.get("/api/v1/account/auto-topup")).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["enabled"], false);
+    check(&doc, "get", "/api/v1/account/auto-topup", "200", &v);
+    // Without Stripe configured, buying credits is 503 in the error shape.
+    let (_, key) = api_key(&owner, json!({ "name": "k" })).await;
+    let r = app
+        .client
+        .post(format!("{}/api/v1/credits/checkout", app.base))
+        .bearer_auth(&key)
+        .json(&json!({ "amount": 20 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    check(&doc, "post", "/api/v1/credits/checkout", "503", &v);
+
+    let op = operator(app).await;
+    let (s, v) = status_of(op.get(&format!("/api/v1/operator/accounts?q={account}"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"][0]["id"], account.as_str());
+    check(&doc, "get", "/api/v1/operator/accounts", "200", &v);
+    let (s, v) = status_of(op.post(
+        &format!("/api/v1/operator/accounts/{account}/grants"),
+        &json!({ "amount": "3", "reason": "welcome" }),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    check(
+        &doc,
+        "post",
+        "/api/v1/operator/accounts/{id}/grants",
+        "200",
+        &v,
+    );
+    let grant = v["data"]["grant"].as_str().unwrap().to_string();
+    let (s, v) = status_of(op.get(&format!("/api/v1/operator/accounts/{account}"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["keys"][0]["name"], "k");
+    check(&doc, "get", "/api/v1/operator/accounts/{id}", "200", &v);
+    let (s, v) = status_of(op.post(
+        &format!("/api/v1/operator/accounts/{account}/reversals"),
+        &json!({ "grant": grant, "reason": "by mistake" }),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    check(
+        &doc,
+        "post",
+        "/api/v1/operator/accounts/{id}/reversals",
+        "200",
+        &v,
+    );
+    let (s, v) = status_of(op.post(
+        &format!("/api/v1/operator/accounts/{account}/freeze"),
+        &json!({ "reason": "chargebacks" }),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["frozen"], true);
+    check(
+        &doc,
+        "post",
+        "/api/v1/operator/accounts/{id}/freeze",
+        "200",
+        &v,
+    );
+    let (s, v) = status_of(op.get("/api/v1/operator/audit?limit=5")).await;
+    assert_eq!(s, 200);
+    check(&doc, "get", "/api/v1/operator/audit", "200", &v);
+
+    for path in ["/health", "/ready"] {
+        let v = get_json(app, "", path.to_string()).await;
+        check(&doc, "get", path, "200", &v);
+    }
 }
 
 #[tokio::test]

@@ -134,6 +134,34 @@ pub async fn member(app: &TestApp, account: Option<(Uuid, &str)>) -> (Uuid, Stri
     (user.id, email, b)
 }
 
+/// An operator created as `infron operators create` does, signed in.
+pub async fn operator(app: &TestApp) -> Browser {
+    let email = format!("op{}@example.com", Uuid::new_v4().simple());
+    let password = "operator passphrase 1";
+    let hash = infron_accounts::password::hash(
+        &infron_accounts::Password::parse("password", password).unwrap(),
+    )
+    .await
+    .unwrap();
+    infron_store::users::insert_operator(&app.pg, Uuid::now_v7(), &email, &hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut b = Browser::new(&app.base);
+    let res = b
+        .client
+        .post(format!("{}/api/v1/operator/auth/signin", app.base))
+        .header("origin", &app.base)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    b.csrf = v["data"]["csrf_token"].as_str().unwrap().to_string();
+    b
+}
+
 /// Creates a key through the API as `b`; returns (hash, secret).
 pub async fn api_key(b: &Browser, body: Value) -> (String, String) {
     let r = b.post("/api/v1/keys", &body).send().await.unwrap();

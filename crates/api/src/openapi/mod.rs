@@ -40,9 +40,9 @@ APIs in front of many providers, paid from prepaid credits.\n\n\
 Every path is served under both `/v1` and `/api/v1` (`/v1/chat/completions` is also \
 `/api/v1/chat/completions`); this document lists each once. Errors use OpenAI's shape \
 (`{\"error\": {\"code\", \"message\", \"type\", \"param\", \"metadata\"}}`), except on \
-`/v1/messages`, which answers in Anthropic's. Operator routes (`/api/v1/operator/...`, \
-`/api/v1/admin/...`), Stripe (`/api/v1/credits/checkout`, `/api/v1/stripe/webhook`), \
-`/health`, `/ready`, `/metrics` and the dashboard's pages are not part of this document.",
+`/v1/messages`, which answers in Anthropic's. `/health`, `/ready` and `/metrics` are at the \
+root only. Stripe's webhook (`/api/v1/stripe/webhook`, called by Stripe with its signature) and \
+the dashboard's pages are not part of this document.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -95,6 +95,25 @@ Every path is served under both `/v1` and `/api/v1` (`/v1/chat/completions` is a
         routes::session::switch_account,
         routes::session::create_account,
         routes::session::accept_invitation,
+        routes::stripe::create_checkout,
+        routes::alerts::get_alerts,
+        routes::alerts::patch_alerts,
+        routes::alerts::post_webhook_secret,
+        routes::alerts::get_auto_topup,
+        routes::alerts::patch_auto_topup,
+        routes::alerts::post_card,
+        routes::session::operator_sign_in,
+        routes::operator::accounts,
+        routes::operator::account,
+        routes::operator::grant,
+        routes::operator::reverse,
+        routes::operator::freeze,
+        routes::operator::unfreeze,
+        routes::operator::audit,
+        routes::admin::reload_catalog,
+        routes::ops::health,
+        routes::ops::ready,
+        routes::ops::metrics,
         description,
     ),
     components(schemas(schemas::ErrorResponse, schemas::AnthropicErrorResponse)),
@@ -109,6 +128,10 @@ Every path is served under both `/v1` and `/api/v1` (`/v1/chat/completions` is a
         (name = "Keys", description = "OpenRouter's key management API."),
         (name = "Account", description = "Settings, members, invitations and the audit log."),
         (name = "Sign-in", description = "Users, sessions and passwords (the dashboard's API)."),
+        (name = "Credits", description = "Buying credits with Stripe Checkout: the fee ($0.35 + 5% by default) is added to the amount."),
+        (name = "Alerts", description = "Low-balance and key-spend alerts by email and signed webhook, and auto top-up with a saved card."),
+        (name = "Operator", description = "For the people running the platform: accounts, grants and reversals, freezes, the audit log (an operator's session), and the catalog reload (the admin token)."),
+        (name = "Operations", description = "Health, readiness and Prometheus metrics, for load balancers and monitoring."),
         (name = "Description", description = "This document."),
     ),
 )]
@@ -219,6 +242,15 @@ impl Modify for Finish {
             ),
         );
         components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's `INFRON_ADMIN_TOKEN`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "x_api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "x-api-key",
@@ -262,7 +294,8 @@ fn add_errors(path: &str, op: &mut Operation) {
         "Messages" if path.ends_with("/count_tokens") => (COUNT_ERRORS, "AnthropicErrorResponse"),
         "Messages" => (MODEL_ERRORS, "AnthropicErrorResponse"),
         "Models" => (CATALOG_ERRORS, "ErrorResponse"),
-        "Description" => (&[][..], "ErrorResponse"),
+        "Description" | "Operations" => (&[][..], "ErrorResponse"),
+        "Operator" if path.contains("/admin/") => (&[400, 401, 403, 404][..], "ErrorResponse"),
         _ => (TENANT_ERRORS, "ErrorResponse"),
     };
     for status in statuses {

@@ -1109,3 +1109,345 @@ pub struct Membership {
     personal: bool,
     frozen: bool,
 }
+
+// ---- credits (Stripe Checkout) ----
+
+/// `POST /api/v1/credits/checkout` (`routes::stripe::create_checkout`).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CheckoutBody {
+    /// USD of credits to buy, in whole cents; the fee is added on top.
+    #[schema(example = 20)]
+    amount: UsdAmount,
+}
+
+/// A Stripe Checkout Session to send the buyer to; the signed webhook credits the account.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CheckoutResponse {
+    id: String,
+    url: String,
+    credits: f64,
+    fee: f64,
+    total: f64,
+    currency: String,
+}
+
+/// `{"data": {"id", "url"}}`: a Stripe Checkout Session in setup mode that saves a card.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CardSetupResponse {
+    data: CardSetup,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CardSetup {
+    id: String,
+    url: String,
+}
+
+// ---- alerts and auto top-up ----
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AlertSettingsResponse {
+    data: AlertSettings,
+}
+
+/// `routes::alerts::alerts_json`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AlertSettings {
+    /// Alert when the balance falls below this (USD); null: off.
+    #[schema(required = true)]
+    low_balance_threshold: Option<f64>,
+    /// Alert at 80% and 100% of each key's spending limit.
+    key_spend: bool,
+    /// Email the account's owners and admins.
+    email: bool,
+    #[schema(required = true)]
+    webhook_url: Option<String>,
+    webhook_secret_set: bool,
+    /// The header carrying the webhook's signature.
+    signature_header: String,
+    /// The latest alerts, newest first, with how each delivery went.
+    recent: Vec<AlertFiring>,
+    /// The webhook's signing secret, only in the answer to the change that set the first URL.
+    webhook_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AlertFiring {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    fired_at: String,
+    #[schema(required = true)]
+    cleared_at: Option<String>,
+    #[schema(value_type = Object)]
+    data: Value,
+    deliveries: Vec<AlertDelivery>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AlertDelivery {
+    /// `email` or `webhook`.
+    channel: String,
+    target: String,
+    attempts: i32,
+    #[schema(required = true)]
+    delivered_at: Option<String>,
+    #[schema(required = true)]
+    failed_at: Option<String>,
+    #[schema(required = true)]
+    last_error: Option<String>,
+}
+
+/// `PATCH /api/v1/account/alerts` (`routes::alerts::change_alerts`); absent fields keep their
+/// value, null clears the threshold or the URL.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsChange {
+    /// USD, in whole cents, more than 0.
+    low_balance_threshold: Option<UsdAmount>,
+    key_spend: Option<bool>,
+    email: Option<bool>,
+    /// An https URL that resolves to a public address.
+    webhook_url: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecretResponse {
+    data: WebhookSecret,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecret {
+    /// Shown this once; the previous secret stops working.
+    webhook_secret: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AutoTopupResponse {
+    data: AutoTopup,
+}
+
+/// `routes::alerts::auto_topup_json`; USD.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AutoTopup {
+    enabled: bool,
+    /// Buy when the balance falls below this.
+    threshold: f64,
+    /// Credits bought each time; `fee` is added, `total` is charged.
+    amount: f64,
+    fee: f64,
+    total: f64,
+    card_saved: bool,
+    #[schema(required = true)]
+    card: Option<SavedCard>,
+    /// Why the last payment failed; auto top-up stays off until it is turned on again.
+    #[schema(required = true)]
+    last_failure: Option<String>,
+    #[schema(required = true)]
+    last_failure_at: Option<String>,
+    /// Whether this server takes payments (Stripe is configured).
+    available: bool,
+    recent: Vec<AutoTopupTrigger>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SavedCard {
+    brand: String,
+    last4: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AutoTopupTrigger {
+    id: String,
+    /// `pending`, `processing`, `succeeded` or `failed`.
+    status: String,
+    credits: f64,
+    fee: f64,
+    total: f64,
+    #[schema(required = true)]
+    payment_intent: Option<String>,
+    #[schema(required = true)]
+    error: Option<String>,
+    created_at: String,
+}
+
+/// `PATCH /api/v1/account/auto-topup` (`routes::alerts::change_auto_topup`); turning it on
+/// needs a saved card.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoTopupChange {
+    enabled: Option<bool>,
+    threshold: Option<UsdAmount>,
+    amount: Option<UsdAmount>,
+}
+
+// ---- operators ----
+
+/// `POST /api/v1/operator/auth/signin`'s answer.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorSignedIn {
+    data: OperatorSignedInData,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorSignedInData {
+    operator_id: String,
+    /// Send as `X-CSRF-Token` with every change made with this session.
+    csrf_token: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorAccountList {
+    data: Vec<OperatorAccountRow>,
+}
+
+/// `routes::operator::accounts_json`: the account's settings with its balance and owner.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorAccountRow {
+    #[serde(flatten)]
+    settings: AccountSettings,
+    balance: f64,
+    #[schema(required = true)]
+    owner_email: Option<String>,
+    /// How many members.
+    members: i64,
+    #[schema(required = true)]
+    frozen_reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorAccountResponse {
+    data: OperatorAccount,
+}
+
+/// `routes::operator::account_json`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorAccount {
+    #[serde(flatten)]
+    settings: AccountSettings,
+    balance: f64,
+    #[schema(required = true)]
+    frozen_reason: Option<String>,
+    members: Vec<OperatorMember>,
+    keys: Vec<OperatorKey>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorMember {
+    user_id: String,
+    email: String,
+    role: MemberRole,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OperatorKey {
+    id: String,
+    name: String,
+    label: String,
+    kind: KeyKind,
+    disabled: bool,
+    #[schema(required = true)]
+    created_by: Option<String>,
+}
+
+/// `POST /api/v1/operator/accounts/{id}/grants` (`routes::operator::do_grant`).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// USD, a decimal string, more than 0 and at most 100000000.
+    #[schema(example = "25.00")]
+    amount: String,
+    /// 1 to 500 characters, recorded in the ledger and the audit log.
+    reason: String,
+    /// The same key grants once (1 to 200 characters).
+    idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct GrantResponse {
+    data: GrantResult,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct GrantResult {
+    /// The grant's transaction id, for a reversal.
+    grant: String,
+    /// False when this idempotency key had granted already.
+    newly_posted: bool,
+    amount: f64,
+    balance: f64,
+}
+
+/// `POST /api/v1/operator/accounts/{id}/reversals` (`routes::operator::do_reverse`).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseBody {
+    /// The grant's transaction id.
+    grant: String,
+    reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReversalResponse {
+    data: ReversalResult,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReversalResult {
+    reversal: String,
+    granted: f64,
+    /// What was left of the grant; spent credits stay spent.
+    reversed: f64,
+    balance: f64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeBody {
+    /// 1 to 500 characters.
+    reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CatalogReloaded {
+    data: CatalogReloadedData,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CatalogReloadedData {
+    reloaded: bool,
+    file: String,
+    providers: u64,
+    models: u64,
+    endpoints: u64,
+}
+
+// ---- operations ----
+
+/// `GET /health` (`routes::ops::health`): 200 when both answer, 503 otherwise.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `degraded`.
+    status: String,
+    postgres: bool,
+    redis: bool,
+}
+
+/// `GET /ready` (`routes::ops::ready`): 200 when ready, 503 with `failing` otherwise.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `not_ready`.
+    status: String,
+    /// What is not ready: `postgres`, `redis`, `catalog`, `draining`.
+    failing: Vec<String>,
+    postgres: bool,
+    redis: bool,
+    catalog: ReadyCatalog,
+    draining: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReadyCatalog {
+    models: u64,
+    configured_providers: u64,
+}

@@ -90,6 +90,13 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), AdminError> {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/admin/catalog/reload", tag = "Operator",
+    summary = "Reload the catalog file (as SIGHUP does)",
+    description = "Reads the catalog again and swaps it in when it is valid; an invalid file changes nothing (400). 404 while `INFRON_ADMIN_TOKEN` is not set.",
+    responses((status = 200, description = "Reloaded", body = crate::openapi::schemas::CatalogReloaded)),
+    security(("admin_token" = [])),
+)]
 pub async fn reload_catalog(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -134,7 +134,13 @@ pub async fn alerts_json(state: &AppState, p: &Principal) -> Result<Value, ApiEr
     }))
 }
 
-async fn get_alerts(
+#[utoipa::path(
+    get, path = "/api/v1/account/alerts", tag = "Alerts",
+    summary = "Alert settings and the latest alerts",
+    description = "Low-balance and key-spend alerts (80% and 100% of a key's limit), by email and by a signed webhook; the latest alerts with each delivery's outcome. See docs/alerts.md.",
+    responses((status = 200, description = "The settings", body = crate::openapi::schemas::AlertSettingsResponse)), security(("bearer" = []), ("session" = [])),
+)]
+pub async fn get_alerts(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -210,7 +216,14 @@ async fn new_secret(state: &AppState, account: uuid::Uuid) -> Result<String, Api
     ))
 }
 
-async fn patch_alerts(
+#[utoipa::path(
+    patch, path = "/api/v1/account/alerts", tag = "Alerts",
+    summary = "Change the alert settings (owners and admins)",
+    description = "Absent fields keep their value. Setting the first webhook URL answers with its signing secret, shown once.",
+    request_body(content = crate::openapi::schemas::AlertsChange, content_type = "application/json"),
+    responses((status = 200, description = "The settings", body = crate::openapi::schemas::AlertSettingsResponse)), security(("bearer" = []), ("session" = [])),
+)]
+pub async fn patch_alerts(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -238,7 +251,13 @@ pub async fn rotate_webhook_secret(
     Ok(secret)
 }
 
-async fn post_webhook_secret(
+#[utoipa::path(
+    post, path = "/api/v1/account/alerts/webhook-secret", tag = "Alerts",
+    summary = "A new webhook signing secret (owners and admins)",
+    description = "The previous secret stops working at once; the new one is shown this once.",
+    responses((status = 200, description = "The new secret", body = crate::openapi::schemas::WebhookSecretResponse)), security(("bearer" = []), ("session" = [])),
+)]
+pub async fn post_webhook_secret(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -288,7 +307,12 @@ pub async fn auto_topup_json(state: &AppState, p: &Principal) -> Result<Value, A
     }))
 }
 
-async fn get_auto_topup(
+#[utoipa::path(
+    get, path = "/api/v1/account/auto-topup", tag = "Alerts",
+    summary = "Auto top-up settings and the latest payments",
+    responses((status = 200, description = "The settings", body = crate::openapi::schemas::AutoTopupResponse)), security(("bearer" = []), ("session" = [])),
+)]
+pub async fn get_auto_topup(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -359,7 +383,14 @@ pub async fn change_auto_topup(
     auto_topup_json(state, p).await
 }
 
-async fn patch_auto_topup(
+#[utoipa::path(
+    patch, path = "/api/v1/account/auto-topup", tag = "Alerts",
+    summary = "Change auto top-up (owners and admins)",
+    description = "When the balance falls below `threshold`, `amount` of credits is bought with the saved card (the top-up fee added); credited only by Stripe's signed webhook, and stopped after a failed payment until turned on again.",
+    request_body(content = crate::openapi::schemas::AutoTopupChange, content_type = "application/json"),
+    responses((status = 200, description = "The settings", body = crate::openapi::schemas::AutoTopupResponse)), security(("bearer" = []), ("session" = [])),
+)]
+pub async fn patch_auto_topup(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -418,7 +449,16 @@ pub async fn start_card_setup(
     Ok(session)
 }
 
-async fn post_card(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post, path = "/api/v1/account/auto-topup/card", tag = "Alerts",
+    summary = "Save a card for auto top-up (owners and admins)",
+    description = "A Stripe Checkout Session in setup mode; the card is saved when Stripe's signed event arrives.",
+    responses((status = 200, description = "The session to send the user to", body = crate::openapi::schemas::CardSetupResponse)), security(("bearer" = []), ("session" = [])),
+)]
+pub async fn post_card(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let p = principal(&req, &state).await?;
     let session = start_card_setup(&req, &state, &p).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": { "id": session.id, "url": session.url } })))

@@ -61,6 +61,16 @@ fn usd(d: rust_decimal::Decimal) -> UsdNumber {
 }
 
 /// `GET /api/v1/operator/accounts?q=&offset=&limit=`
+#[utoipa::path(
+    get, path = "/api/v1/operator/accounts", tag = "Operator",
+    summary = "Find accounts",
+    params(
+        ("q" = Option<String>, Query, description = "A name, an account id or a member's email"),
+        ("offset" = Option<i64>, Query, minimum = 0),
+        ("limit" = Option<i64>, Query, minimum = 0, maximum = 500, description = "Default 50"),
+    ),
+    responses((status = 200, description = "A page of accounts", body = crate::openapi::schemas::OperatorAccountList)), security(("session" = [])),
+)]
 pub async fn accounts(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
@@ -102,6 +112,12 @@ pub(crate) async fn accounts_json(
 }
 
 /// `GET /api/v1/operator/accounts/{id}`: settings, balance, members and keys.
+#[utoipa::path(
+    get, path = "/api/v1/operator/accounts/{id}", tag = "Operator",
+    summary = "One account: settings, balance, members and keys",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    responses((status = 200, description = "The account", body = crate::openapi::schemas::OperatorAccountResponse)), security(("session" = [])),
+)]
 pub async fn account(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -162,6 +178,13 @@ fn reason(r: &str) -> Result<String, ApiError> {
 }
 
 /// `POST /api/v1/operator/accounts/{id}/grants` `{amount, reason, idempotency_key?}`
+#[utoipa::path(
+    post, path = "/api/v1/operator/accounts/{id}/grants", tag = "Operator",
+    summary = "Grant credits",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    request_body(content = crate::openapi::schemas::GrantBody, content_type = "application/json"),
+    responses((status = 200, description = "The grant", body = crate::openapi::schemas::GrantResponse)), security(("session" = [])),
+)]
 pub async fn grant(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -259,6 +282,13 @@ struct ReverseBody {
 
 /// `POST /api/v1/operator/accounts/{id}/reversals` `{grant, reason}`: reverses a grant (what
 /// is left of it; spent credits stay spent).
+#[utoipa::path(
+    post, path = "/api/v1/operator/accounts/{id}/reversals", tag = "Operator",
+    summary = "Reverse what is left of a grant",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    request_body(content = crate::openapi::schemas::ReverseBody, content_type = "application/json"),
+    responses((status = 200, description = "The reversal", body = crate::openapi::schemas::ReversalResponse)), security(("session" = [])),
+)]
 pub async fn reverse(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -329,6 +359,13 @@ struct FreezeBody {
 
 /// `POST /api/v1/operator/accounts/{id}/freeze` `{reason}`: every key of the account is refused
 /// on every instance within a second (the accounts trigger flushes the key caches).
+#[utoipa::path(
+    post, path = "/api/v1/operator/accounts/{id}/freeze", tag = "Operator",
+    summary = "Freeze an account (every key refused within a second)",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    request_body(content = crate::openapi::schemas::FreezeBody, content_type = "application/json"),
+    responses((status = 200, description = "The account's settings", body = crate::openapi::schemas::AccountSettingsResponse)), security(("session" = [])),
+)]
 pub async fn freeze(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -343,6 +380,12 @@ pub async fn freeze(
 }
 
 /// `POST /api/v1/operator/accounts/{id}/unfreeze`
+#[utoipa::path(
+    post, path = "/api/v1/operator/accounts/{id}/unfreeze", tag = "Operator",
+    summary = "Unfreeze an account",
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    responses((status = 200, description = "The account's settings", body = crate::openapi::schemas::AccountSettingsResponse)), security(("session" = [])),
+)]
 pub async fn unfreeze(
     req: HttpRequest,
     path: web::Path<Uuid>,
@@ -389,6 +432,16 @@ pub(crate) fn freeze_reason(r: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/v1/operator/audit?account_id=&limit=&cursor=`: every account's, or one's.
+#[utoipa::path(
+    get, path = "/api/v1/operator/audit", tag = "Operator",
+    summary = "The audit log of every account, or of one",
+    params(
+        ("account_id" = Option<uuid::Uuid>, Query),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses((status = 200, description = "A page, newest first", body = crate::openapi::schemas::AuditPage)), security(("session" = [])),
+)]
 pub async fn audit(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,

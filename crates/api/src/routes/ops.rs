@@ -33,6 +33,14 @@ async fn redis_ok(state: &AppState) -> bool {
 }
 
 /// Liveness plus the dependencies a request needs.
+#[utoipa::path(
+    get, path = "/health", tag = "Operations",
+    summary = "Liveness, with Postgres and Redis checked",
+    responses(
+        (status = 200, description = "Postgres and Redis answer", body = crate::openapi::schemas::Health),
+        (status = 503, description = "One of them does not", body = crate::openapi::schemas::Health),
+    ),
+)]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let (pg, redis) = tokio::join!(postgres_ok(&state), redis_ok(&state));
     let body = json!({ "status": if pg && redis { "ok" } else { "degraded" }, "postgres": pg, "redis": redis });
@@ -45,6 +53,14 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 /// Readiness: Postgres and Redis answer, the catalog has models, and the instance is not
 /// draining. 503 names every part that is not ready in `failing`.
+#[utoipa::path(
+    get, path = "/ready", tag = "Operations",
+    summary = "Readiness for traffic",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::schemas::Ready),
+        (status = 503, description = "Not ready: `failing` names why", body = crate::openapi::schemas::Ready),
+    ),
+)]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let (pg, redis) = tokio::join!(postgres_ok(&state), redis_ok(&state));
     let catalog = state.catalog();
@@ -84,6 +100,12 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text exposition of this instance's metrics.
+#[utoipa::path(
+    get, path = "/metrics", tag = "Operations",
+    summary = "Prometheus metrics of this instance",
+    description = "Requests by route, model, provider and status; latency histograms; fallbacks; cache hits; refusals; settlement backlog and lag; spend. See docs/operations.md.",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let stats = &state.writer_stats;
     let text = state.metrics.render(&Gauges {

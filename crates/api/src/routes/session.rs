@@ -397,6 +397,13 @@ pub async fn accept_invitation(
 }
 
 /// `POST /api/v1/operator/auth/signin`: an operator's session.
+#[utoipa::path(
+    post, path = "/api/v1/operator/auth/signin", tag = "Operator",
+    summary = "Sign in as an operator",
+    description = "Operators are made with `infron operators create`. Sets the session cookie; tenant sessions and keys never reach the operator routes.",
+    request_body(content = crate::openapi::schemas::Credentials, content_type = "application/json"),
+    responses((status = 200, description = "Signed in", body = crate::openapi::schemas::OperatorSignedIn)),
+)]
 pub async fn operator_sign_in(
     req: HttpRequest,
     payload: web::Payload,

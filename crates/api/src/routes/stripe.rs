@@ -69,7 +69,15 @@ struct CheckoutBody {
     amount: Option<Box<RawValue>>,
 }
 
-async fn create_checkout(
+#[utoipa::path(
+    post, path = "/api/v1/credits/checkout", tag = "Credits",
+    summary = "Buy credits with Stripe Checkout",
+    description = "Starts a Stripe Checkout Session for `amount` USD of credits plus the fee; the account is credited when Stripe's signed webhook reports the payment.",
+    request_body(content = crate::openapi::schemas::CheckoutBody, content_type = "application/json"),
+    responses((status = 200, description = "The session to send the buyer to", body = crate::openapi::schemas::CheckoutResponse)),
+    security(("bearer" = [])),
+)]
+pub async fn create_checkout(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
