@@ -565,6 +565,13 @@ async fn auto_topup_pays_once_off_session_and_credits_only_from_the_signed_webho
     );
     assert!(html.contains("visa ending 4242"), "{html}");
     assert!(html.contains("credited"), "{html}");
+    // The history shows the top-up with the fee paid on top of the credits.
+    assert!(
+        html.contains(
+            "<td>Top-up (Stripe)</td><td class=\"num\">$20.00</td><td class=\"num\">$1.35</td>"
+        ),
+        "{html}"
+    );
     app.settled().await;
     app.ledger_clean().await;
     app.hot_matches_ledger(account).await;
@@ -575,8 +582,8 @@ async fn auto_topup_stops_after_a_failed_payment_until_turned_on_again() {
     let fake = FakeStripe::start().await;
     let mut env = stripe_env(&fake);
     env.extend(alert_env());
-    let TenantApp { app, smtp: _smtp } = spawn_tenant_app(&env).await;
-    let (_, _, b) = member(&app, None).await;
+    let TenantApp { app, smtp } = spawn_tenant_app(&env).await;
+    let (_, email, b) = member(&app, None).await;
     let account = account_of(&b).await;
     grant(&app, account, "0.0105").await;
     auto_topup_ready(&app, &b, &fake, account).await;
@@ -619,6 +626,22 @@ async fn auto_topup_stops_after_a_failed_payment_until_turned_on_again() {
         html.contains("Auto top-up is <strong>off</strong>"),
         "{html}"
     );
+    // The owner is told by email, once, with what failed and what to do.
+    eventually("the failure email", || async {
+        mails_with(&smtp, &email, "auto top-up payment failed") == 1
+    })
+    .await;
+    let mail = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.subject().contains("auto top-up payment failed"))
+        .unwrap();
+    assert!(mail.body().contains("$20.00"), "{}", mail.body());
+    assert!(mail.body().contains("Your card has insufficient funds."));
+    assert!(mail.body().contains("Auto top-up is now off"));
+    let (_, v) = status_of(b.get("/api/v1/account/alerts")).await;
+    assert_eq!(v["data"]["recent"][0]["type"], "auto_topup.failed", "{v}");
+    assert_eq!(v["data"]["recent"][0]["data"]["amount"], "20.00");
     // Nothing more is tried while it is off.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(fake.requests_to("/v1/payment_intents").len(), 1);
@@ -661,6 +684,14 @@ async fn auto_topup_stops_after_a_failed_payment_until_turned_on_again() {
         .unwrap()
         .contains("Your card was declined."));
     assert_eq!(app.balance(account).await, dec("0.0099"));
+    // A second email for the second failure; the webhook event delivered again changes nothing.
+    eventually("the second failure email", || async {
+        mails_with(&smtp, &email, "auto top-up payment failed") == 2
+    })
+    .await;
+    deliver(&app, &event("payment_intent.payment_failed", pi.clone())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mails_with(&smtp, &email, "auto top-up payment failed"), 2);
     app.ledger_clean().await;
 }
 

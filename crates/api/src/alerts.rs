@@ -377,6 +377,19 @@ fn email_of(d: &store::DeliveryRow) -> Mail {
                 money(&data["threshold"]),
             ),
         },
+        "auto_topup_failed" => Mail {
+            subject: "Your Infron auto top-up payment failed".into(),
+            body: format!(
+                "Auto top-up of account {} tried to buy {} of credits (plus a {} fee) with the saved card, \
+                 and the payment failed: {}\n\n\
+                 Auto top-up is now off, so nothing more is charged until you act. Check the card, \
+                 then turn auto top-up on again or buy credits on the Credits page.\n",
+                d.account_id,
+                money(&data["amount"]),
+                money(&data["fee"]),
+                text(&data["reason"]),
+            ),
+        },
         _ => {
             let pct = data["threshold_percent"].as_i64().unwrap_or(0);
             let name = text(&data["key"]["name"]);

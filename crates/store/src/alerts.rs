@@ -196,6 +196,53 @@ pub async fn fire(tx: &mut Tx<'_>, f: &NewFiring<'_>) -> Result<bool, StoreError
     Ok(done.rows_affected() == 1)
 }
 
+/// Records an event (not a condition) as an alert already cleared, with its deliveries as the
+/// account's alert settings ask (email to owners and admins unless turned off, the webhook if
+/// one is set), in `tx`. `event_type` is the payload's `type`; `data` its `data`.
+pub async fn record_event(
+    tx: &mut Tx<'_>,
+    account: Uuid,
+    kind: &str,
+    subject: &str,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<(), StoreError> {
+    let id = Uuid::now_v7();
+    let payload = serde_json::json!({
+        "id": format!("alert_{}", id.simple()),
+        "type": event_type,
+        "created": Utc::now().timestamp(),
+        "account_id": account,
+        "data": data,
+    });
+    sqlx::query(
+        "INSERT INTO alert_firings (id, account_id, kind, subject, threshold_pct, payload, cleared_at) \
+         VALUES ($1, $2, $3, $4, 0, $5, now())",
+    )
+    .bind(id)
+    .bind(account)
+    .bind(kind)
+    .bind(subject)
+    .bind(&payload)
+    .execute(&mut **tx)
+    .await?;
+    let settings: Option<(bool, Option<String>)> =
+        sqlx::query_as("SELECT email, webhook_url FROM alert_settings WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (email, webhook) = settings.unwrap_or((true, None));
+    if email {
+        for to in recipients(tx, account).await? {
+            insert_delivery(tx, id, account, "email", &to).await?;
+        }
+    }
+    if let Some(url) = webhook {
+        insert_delivery(tx, id, account, "webhook", &url).await?;
+    }
+    Ok(())
+}
+
 /// The condition no longer holds: the next crossing fires again.
 pub async fn clear(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
     sqlx::query("UPDATE alert_firings SET cleared_at = now() WHERE id = $1 AND cleared_at IS NULL")

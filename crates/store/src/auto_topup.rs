@@ -293,17 +293,18 @@ pub async fn mark_failed(
     payment_intent: Option<&str>,
     reason: &str,
 ) -> Result<bool, StoreError> {
-    let account: Option<Uuid> = sqlx::query_scalar(
+    let failed: Option<(Uuid, i64, i64)> = sqlx::query_as(
         "UPDATE auto_topup_triggers SET status = 'failed', error = $3, \
                 payment_intent = coalesce(payment_intent, $2) \
-         WHERE id = $1 AND status IN ('pending', 'created') RETURNING account_id",
+         WHERE id = $1 AND status IN ('pending', 'created') \
+         RETURNING account_id, credits_cents, fee_cents",
     )
     .bind(id)
     .bind(payment_intent)
     .bind(reason)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(account) = account else {
+    let Some((account, credits_cents, fee_cents)) = failed else {
         return Ok(false);
     };
     sqlx::query(
@@ -313,6 +314,24 @@ pub async fn mark_failed(
     .bind(account)
     .bind(reason)
     .execute(&mut **tx)
+    .await?;
+    // The people who can turn it on again hear of it, once per failed trigger, in this
+    // transaction: the alert outbox delivers the email and the webhook event.
+    let cents = |c: i64| rust_decimal::Decimal::new(c, 2).to_string();
+    crate::alerts::record_event(
+        tx,
+        account,
+        "auto_topup_failed",
+        &id.to_string(),
+        "auto_topup.failed",
+        serde_json::json!({
+            "trigger": id,
+            "amount": cents(credits_cents),
+            "fee": cents(fee_cents),
+            "payment_intent": payment_intent,
+            "reason": reason,
+        }),
+    )
     .await?;
     Ok(true)
 }

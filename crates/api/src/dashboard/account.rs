@@ -224,6 +224,8 @@ struct HistoryEntry {
     effective_at: chrono::DateTime<chrono::Utc>,
     kind: String,
     amount: Decimal,
+    /// The top-up fee this transaction charged (positive) or gave back (negative).
+    fee: Decimal,
 }
 
 fn describe(kind: &str) -> &'static str {
@@ -271,7 +273,10 @@ async fn credits_page(state: &AppState, m: &Member) -> Result<CreditsPage, PageE
     let c = routes::account::credits_json(state, &m.p).await?;
     let d = &c["data"];
     let history = sqlx::query_as::<_, HistoryEntry>(
-        "SELECT t.effective_at, t.kind, -e.amount AS amount \
+        "SELECT t.effective_at, t.kind, -e.amount AS amount, \
+                COALESCE((SELECT -sum(f.amount) FROM ledger_entries f \
+                          JOIN ledger_accounts fa ON fa.id = f.ledger_account_id \
+                          WHERE f.transaction_id = t.id AND fa.kind = 'topup_fee_revenue'), 0) AS fee \
          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
          JOIN ledger_accounts la ON la.id = e.ledger_account_id \
          WHERE la.account_id = $1 AND la.kind = 'credits' AND t.kind <> 'usage' \
@@ -309,6 +314,7 @@ async fn credits_page(state: &AppState, m: &Member) -> Result<CreditsPage, PageE
                 when: h.effective_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                 what: describe(&h.kind).to_string(),
                 amount: usd(h.amount),
+                fee: (!h.fee.is_zero()).then(|| usd(h.fee)),
             })
             .collect(),
         usage_days: days
@@ -1468,6 +1474,11 @@ async fn alerts_view(state: &AppState, m: &Member) -> Result<AlertsView, PageErr
                         "Balance {} below {}",
                         usd_of(&d["balance"]),
                         usd_of(&d["threshold"])
+                    ),
+                    "auto_topup.failed" => format!(
+                        "Auto top-up of {} failed: {}",
+                        usd_of(&d["amount"]),
+                        text_of(&d["reason"])
                     ),
                     _ => format!(
                         "Key \"{}\" at {}% of its {} limit",

@@ -304,6 +304,8 @@ pub struct HistoryRow {
     pub when: String,
     pub what: String,
     pub amount: String,
+    /// The top-up fee paid (or, negative, given back); none for grants and expiries.
+    pub fee: Option<String>,
 }
 
 pub struct QuoteView {
