@@ -424,3 +424,175 @@ async fn dashboard_flows_in_a_real_browser() {
     assert!(b.try_find("form[action='/settings']").await.is_none());
     b.quit().await;
 }
+
+/// The operator console and the tenant pages' filters in a real browser: an operator finds an
+/// account, grants credits, freezes it (the confirm dialog, the keys refused) and unfreezes it,
+/// reverses the grant and reads the audit log; the tenant filters Logs by key, Activity by
+/// range, grouping and metric, and Models by kind. Every page is scanned and photographed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operator_console_and_filters_in_a_real_browser() {
+    let t = spawn_tenant_app(&[]).await;
+    let app = &t.app;
+    let base = app.base.clone();
+    let axe = axe_source();
+    let (_, owner_email, owner) = tenant_helpers::member(app, None).await;
+    let (_, me) = tenant_helpers::status_of(owner.get("/api/v1/me")).await;
+    let account = me["data"]["account_id"].as_str().unwrap().to_string();
+    let (alpha_hash, alpha) = tenant_helpers::api_key(&owner, json!({ "name": "alpha key" })).await;
+    let (_, beta) = tenant_helpers::api_key(&owner, json!({ "name": "beta key" })).await;
+    let operator_email = format!("op{}@example.com", Uuid::new_v4().simple());
+    let hash = infron_accounts::password::hash(
+        &infron_accounts::Password::parse("password", PASSWORD).unwrap(),
+    )
+    .await
+    .unwrap();
+    infron_store::users::insert_operator(&app.pg, Uuid::now_v7(), &operator_email, &hash)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let driver = Driver::start().await;
+    let op = driver.browser().await;
+    // The operator signs in, finds the account by its owner's email and grants credits.
+    op.goto(&format!("{base}/operator/sign-in")).await;
+    inspect(&op, &axe, "operator-sign-in").await;
+    op.fill("#email", &operator_email).await;
+    op.fill("#password", PASSWORD).await;
+    op.click("form[action='/operator/sign-in'] button[type=submit]")
+        .await;
+    op.find("form[action='/operator/accounts']").await;
+    op.fill("#q", &owner_email).await;
+    op.click("form[action='/operator/accounts'] button[type=submit]")
+        .await;
+    op.wait_for_text(&account).await;
+    inspect(&op, &axe, "operator-accounts").await;
+    op.click(&format!("a[href='/operator/accounts/{account}']"))
+        .await;
+    op.find("#grant-amount").await;
+    op.fill("#grant-amount", "5").await;
+    op.fill("#grant-reason", "browser welcome").await;
+    op.click(&format!(
+        "form[action='/operator/accounts/{account}/grant'] button[type=submit]"
+    ))
+    .await;
+    op.wait_for_text("Granted $5").await;
+    assert_eq!(app.balance(account.parse().unwrap()).await, dec("5"));
+    inspect(&op, &axe, "operator-account").await;
+
+    // Freezing asks first; then the account's keys are refused within a second or so.
+    op.fill("#freeze-reason", "browser review").await;
+    op.click(&format!(
+        "form[action='/operator/accounts/{account}/freeze'] button[type=submit]"
+    ))
+    .await;
+    let asked = op.accept_dialog().await;
+    assert!(
+        asked.contains("Every key of the account is refused"),
+        "{asked}"
+    );
+    op.wait_for_text("Frozen: browser review").await;
+    let mut refused = false;
+    for _ in 0..100 {
+        let r = app.post_chat(&alpha, &chat_body("test/chat", None)).await;
+        if r.status() == 403 || r.status() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the frozen account's key still works");
+    op.click(&format!(
+        "form[action='/operator/accounts/{account}/unfreeze'] button[type=submit]"
+    ))
+    .await;
+    op.find("#freeze-reason").await;
+
+    // The tenant's requests once it works again: two with alpha, one with beta.
+    for key in [&alpha, &alpha, &beta] {
+        let mut ok = false;
+        for _ in 0..100 {
+            let r = app.post_chat(key, &chat_body("test/chat", None)).await;
+            if r.status() == 200 {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(ok, "the unfrozen account's key is still refused");
+    }
+    app.settled().await;
+
+    // The tenant filters: Logs by key.
+    let b = driver.browser().await;
+    sign_in(&b, &base, &owner_email).await;
+    b.goto(&format!("{base}/logs")).await;
+    b.wait_for_text("beta key").await;
+    b.select("#key", "alpha key").await;
+    b.click("form.filters button[type=submit]").await;
+    for _ in 0..200 {
+        if b.url().await.contains(&format!("key={alpha_hash}")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rows = b.wait_for_text("alpha key").await;
+    let table = b.text("#log-table tbody").await;
+    assert_eq!(table.matches("alpha key").count(), 2, "{rows}");
+    assert!(!table.contains("beta key"), "{table}");
+    inspect(&b, &axe, "logs-filtered").await;
+
+    // Activity: the last 48 hours by key, counting requests; then 30 days by model.
+    b.goto(&format!("{base}/activity")).await;
+    b.select("#range", "Last 48 hours").await;
+    b.select("#group", "Key").await;
+    b.select("#metric", "Requests").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_for_text("Totals by key").await;
+    b.find("#activity-chart canvas").await;
+    let body = b.text("body").await;
+    assert!(body.contains("Per hour"), "{body}");
+    assert!(
+        body.contains("alpha key") && body.contains("beta key"),
+        "{body}"
+    );
+    inspect(&b, &axe, "activity-48h-by-key").await;
+    b.select("#range", "Last 30 days").await;
+    b.select("#group", "Model").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_for_text("Totals by model").await;
+    assert!(b.text("body").await.contains("Per day"));
+    b.wait_for_text("test/chat").await;
+
+    // Models: only embedding models when that kind is chosen.
+    b.goto(&format!("{base}/models")).await;
+    b.select("#modality", "embeddings").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_for_text("Embeddings").await;
+    let listed = b.text("main table").await;
+    assert!(listed.contains("test/embed"), "{listed}");
+    assert!(!listed.contains("test/chat"), "{listed}");
+    inspect(&b, &axe, "models-embeddings").await;
+    b.quit().await;
+
+    // The operator reverses the grant (what is left of it) and reads the audit log.
+    op.goto(&format!("{base}/operator/accounts/{account}"))
+        .await;
+    op.fill("#reverse-1", "browser test over").await;
+    op.click(&format!(
+        "form[action='/operator/accounts/{account}/reverse'] button[type=submit]"
+    ))
+    .await;
+    op.accept_dialog().await;
+    op.wait_for_text("Reversed $").await;
+    app.settled().await;
+    assert_eq!(app.balance(account.parse().unwrap()).await, dec("0"));
+    app.ledger_clean().await;
+    op.goto(&format!("{base}/operator/audit?account_id={account}"))
+        .await;
+    let audit = op.wait_for_text("credits.reverse").await;
+    for action in ["credits.grant", "account.freeze", "account.unfreeze"] {
+        assert!(audit.contains(action), "{action} missing: {audit}");
+    }
+    inspect(&op, &axe, "operator-audit").await;
+    op.quit().await;
+}

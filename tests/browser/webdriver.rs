@@ -249,6 +249,50 @@ impl Browser {
         panic!("'{css}' never appeared on {}", self.url().await);
     }
 
+    /// Waits for the page's `confirm()` dialog, accepts it and returns its text.
+    pub async fn accept_dialog(&self) -> String {
+        for _ in 0..200 {
+            let r: Option<Value> = async {
+                let text = self
+                    .http
+                    .get(format!("{}/alert/text", self.session))
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<Value>()
+                    .await
+                    .ok()?;
+                text["value"].as_str().map(|t| json!(t))
+            }
+            .await;
+            if let Some(text) = r {
+                self.call(reqwest::Method::POST, "/alert/accept", Some(json!({})))
+                    .await;
+                return text.as_str().unwrap_or_default().to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no dialog opened on {}", self.url().await);
+    }
+
+    /// Chooses the option of the `<select>` matching `css` whose text contains `label`, as a
+    /// person would with the keyboard or mouse.
+    pub async fn select(&self, css: &str, label: &str) {
+        self.find(css).await;
+        let css_option = format!("{css} option");
+        let index = self
+            .run(
+                "return Array.from(document.querySelectorAll(arguments[0])).findIndex(o => o.textContent.includes(arguments[1]));",
+                json!([css_option, label]),
+            )
+            .await
+            .as_i64()
+            .unwrap_or(-1);
+        assert!(index >= 0, "no option '{label}' in {css}");
+        self.click(&format!("{css} option:nth-child({})", index + 1))
+            .await;
+    }
+
     pub async fn run(&self, script: &str, args: Value) -> Value {
         self.call(
             reqwest::Method::POST,
