@@ -20,8 +20,9 @@ COPY crates/accounts/Cargo.toml crates/accounts/Cargo.toml
 COPY crates/api/Cargo.toml crates/api/Cargo.toml
 COPY crates/mock-provider/Cargo.toml crates/mock-provider/Cargo.toml
 COPY crates/catalog-import/Cargo.toml crates/catalog-import/Cargo.toml
+COPY crates/fuzzkit/Cargo.toml crates/fuzzkit/Cargo.toml
 # The api crate's manifest names its test targets under tests/: stand-ins for those too.
-RUN for c in store billing router accounts api mock-provider catalog-import; do \
+RUN for c in store billing router accounts api mock-provider catalog-import fuzzkit; do \
         mkdir -p crates/$c/src && : > crates/$c/src/lib.rs; \
     done \
     && echo 'fn main() {}' > crates/api/src/main.rs \

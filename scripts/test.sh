@@ -15,6 +15,9 @@ scripts/ensure-web.sh --browser
 # The build must bundle the dashboard's front-end packages, not fall back to pages without them.
 export INFRON_REQUIRE_WEB_ASSETS=1
 
+# The Dockerfile's dependency layer must load the workspace (no Docker engine needed).
+python3 scripts/check-dockerfile.py
+
 # The compose file must stay valid; checked when a docker client with compose is installed.
 if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
   INFRON_KEY_SECRET=compose-config-check-0123456789abcdef docker compose config -q
