@@ -419,7 +419,8 @@ async fn finance_views_match_the_ledger_and_request_logs() {
             .fetch_all(&app.pg)
             .await
             .unwrap();
-    assert_eq!(compacted.len(), 2);
+    assert_eq!(compacted.len(), 3);
+    assert_eq!(compacted[2].0, "usage_hourly");
     assert!(compacted
         .iter()
         .all(|(_, merged, written)| merged >= written));
@@ -429,13 +430,27 @@ async fn finance_views_match_the_ledger_and_request_logs() {
         "SELECT (SELECT count(*) FROM (SELECT 1 FROM finance.usage_daily \
                   GROUP BY day, account_id, api_key_id, model, provider HAVING count(*) > 1) u) + \
                 (SELECT count(*) FROM (SELECT 1 FROM finance.ledger_daily \
-                  GROUP BY day, ledger_account_id, txn_kind, account_id HAVING count(*) > 1) l)",
+                  GROUP BY day, ledger_account_id, txn_kind, account_id HAVING count(*) > 1) l) + \
+                (SELECT count(*) FROM (SELECT 1 FROM finance.usage_hourly \
+                  GROUP BY hour, account_id, api_key_id, model, provider HAVING count(*) > 1) h)",
     )
     .fetch_one(&app.pg)
     .await
     .unwrap();
     assert_eq!(duplicates, 0, "one row per group after compaction");
     assert_eq!(all_snapshots(&app.pg).await, before, "compaction");
+    // The hourly rollup counts every request and its cost once, per hour it started in.
+    let hourly_drift: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AS h, \
+                account_id, count(*) AS n, sum(cost) AS c FROM request_logs GROUP BY 1, 2) r \
+         FULL JOIN (SELECT hour AT TIME ZONE 'UTC' AS h, account_id, sum(requests) AS n, \
+                sum(cost) AS c FROM finance.usage_hourly GROUP BY 1, 2) u USING (h, account_id) \
+         WHERE r.n IS DISTINCT FROM u.n OR r.c IS DISTINCT FROM u.c",
+    )
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    assert_eq!(hourly_drift, 0);
     let (first, last): (NaiveDate, NaiveDate) =
         sqlx::query_as("SELECT min(day), max(day) FROM finance.usage_daily")
             .fetch_one(&app.pg)

@@ -192,35 +192,85 @@ pub async fn activity(
     .await?)
 }
 
-/// Activity per UTC hour, model, provider and key for requests made in [from, to), read from
-/// the request log itself (served by its (account_id, created_at) index and partition pruning;
-/// meant for short spans: the dashboard asks for at most 48 hours). `day` is the hour's day.
-pub async fn activity_hourly(
+/// What activity is totalled by besides its time bucket. The dashboard's charts need one
+/// dimension at a time, so the rollup is summed by that one in SQL instead of shipping every
+/// (model, provider, key) combination to the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityBy {
+    Model,
+    Provider,
+    Key,
+    /// The bucket's total only.
+    Total,
+}
+
+impl ActivityBy {
+    /// The selected columns and the GROUP BY suffix (static SQL, never caller text).
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            ActivityBy::Model => (
+                "model, NULL::text AS provider, NULL::uuid AS api_key_id",
+                ", model",
+            ),
+            ActivityBy::Provider => (
+                "NULL::text AS model, provider, NULL::uuid AS api_key_id",
+                ", provider",
+            ),
+            ActivityBy::Key => (
+                "NULL::text AS model, NULL::text AS provider, api_key_id",
+                ", api_key_id",
+            ),
+            ActivityBy::Total => (
+                "NULL::text AS model, NULL::text AS provider, NULL::uuid AS api_key_id",
+                "",
+            ),
+        }
+    }
+}
+
+/// The time buckets of an activity query: UTC days [from, to] (the daily rollup), or the whole
+/// UTC hours in [from, to) (the hourly rollup, which keeps the last eight days).
+#[derive(Debug, Clone, Copy)]
+pub enum Buckets {
+    Days(NaiveDate, NaiveDate),
+    Hours(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// Activity per bucket and `by`, newest bucket first, from the rollups: served by their
+/// (account_id, day/hour) indexes whatever the number of request logs. A row's unused
+/// dimensions are None; `day` is the bucket's UTC day.
+pub async fn activity_by(
     pool: &PgPool,
     account_id: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    buckets: Buckets,
     keys: Option<&[Uuid]>,
+    by: ActivityBy,
 ) -> Result<Vec<(DateTime<Utc>, ActivityRow)>, StoreError> {
-    let rows = sqlx::query_as::<_, HourRow>(
-        "SELECT date_trunc('hour', created_at) AS hour, model, provider, api_key_id, \
-                count(*)::bigint AS requests, \
-                coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens, \
-                coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens, \
-                coalesce(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens, \
-                coalesce(sum(cost), 0) AS cost \
-         FROM request_logs \
-         WHERE account_id = $1 AND created_at >= $2 AND created_at < $3 \
-           AND ($4::uuid[] IS NULL OR api_key_id = ANY($4)) \
-         GROUP BY 1, model, provider, api_key_id \
-         ORDER BY 1 DESC, sum(cost) DESC, model, provider, api_key_id",
-    )
-    .bind(account_id)
-    .bind(from)
-    .bind(to)
-    .bind(keys)
-    .fetch_all(pool)
-    .await?;
+    let (columns, group) = by.sql();
+    let sums = "sum(requests)::bigint AS requests, sum(prompt_tokens)::bigint AS prompt_tokens, \
+                sum(completion_tokens)::bigint AS completion_tokens, \
+                sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(cost) AS cost";
+    let keys_filter = "($4::uuid[] IS NULL OR api_key_id = ANY($4))";
+    let sql = match buckets {
+        Buckets::Days(..) => format!(
+            "SELECT (day::timestamp AT TIME ZONE 'UTC') AS hour, {columns}, {sums} \
+             FROM finance.usage_daily \
+             WHERE account_id = $1 AND day BETWEEN $2 AND $3 AND {keys_filter} \
+             GROUP BY day{group} ORDER BY day DESC"
+        ),
+        Buckets::Hours(..) => format!(
+            "SELECT hour, {columns}, {sums} \
+             FROM finance.usage_hourly \
+             WHERE account_id = $1 AND hour >= $2 AND hour < $3 AND {keys_filter} \
+             GROUP BY hour{group} ORDER BY hour DESC"
+        ),
+    };
+    let query = sqlx::query_as::<_, HourRow>(&sql).bind(account_id);
+    let query = match buckets {
+        Buckets::Days(from, to) => query.bind(from).bind(to),
+        Buckets::Hours(from, to) => query.bind(from).bind(to),
+    };
+    let rows = query.bind(keys).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -288,11 +288,17 @@ async fn credits_page(state: &AppState, m: &Member) -> Result<CreditsPage, PageE
     .map_err(infron_store::StoreError::from)?;
     let mut days: BTreeMap<String, (Decimal, i64)> = BTreeMap::new();
     if m.p.actor.read_usage().is_ok() {
-        let a = routes::activity::activity_json(state, &m.p, &HashMap::new()).await?;
-        for r in a["data"].as_array().into_iter().flatten() {
-            let e = days.entry(text_of(&r["date"])).or_default();
-            e.0 += decimal_of(&r["usage"]).unwrap_or_default();
-            e.1 += r["requests"].as_i64().unwrap_or(0);
+        let today = chrono::Utc::now().date_naive();
+        let month = routes::activity::Period::Days(today - chrono::Days::new(29), today);
+        let rows =
+            routes::activity::usage_rows(state, &m.p, month, routes::activity::ActivityBy::Total)
+                .await?;
+        for r in rows {
+            let e = days
+                .entry(r.bucket.format("%Y-%m-%d").to_string())
+                .or_default();
+            e.0 += r.cost;
+            e.1 += r.requests;
         }
     }
     let limits = &state.settings.stripe.topup_limits;
@@ -950,7 +956,12 @@ async fn activity_data(
     m: &Member,
     view: &ActivityView,
 ) -> Result<Activity, PageError> {
-    let rows = routes::activity::usage_rows(state, &m.p, view.period).await?;
+    let by = match view.group {
+        "provider" => routes::activity::ActivityBy::Provider,
+        "key" => routes::activity::ActivityBy::Key,
+        _ => routes::activity::ActivityBy::Model,
+    };
+    let rows = routes::activity::usage_rows(state, &m.p, view.period, by).await?;
     let hourly = matches!(view.period, routes::activity::Period::Hours(..));
     let mut groups: BTreeMap<String, Measures> = BTreeMap::new();
     let mut buckets: BTreeMap<chrono::DateTime<chrono::Utc>, Measures> = BTreeMap::new();
@@ -1089,11 +1100,12 @@ async fn activity_data(
 async fn runway(state: &AppState, m: &Member) -> Result<Option<String>, PageError> {
     let today = chrono::Utc::now().date_naive();
     let week = routes::activity::Period::Days(today - chrono::Days::new(6), today);
-    let last_week: Decimal = routes::activity::usage_rows(state, &m.p, week)
-        .await?
-        .iter()
-        .map(|r| r.cost)
-        .sum();
+    let last_week: Decimal =
+        routes::activity::usage_rows(state, &m.p, week, routes::activity::ActivityBy::Total)
+            .await?
+            .iter()
+            .map(|r| r.cost)
+            .sum();
     if last_week <= Decimal::ZERO {
         return Ok(None);
     }

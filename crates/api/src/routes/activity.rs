@@ -8,7 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use infron_accounts::{Actor, Visibility};
 use infron_billing::Usd;
-use infron_store::usage_reads::{LogQuery, StatusFilter};
+pub use infron_store::usage_reads::ActivityBy;
+use infron_store::usage_reads::{Buckets, LogQuery, StatusFilter};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -376,8 +377,18 @@ pub async fn logs_json(
     Ok(json!({ "data": data, "next_cursor": next }))
 }
 
-/// The time an activity read covers: whole UTC days (from the daily rollup) or hours (from the
-/// request log, for short spans).
+/// The label of a dimension with no value: "unknown" when the rows are totalled by it (a
+/// request that failed before a model or provider was chosen), empty otherwise.
+fn unknown(by: ActivityBy, dimension: ActivityBy) -> String {
+    if by == dimension {
+        "unknown".into()
+    } else {
+        String::new()
+    }
+}
+
+/// The time an activity read covers: whole UTC days (from the daily rollup) or whole hours
+/// (from the hourly rollup, for short spans).
 #[derive(Debug, Clone, Copy)]
 pub enum Period {
     Days(NaiveDate, NaiveDate),
@@ -397,43 +408,35 @@ pub struct UsageRow {
     pub cost: Decimal,
 }
 
-/// Usage over `period`, limited by the rules to what the caller may see (the dashboard's
-/// Activity page; `GET /api/v1/activity` keeps OpenRouter's per-day, 30-day shape).
+/// Usage over `period` totalled by `by`, limited by the rules to what the caller may see (the
+/// dashboard's Activity and Credits pages; `GET /api/v1/activity` keeps OpenRouter's per-day,
+/// 30-day shape). The dimensions `by` does not total are empty in the rows.
 pub async fn usage_rows(
     state: &AppState,
     p: &Principal,
     period: Period,
+    by: ActivityBy,
 ) -> Result<Vec<UsageRow>, ApiError> {
     let visibility = p.actor.read_usage()?;
     let account = p.actor.account_id();
     let keys = KeyIndex::load(state, account).await?;
     let scope = key_scope(visibility, &keys, None, None)?;
-    let rows: Vec<(DateTime<Utc>, infron_store::usage_reads::ActivityRow)> = match period {
-        Period::Days(from, to) => {
-            infron_store::usage_reads::activity(&state.pg, account, from, to, scope.as_deref())
-                .await?
-                .into_iter()
-                .map(|r| (r.day.and_time(chrono::NaiveTime::MIN).and_utc(), r))
-                .collect()
-        }
-        Period::Hours(from, to) => {
-            infron_store::usage_reads::activity_hourly(
-                &state.pg,
-                account,
-                from,
-                to,
-                scope.as_deref(),
-            )
-            .await?
-        }
+    let buckets = match period {
+        Period::Days(from, to) => Buckets::Days(from, to),
+        Period::Hours(from, to) => Buckets::Hours(from, to),
     };
+    let rows =
+        infron_store::usage_reads::activity_by(&state.pg, account, buckets, scope.as_deref(), by)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|(bucket, r)| UsageRow {
             bucket,
             key_name: keys.name(r.api_key_id).map(str::to_string),
-            model: r.model.unwrap_or_else(|| "unknown".into()),
-            provider: r.provider.unwrap_or_else(|| "unknown".into()),
+            model: r.model.unwrap_or_else(|| unknown(by, ActivityBy::Model)),
+            provider: r
+                .provider
+                .unwrap_or_else(|| unknown(by, ActivityBy::Provider)),
             requests: r.requests,
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
