@@ -277,9 +277,10 @@ async fn credits_page(state: &AppState, m: &Member) -> Result<CreditsPage, PageE
                 COALESCE((SELECT -sum(f.amount) FROM ledger_entries f \
                           JOIN ledger_accounts fa ON fa.id = f.ledger_account_id \
                           WHERE f.transaction_id = t.id AND fa.kind = 'topup_fee_revenue'), 0) AS fee \
-         FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+         FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id \
          JOIN ledger_accounts la ON la.id = e.ledger_account_id \
-         WHERE la.account_id = $1 AND la.kind = 'credits' AND t.kind <> 'usage' \
+         WHERE t.account_id = $1 AND t.kind <> 'usage' \
+           AND la.account_id = $1 AND la.kind = 'credits' \
          ORDER BY t.effective_at DESC LIMIT 50",
     )
     .bind(m.p.actor.account_id())

@@ -50,14 +50,15 @@ pub async fn credits_json(state: &AppState, p: &Principal) -> Result<Value, ApiE
     p.actor.read_credits()?;
     let account_id = p.actor.account_id();
     let totals = sqlx::query_as::<_, CreditTotals>(
-        "SELECT coalesce(sum(-e.amount) FILTER (WHERE e.amount < 0), 0) AS credited, \
-                coalesce(sum(e.amount) FILTER (WHERE e.amount > 0 AND t.kind = 'usage'), 0) AS usage, \
-                coalesce(sum(e.amount) FILTER (WHERE e.amount > 0 AND t.kind IN ('refund', 'dispute')), 0) AS refunded, \
-                coalesce(sum(e.amount) FILTER (WHERE e.amount > 0 AND t.kind = 'expiry'), 0) AS expired, \
+        // From the daily ledger rollup (exact: its deltas are written with the entries), not
+        // the entries themselves: a busy account has millions of usage entries.
+        "SELECT coalesce(sum(d.credits), 0) AS credited, \
+                coalesce(sum(d.debits) FILTER (WHERE d.txn_kind = 'usage'), 0) AS usage, \
+                coalesce(sum(d.debits) FILTER (WHERE d.txn_kind IN ('refund', 'dispute')), 0) AS refunded, \
+                coalesce(sum(d.debits) FILTER (WHERE d.txn_kind = 'expiry'), 0) AS expired, \
                 la.balance \
          FROM ledger_accounts la \
-         LEFT JOIN ledger_entries e ON e.ledger_account_id = la.id \
-         LEFT JOIN ledger_transactions t ON t.id = e.transaction_id \
+         LEFT JOIN finance.ledger_daily d ON d.ledger_account_id = la.id \
          WHERE la.account_id = $1 AND la.kind = 'credits' GROUP BY la.id, la.balance",
     )
     .bind(account_id)
