@@ -419,8 +419,9 @@ async fn finance_views_match_the_ledger_and_request_logs() {
             .fetch_all(&app.pg)
             .await
             .unwrap();
-    assert_eq!(compacted.len(), 3);
-    assert_eq!(compacted[2].0, "usage_hourly");
+    assert_eq!(compacted.len(), 4);
+    assert_eq!(compacted[2].0, "activity_daily");
+    assert_eq!(compacted[3].0, "activity_hourly");
     assert!(compacted
         .iter()
         .all(|(_, merged, written)| merged >= written));
@@ -431,26 +432,51 @@ async fn finance_views_match_the_ledger_and_request_logs() {
                   GROUP BY day, account_id, api_key_id, model, provider HAVING count(*) > 1) u) + \
                 (SELECT count(*) FROM (SELECT 1 FROM finance.ledger_daily \
                   GROUP BY day, ledger_account_id, txn_kind, account_id HAVING count(*) > 1) l) + \
-                (SELECT count(*) FROM (SELECT 1 FROM finance.usage_hourly \
-                  GROUP BY hour, account_id, api_key_id, model, provider HAVING count(*) > 1) h)",
+                (SELECT count(*) FROM (SELECT 1 FROM finance.activity_daily \
+                  GROUP BY day, account_id, dim, api_key_id, model, provider HAVING count(*) > 1) d) + \
+                (SELECT count(*) FROM (SELECT 1 FROM finance.activity_hourly \
+                  GROUP BY hour, account_id, dim, api_key_id, model, provider HAVING count(*) > 1) h)",
     )
     .fetch_one(&app.pg)
     .await
     .unwrap();
     assert_eq!(duplicates, 0, "one row per group after compaction");
     assert_eq!(all_snapshots(&app.pg).await, before, "compaction");
-    // The hourly rollup counts every request and its cost once, per hour it started in.
-    let hourly_drift: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AS h, \
-                account_id, count(*) AS n, sum(cost) AS c FROM request_logs GROUP BY 1, 2) r \
-         FULL JOIN (SELECT hour AT TIME ZONE 'UTC' AS h, account_id, sum(requests) AS n, \
-                sum(cost) AS c FROM finance.usage_hourly GROUP BY 1, 2) u USING (h, account_id) \
-         WHERE r.n IS DISTINCT FROM u.n OR r.c IS DISTINCT FROM u.c",
-    )
-    .fetch_one(&app.pg)
-    .await
-    .unwrap();
-    assert_eq!(hourly_drift, 0);
+    // The activity rollups count every request and its cost once, per key and per model and
+    // provider: hourly by the hour it started, daily as usage_daily.
+    for (dim, cols) in [
+        ("k", "coalesce(api_key_id::text, '') AS g1, '' AS g2"),
+        (
+            "m",
+            "coalesce(model, '') AS g1, coalesce(provider, '') AS g2",
+        ),
+    ] {
+        let drift: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AS h, \
+                    account_id, {cols}, count(*) AS n, sum(cost) AS c FROM request_logs \
+                    GROUP BY 1, 2, 3, 4) r \
+             FULL JOIN (SELECT hour AT TIME ZONE 'UTC' AS h, account_id, {cols}, sum(requests) AS n, \
+                    sum(cost) AS c FROM finance.activity_hourly WHERE dim = '{dim}' \
+                    GROUP BY 1, 2, 3, 4) u USING (h, account_id, g1, g2) \
+             WHERE r.n IS DISTINCT FROM u.n OR r.c IS DISTINCT FROM u.c"
+        ))
+        .fetch_one(&app.pg)
+        .await
+        .unwrap();
+        assert_eq!(drift, 0, "activity_hourly, dim {dim}");
+        let drift: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT day, account_id, {cols}, sum(requests) AS n, \
+                    sum(cost) AS c FROM finance.usage_daily GROUP BY 1, 2, 3, 4) d \
+             FULL JOIN (SELECT day, account_id, {cols}, sum(requests) AS n, sum(cost) AS c \
+                    FROM finance.activity_daily WHERE dim = '{dim}' GROUP BY 1, 2, 3, 4) a \
+                    USING (day, account_id, g1, g2) \
+             WHERE d.n IS DISTINCT FROM a.n OR d.c IS DISTINCT FROM a.c"
+        ))
+        .fetch_one(&app.pg)
+        .await
+        .unwrap();
+        assert_eq!(drift, 0, "activity_daily, dim {dim}");
+    }
     let (first, last): (NaiveDate, NaiveDate) =
         sqlx::query_as("SELECT min(day), max(day) FROM finance.usage_daily")
             .fetch_one(&app.pg)

@@ -368,7 +368,8 @@ pub async fn usage_from_rollup(
            coalesce(sum(cost) FILTER (WHERE day >= (now() AT TIME ZONE 'UTC')::date), 0) AS daily, \
            coalesce(sum(cost) FILTER (WHERE day >= date_trunc('week', now() AT TIME ZONE 'UTC')::date), 0) AS weekly, \
            coalesce(sum(cost) FILTER (WHERE day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0) AS monthly \
-         FROM finance.usage_daily WHERE account_id = $1 AND api_key_id = ANY($2) GROUP BY api_key_id",
+         FROM finance.activity_daily \
+         WHERE dim = 'k' AND api_key_id = ANY($2) AND account_id = $1 GROUP BY api_key_id",
     )
     .bind(account_id)
     .bind(key_ids)

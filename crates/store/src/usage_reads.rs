@@ -236,9 +236,12 @@ pub enum Buckets {
     Hours(DateTime<Utc>, DateTime<Utc>),
 }
 
-/// Activity per bucket and `by`, newest bucket first, from the rollups: served by their
-/// (account_id, day/hour) indexes whatever the number of request logs. A row's unused
-/// dimensions are None; `day` is the bucket's UTC day.
+/// Activity per bucket and `by`, newest bucket first. Without a key scope it reads
+/// `finance.activity_daily` / `activity_hourly`, which hold each bucket per key and per model
+/// and provider (a few thousand rows for months of a busy account). Limited to some keys (a
+/// member sees only their own), days come from `finance.usage_daily` and hours from the
+/// request log through its key index. A row's unused dimensions are None; `day` is the
+/// bucket's UTC day.
 pub async fn activity_by(
     pool: &PgPool,
     account_id: Uuid,
@@ -250,19 +253,36 @@ pub async fn activity_by(
     let sums = "sum(requests)::bigint AS requests, sum(prompt_tokens)::bigint AS prompt_tokens, \
                 sum(completion_tokens)::bigint AS completion_tokens, \
                 sum(reasoning_tokens)::bigint AS reasoning_tokens, sum(cost) AS cost";
-    let keys_filter = "($4::uuid[] IS NULL OR api_key_id = ANY($4))";
-    let sql = match buckets {
-        Buckets::Days(..) => format!(
+    let dim = if by == ActivityBy::Key { "k" } else { "m" };
+    let sql = match (buckets, keys) {
+        (Buckets::Days(..), None) => format!(
             "SELECT (day::timestamp AT TIME ZONE 'UTC') AS hour, {columns}, {sums} \
-             FROM finance.usage_daily \
-             WHERE account_id = $1 AND day BETWEEN $2 AND $3 AND {keys_filter} \
+             FROM finance.activity_daily \
+             WHERE account_id = $1 AND dim = '{dim}' AND day BETWEEN $2 AND $3 \
              GROUP BY day{group} ORDER BY day DESC"
         ),
-        Buckets::Hours(..) => format!(
+        (Buckets::Hours(..), None) => format!(
             "SELECT hour, {columns}, {sums} \
-             FROM finance.usage_hourly \
-             WHERE account_id = $1 AND hour >= $2 AND hour < $3 AND {keys_filter} \
+             FROM finance.activity_hourly \
+             WHERE account_id = $1 AND dim = '{dim}' AND hour >= $2 AND hour < $3 \
              GROUP BY hour{group} ORDER BY hour DESC"
+        ),
+        (Buckets::Days(..), Some(_)) => format!(
+            "SELECT (day::timestamp AT TIME ZONE 'UTC') AS hour, {columns}, {sums} \
+             FROM finance.usage_daily \
+             WHERE account_id = $1 AND day BETWEEN $2 AND $3 AND api_key_id = ANY($4) \
+             GROUP BY day{group} ORDER BY day DESC"
+        ),
+        (Buckets::Hours(..), Some(_)) => format!(
+            "SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, \
+                    {columns}, count(*)::bigint AS requests, \
+                    coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens, \
+                    coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens, \
+                    coalesce(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens, \
+                    coalesce(sum(cost), 0) AS cost \
+             FROM request_logs \
+             WHERE account_id = $1 AND created_at >= $2 AND created_at < $3 AND api_key_id = ANY($4) \
+             GROUP BY 1{group} ORDER BY 1 DESC"
         ),
     };
     let query = sqlx::query_as::<_, HourRow>(&sql).bind(account_id);
@@ -270,7 +290,11 @@ pub async fn activity_by(
         Buckets::Days(from, to) => query.bind(from).bind(to),
         Buckets::Hours(from, to) => query.bind(from).bind(to),
     };
-    let rows = query.bind(keys).fetch_all(pool).await?;
+    let query = match keys {
+        Some(k) => query.bind(k),
+        None => query,
+    };
+    let rows = query.fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
