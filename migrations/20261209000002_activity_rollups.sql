@@ -141,132 +141,72 @@ BEGIN
     RETURN n;
 END $$;
 
--- Compaction merges the new rollups' deltas of the same recent days and drops hours older than
--- eight days.
-CREATE OR REPLACE FUNCTION finance.compact_rollups(from_day DATE DEFAULT NULL)
+-- Compaction: compact_rollups() keeps its work on usage_daily and ledger_daily (the function
+-- before this migration, renamed) and goes on to merge the activity rollups' deltas of the same
+-- recent days and to drop hours older than eight days.
+ALTER FUNCTION finance.compact_rollups(DATE) RENAME TO compact_usage_and_ledger;
+
+-- Merges the groups of `tbl` (activity_daily or activity_hourly, bucket column `bucket`) with
+-- several rows, for buckets from `since` on, into one row each.
+CREATE FUNCTION finance.compact_activity(tbl TEXT, bucket TEXT, since TIMESTAMPTZ)
+RETURNS TABLE (rows_merged BIGINT, rows_written BIGINT)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        WITH dup AS (
+            SELECT d.%2$I AS b, d.account_id, d.dim, d.api_key_id, d.model, d.provider
+            FROM finance.%1$I d WHERE d.%2$I >= $1
+            GROUP BY 1, 2, 3, 4, 5, 6
+            HAVING count(*) > 1
+        ), gone AS (
+            DELETE FROM finance.%1$I u USING dup x
+            WHERE u.%2$I >= $1 AND u.%2$I = x.b AND u.account_id = x.account_id AND u.dim = x.dim
+              AND coalesce(u.api_key_id, '00000000-0000-0000-0000-000000000000')
+                = coalesce(x.api_key_id, '00000000-0000-0000-0000-000000000000')
+              AND coalesce(u.model, '') = coalesce(x.model, '')
+              AND coalesce(u.provider, '') = coalesce(x.provider, '')
+            RETURNING u.*
+        ), written AS (
+            INSERT INTO finance.%1$I (%2$I, account_id, dim, api_key_id, model, provider,
+                requests, prompt_tokens, completion_tokens, reasoning_tokens, cost)
+            SELECT g.%2$I, g.account_id, g.dim, g.api_key_id, g.model, g.provider, sum(g.requests),
+                   sum(g.prompt_tokens), sum(g.completion_tokens), sum(g.reasoning_tokens), sum(g.cost)
+            FROM gone g
+            GROUP BY g.%2$I, g.account_id, g.dim, g.api_key_id, g.model, g.provider
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM written)$q$, tbl, bucket)
+    USING since;
+END $$;
+
+CREATE FUNCTION finance.compact_rollups(from_day DATE DEFAULT NULL)
 RETURNS TABLE (rollup TEXT, rows_merged BIGINT, rows_written BIGINT)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     since DATE := coalesce(from_day, (now() AT TIME ZONE 'UTC')::date - 2);
-    since_hour TIMESTAMPTZ := since::timestamp AT TIME ZONE 'UTC';
-    n_merged BIGINT;
-    n_written BIGINT;
 BEGIN
-    -- One compaction at a time; a concurrent call returns nothing instead of waiting.
-    IF NOT pg_try_advisory_xact_lock(hashtext('infron.finance.compact_rollups')) THEN
+    -- It takes the advisory lock (held to the end of the transaction) and returns nothing when
+    -- another compaction is running.
+    RETURN QUERY SELECT * FROM finance.compact_usage_and_ledger(from_day);
+    IF NOT FOUND THEN
         RETURN;
     END IF;
-
-    WITH dup AS (
-        SELECT d.day, d.account_id, d.api_key_id, d.model, d.provider
-        FROM finance.usage_daily d WHERE d.day >= since
-        GROUP BY d.day, d.account_id, d.api_key_id, d.model, d.provider
-        HAVING count(*) > 1
-    ), gone AS (
-        DELETE FROM finance.usage_daily u USING dup x
-        WHERE u.day >= since AND u.day = x.day AND u.account_id = x.account_id
-          AND coalesce(u.api_key_id, '00000000-0000-0000-0000-000000000000')
-            = coalesce(x.api_key_id, '00000000-0000-0000-0000-000000000000')
-          AND coalesce(u.model, '') = coalesce(x.model, '')
-          AND coalesce(u.provider, '') = coalesce(x.provider, '')
-        RETURNING u.*
-    ), written AS (
-        INSERT INTO finance.usage_daily (day, account_id, api_key_id, model, provider, requests,
-            failed_requests, cancelled_requests, streamed_requests, cache_hits, charged_requests,
-            prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-            cost, latency_ms_sum, latency_samples)
-        SELECT g.day, g.account_id, g.api_key_id, g.model, g.provider, sum(g.requests),
-               sum(g.failed_requests), sum(g.cancelled_requests), sum(g.streamed_requests),
-               sum(g.cache_hits), sum(g.charged_requests), sum(g.prompt_tokens),
-               sum(g.completion_tokens), sum(g.cached_tokens), sum(g.cache_write_tokens),
-               sum(g.reasoning_tokens), sum(g.cost), sum(g.latency_ms_sum), sum(g.latency_samples)
-        FROM gone g
-        GROUP BY g.day, g.account_id, g.api_key_id, g.model, g.provider
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM written) INTO n_merged, n_written;
-    rollup := 'usage_daily'; rows_merged := n_merged; rows_written := n_written;
-    RETURN NEXT;
-
-    WITH dup AS (
-        SELECT d.day, d.ledger_account_id, d.txn_kind, d.account_id
-        FROM finance.ledger_daily d WHERE d.day >= since
-        GROUP BY d.day, d.ledger_account_id, d.txn_kind, d.account_id
-        HAVING count(*) > 1
-    ), gone AS (
-        DELETE FROM finance.ledger_daily l USING dup x
-        WHERE l.day >= since AND l.day = x.day AND l.ledger_account_id = x.ledger_account_id
-          AND l.txn_kind = x.txn_kind
-          AND coalesce(l.account_id, '00000000-0000-0000-0000-000000000000')
-            = coalesce(x.account_id, '00000000-0000-0000-0000-000000000000')
-        RETURNING l.*
-    ), written AS (
-        INSERT INTO finance.ledger_daily (day, ledger_account_id, book_kind, txn_kind, account_id,
-                                          debits, credits, entries)
-        SELECT g.day, g.ledger_account_id, g.book_kind, g.txn_kind, g.account_id,
-               sum(g.debits), sum(g.credits), sum(g.entries)
-        FROM gone g
-        GROUP BY g.day, g.ledger_account_id, g.book_kind, g.txn_kind, g.account_id
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM written) INTO n_merged, n_written;
-    rollup := 'ledger_daily'; rows_merged := n_merged; rows_written := n_written;
-    RETURN NEXT;
-
-    WITH dup AS (
-        SELECT d.day, d.account_id, d.dim, d.api_key_id, d.model, d.provider
-        FROM finance.activity_daily d WHERE d.day >= since
-        GROUP BY d.day, d.account_id, d.dim, d.api_key_id, d.model, d.provider
-        HAVING count(*) > 1
-    ), gone AS (
-        DELETE FROM finance.activity_daily u USING dup x
-        WHERE u.day >= since AND u.day = x.day AND u.account_id = x.account_id AND u.dim = x.dim
-          AND coalesce(u.api_key_id, '00000000-0000-0000-0000-000000000000')
-            = coalesce(x.api_key_id, '00000000-0000-0000-0000-000000000000')
-          AND coalesce(u.model, '') = coalesce(x.model, '')
-          AND coalesce(u.provider, '') = coalesce(x.provider, '')
-        RETURNING u.*
-    ), written AS (
-        INSERT INTO finance.activity_daily (day, account_id, dim, api_key_id, model, provider,
-            requests, prompt_tokens, completion_tokens, reasoning_tokens, cost)
-        SELECT g.day, g.account_id, g.dim, g.api_key_id, g.model, g.provider, sum(g.requests),
-               sum(g.prompt_tokens), sum(g.completion_tokens), sum(g.reasoning_tokens), sum(g.cost)
-        FROM gone g
-        GROUP BY g.day, g.account_id, g.dim, g.api_key_id, g.model, g.provider
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM written) INTO n_merged, n_written;
-    rollup := 'activity_daily'; rows_merged := n_merged; rows_written := n_written;
-    RETURN NEXT;
-
+    RETURN QUERY SELECT 'activity_daily'::text, c.rows_merged, c.rows_written
+        FROM finance.compact_activity('activity_daily', 'day', since::timestamp AT TIME ZONE 'UTC') c;
     DELETE FROM finance.activity_hourly
     WHERE hour < ((now() AT TIME ZONE 'UTC')::date - 8)::timestamp AT TIME ZONE 'UTC';
-    WITH dup AS (
-        SELECT d.hour, d.account_id, d.dim, d.api_key_id, d.model, d.provider
-        FROM finance.activity_hourly d WHERE d.hour >= since_hour
-        GROUP BY d.hour, d.account_id, d.dim, d.api_key_id, d.model, d.provider
-        HAVING count(*) > 1
-    ), gone AS (
-        DELETE FROM finance.activity_hourly u USING dup x
-        WHERE u.hour >= since_hour AND u.hour = x.hour AND u.account_id = x.account_id
-          AND u.dim = x.dim
-          AND coalesce(u.api_key_id, '00000000-0000-0000-0000-000000000000')
-            = coalesce(x.api_key_id, '00000000-0000-0000-0000-000000000000')
-          AND coalesce(u.model, '') = coalesce(x.model, '')
-          AND coalesce(u.provider, '') = coalesce(x.provider, '')
-        RETURNING u.*
-    ), written AS (
-        INSERT INTO finance.activity_hourly (hour, account_id, dim, api_key_id, model, provider,
-            requests, prompt_tokens, completion_tokens, reasoning_tokens, cost)
-        SELECT g.hour, g.account_id, g.dim, g.api_key_id, g.model, g.provider, sum(g.requests),
-               sum(g.prompt_tokens), sum(g.completion_tokens), sum(g.reasoning_tokens), sum(g.cost)
-        FROM gone g
-        GROUP BY g.hour, g.account_id, g.dim, g.api_key_id, g.model, g.provider
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM written) INTO n_merged, n_written;
-    rollup := 'activity_hourly'; rows_merged := n_merged; rows_written := n_written;
-    RETURN NEXT;
+    RETURN QUERY SELECT 'activity_hourly'::text, c.rows_merged, c.rows_written
+        FROM finance.compact_activity('activity_hourly', 'hour', since::timestamp AT TIME ZONE 'UTC') c;
 END $$;
+COMMENT ON FUNCTION finance.compact_rollups(DATE) IS
+    'Merges the rollup groups that have several rows, for days from from_day on (default: the last '
+    'three UTC days), into one row each, and drops activity hours older than eight days. Safe to '
+    'call at any time and from any number of instances (one runs, the others return no rows); '
+    'meant to run every minute or so. compact_rollups(''-infinity'') compacts everything.';
+
+-- Maintenance and capture functions are for the owner only, as before.
+REVOKE ALL ON FUNCTION finance.compact_rollups(DATE) FROM PUBLIC;
+REVOKE ALL ON FUNCTION finance.compact_usage_and_ledger(DATE) FROM PUBLIC;
+REVOKE ALL ON FUNCTION finance.compact_activity(TEXT, TEXT, TIMESTAMPTZ) FROM PUBLIC;
 
 GRANT SELECT ON finance.activity_daily, finance.activity_hourly TO infron_finance;

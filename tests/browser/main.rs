@@ -440,16 +440,7 @@ async fn operator_console_and_filters_in_a_real_browser() {
     let account = me["data"]["account_id"].as_str().unwrap().to_string();
     let (alpha_hash, alpha) = tenant_helpers::api_key(&owner, json!({ "name": "alpha key" })).await;
     let (_, beta) = tenant_helpers::api_key(&owner, json!({ "name": "beta key" })).await;
-    let operator_email = format!("op{}@example.com", Uuid::new_v4().simple());
-    let hash = infron_accounts::password::hash(
-        &infron_accounts::Password::parse("password", PASSWORD).unwrap(),
-    )
-    .await
-    .unwrap();
-    infron_store::users::insert_operator(&app.pg, Uuid::now_v7(), &operator_email, &hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let operator_email = tenant_helpers::new_operator(app).await;
 
     let driver = Driver::start().await;
     let op = driver.browser().await;
@@ -457,7 +448,8 @@ async fn operator_console_and_filters_in_a_real_browser() {
     op.goto(&format!("{base}/operator/sign-in")).await;
     inspect(&op, &axe, "operator-sign-in").await;
     op.fill("#email", &operator_email).await;
-    op.fill("#password", PASSWORD).await;
+    op.fill("#password", tenant_helpers::OPERATOR_PASSWORD)
+        .await;
     op.click("form[action='/operator/sign-in'] button[type=submit]")
         .await;
     op.find("form[action='/operator/accounts']").await;

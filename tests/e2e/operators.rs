@@ -517,17 +517,8 @@ async fn the_operator_console_manages_accounts_from_the_pages() {
     );
 
     // Sign in through the form.
-    let email = format!("op{}@example.com", Uuid::new_v4().simple());
-    let password = "operator passphrase 2";
-    let hash = infron_accounts::password::hash(
-        &infron_accounts::Password::parse("password", password).unwrap(),
-    )
-    .await
-    .unwrap();
-    infron_store::users::insert_operator(&app.pg, Uuid::now_v7(), &email, &hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let email = new_operator(app).await;
+    let password = OPERATOR_PASSWORD;
     let op = reqwest::Client::builder()
         .cookie_store(true)
         .build()

@@ -134,12 +134,14 @@ pub async fn member(app: &TestApp, account: Option<(Uuid, &str)>) -> (Uuid, Stri
     (user.id, email, b)
 }
 
-/// An operator created as `infron operators create` does, signed in.
-pub async fn operator(app: &TestApp) -> Browser {
+/// The password of the operators `new_operator` makes.
+pub const OPERATOR_PASSWORD: &str = "operator passphrase 1";
+
+/// An operator account as `infron operators create` makes it; returns its email.
+pub async fn new_operator(app: &TestApp) -> String {
     let email = format!("op{}@example.com", Uuid::new_v4().simple());
-    let password = "operator passphrase 1";
     let hash = infron_accounts::password::hash(
-        &infron_accounts::Password::parse("password", password).unwrap(),
+        &infron_accounts::Password::parse("password", OPERATOR_PASSWORD).unwrap(),
     )
     .await
     .unwrap();
@@ -147,6 +149,13 @@ pub async fn operator(app: &TestApp) -> Browser {
         .await
         .unwrap()
         .unwrap();
+    email
+}
+
+/// An operator, signed in over the API.
+pub async fn operator(app: &TestApp) -> Browser {
+    let email = new_operator(app).await;
+    let password = OPERATOR_PASSWORD;
     let mut b = Browser::new(&app.base);
     let res = b
         .client
