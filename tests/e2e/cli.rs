@@ -131,6 +131,13 @@ async fn admin_cli_creates_accounts_keys_and_grants() {
         &["keys", "set-rate-limit", &kid, "--rpm", "0"],
     );
     assert!(!ok && err.contains("--rpm"), "{err}");
+    // Bounded as the management API bounds it.
+    let (ok, _, err) = infron(
+        &db,
+        &prefix,
+        &["keys", "set-rate-limit", &kid, "--tpm", "1000000001"],
+    );
+    assert!(!ok && err.contains("from 1 to 1000000000"), "{err}");
     let (ok, out, err) = infron(
         &db,
         &prefix,

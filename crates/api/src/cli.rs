@@ -195,17 +195,29 @@ pub enum KeysCommand {
     Disable { id: Uuid },
 }
 
-/// A per-minute limit from the command line: a positive number, or "none".
+/// The most a per-minute limit may be, as the management API allows.
+const MAX_PER_MINUTE: i64 = 1_000_000_000;
+
+/// A per-minute limit from the command line: a whole number from 1 to 1,000,000,000, or "none".
 fn per_minute<T>(value: Option<&str>, keep: Option<T>, what: &str) -> anyhow::Result<Option<T>>
 where
-    T: std::str::FromStr + PartialOrd + From<u8>,
+    T: TryFrom<i64>,
 {
     match value {
         None => Ok(keep),
         Some("none") => Ok(None),
-        Some(v) => match v.parse::<T>() {
-            Ok(n) if n >= T::from(1) => Ok(Some(n)),
-            _ => bail!("--{what} must be a positive whole number or \"none\", not {v:?}"),
+        Some(v) => match v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PER_MINUTE).contains(n))
+        {
+            Some(n) => match T::try_from(n) {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => bail!("--{what} is out of range: {v:?}"),
+            },
+            None => bail!(
+                "--{what} must be a whole number from 1 to {MAX_PER_MINUTE} or \"none\", not {v:?}"
+            ),
         },
     }
 }
