@@ -287,13 +287,7 @@ async fn fire(state: &AppState, h: Holding) -> Result<(), infron_store::StoreErr
         "low_balance" => "balance.low",
         _ => "key.spend_threshold",
     };
-    let payload = json!({
-        "id": format!("alert_{}", firing.simple()),
-        "type": kind,
-        "created": Utc::now().timestamp(),
-        "account_id": h.account,
-        "data": h.data,
-    });
+    let payload = store::event_payload(firing, kind, h.account, h.data);
     let mut tx = state.pg.begin().await?;
     let fired = store::fire(
         &mut tx,
@@ -313,14 +307,14 @@ async fn fire(state: &AppState, h: Holding) -> Result<(), infron_store::StoreErr
         tx.rollback().await?;
         return Ok(());
     }
-    if settings.email {
-        for to in store::recipients(&mut tx, h.account).await? {
-            store::insert_delivery(&mut tx, firing, h.account, "email", &to).await?;
-        }
-    }
-    if let Some(url) = &settings.webhook_url {
-        store::insert_delivery(&mut tx, firing, h.account, "webhook", url).await?;
-    }
+    store::queue_deliveries(
+        &mut tx,
+        firing,
+        h.account,
+        settings.email,
+        settings.webhook_url.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(account = %h.account, kind = h.kind, subject = %h.subject, pct = h.pct, "alert fired");
     Ok(())

@@ -196,9 +196,46 @@ pub async fn fire(tx: &mut Tx<'_>, f: &NewFiring<'_>) -> Result<bool, StoreError
     Ok(done.rows_affected() == 1)
 }
 
+/// The JSON event an alert sends (by webhook; emails are written from it): `id` is derived from
+/// the firing's id, so a retried delivery carries the same one.
+pub fn event_payload(
+    firing: Uuid,
+    event_type: &str,
+    account: Uuid,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": format!("alert_{}", firing.simple()),
+        "type": event_type,
+        "created": Utc::now().timestamp(),
+        "account_id": account,
+        "data": data,
+    })
+}
+
+/// Queues the deliveries of `firing`: an email to each verified owner and admin when `email`,
+/// and the webhook when one is set.
+pub async fn queue_deliveries(
+    tx: &mut Tx<'_>,
+    firing: Uuid,
+    account: Uuid,
+    email: bool,
+    webhook_url: Option<&str>,
+) -> Result<(), StoreError> {
+    if email {
+        for to in recipients(tx, account).await? {
+            insert_delivery(tx, firing, account, "email", &to).await?;
+        }
+    }
+    if let Some(url) = webhook_url {
+        insert_delivery(tx, firing, account, "webhook", url).await?;
+    }
+    Ok(())
+}
+
 /// Records an event (not a condition) as an alert already cleared, with its deliveries as the
-/// account's alert settings ask (email to owners and admins unless turned off, the webhook if
-/// one is set), in `tx`. `event_type` is the payload's `type`; `data` its `data`.
+/// account's alert settings ask (email unless turned off, the webhook if one is set), in `tx`.
+/// `event_type` is the payload's `type`; `data` its `data`.
 pub async fn record_event(
     tx: &mut Tx<'_>,
     account: Uuid,
@@ -208,13 +245,6 @@ pub async fn record_event(
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
     let id = Uuid::now_v7();
-    let payload = serde_json::json!({
-        "id": format!("alert_{}", id.simple()),
-        "type": event_type,
-        "created": Utc::now().timestamp(),
-        "account_id": account,
-        "data": data,
-    });
     sqlx::query(
         "INSERT INTO alert_firings (id, account_id, kind, subject, threshold_pct, payload, cleared_at) \
          VALUES ($1, $2, $3, $4, 0, $5, now())",
@@ -223,7 +253,7 @@ pub async fn record_event(
     .bind(account)
     .bind(kind)
     .bind(subject)
-    .bind(&payload)
+    .bind(event_payload(id, event_type, account, data))
     .execute(&mut **tx)
     .await?;
     let settings: Option<(bool, Option<String>)> =
@@ -232,15 +262,7 @@ pub async fn record_event(
             .fetch_optional(&mut **tx)
             .await?;
     let (email, webhook) = settings.unwrap_or((true, None));
-    if email {
-        for to in recipients(tx, account).await? {
-            insert_delivery(tx, id, account, "email", &to).await?;
-        }
-    }
-    if let Some(url) = webhook {
-        insert_delivery(tx, id, account, "webhook", &url).await?;
-    }
-    Ok(())
+    queue_deliveries(tx, id, account, email, webhook.as_deref()).await
 }
 
 /// The condition no longer holds: the next crossing fires again.

@@ -906,6 +906,15 @@ impl ActivityView {
         q
     }
 
+    /// The dimension the rows are totalled by: the grouping shown.
+    fn by(&self) -> routes::activity::ActivityBy {
+        match self.group {
+            "provider" => routes::activity::ActivityBy::Provider,
+            "key" => routes::activity::ActivityBy::Key,
+            _ => routes::activity::ActivityBy::Model,
+        }
+    }
+
     fn label(&self, r: &routes::activity::UsageRow) -> String {
         match self.group {
             "provider" => r.provider.clone(),
@@ -957,12 +966,7 @@ async fn activity_data(
     m: &Member,
     view: &ActivityView,
 ) -> Result<Activity, PageError> {
-    let by = match view.group {
-        "provider" => routes::activity::ActivityBy::Provider,
-        "key" => routes::activity::ActivityBy::Key,
-        _ => routes::activity::ActivityBy::Model,
-    };
-    let rows = routes::activity::usage_rows(state, &m.p, view.period, by).await?;
+    let rows = routes::activity::usage_rows(state, &m.p, view.period, view.by()).await?;
     let hourly = matches!(view.period, routes::activity::Period::Hours(..));
     let mut groups: BTreeMap<String, Measures> = BTreeMap::new();
     let mut buckets: BTreeMap<chrono::DateTime<chrono::Utc>, Measures> = BTreeMap::new();
