@@ -16,9 +16,10 @@
 #    CSRF token, as the dashboard calls them (changing settings and alerts, leaving and
 #    transferring need a signed-in user; signing out is left out so the session lasts the run).
 #    schemathesis is told not to make up credentials of its own (with a made-up bearer key
-#    beside the cookie, the key would be the one checked). No Stripe runs here, so what needs one answers the documented 503: this run checks
-#    conformance (status, content type, schema) but not "no 5xx"; the management-key run above
-#    checks the account and sign-in routes for 5xx.
+#    beside the cookie, the key would be the one checked). No Stripe runs here, so what needs
+#    one answers the documented 503: this run checks conformance (status, content type, schema)
+#    but not "no 5xx"; the management-key run above checks the account and sign-in routes for
+#    5xx.
 # Any finding fails the script. Expects PostgreSQL and Redis up (scripts/ensure-services.sh).
 # SCHEMATHESIS_MAX_EXAMPLES (default 10) bounds the generated cases per operation;
 # SCHEMATHESIS_GATEWAY_LOG=FILE keeps the gateway's log (one access line per request).
@@ -91,42 +92,38 @@ owner_password="st-owner-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 echo "$owner_password" | "$BIN/infron" users add --email st-owner@example.com \
   --account "$owner_account" --role owner >/dev/null
 operator_password=$("$BIN/infron" operators create --email st-operator@example.com)
-operator_session=$(BASE="$base" PASSWORD="$operator_password" python3 - <<'PY'
+# Signs in at $1 as $2 with password $3; prints the session cookie and its CSRF token.
+sign_in() {
+  BASE="$base" SIGNIN="$1" EMAIL="$2" PASSWORD="$3" python3 - <<'PY'
 import http.cookiejar, json, os, urllib.request
 base = os.environ["BASE"]
 jar = http.cookiejar.CookieJar()
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-req = urllib.request.Request(base + "/api/v1/operator/auth/signin", method="POST",
-    data=json.dumps({"email": "st-operator@example.com", "password": os.environ["PASSWORD"]}).encode(),
+req = urllib.request.Request(base + os.environ["SIGNIN"], method="POST",
+    data=json.dumps({"email": os.environ["EMAIL"], "password": os.environ["PASSWORD"]}).encode(),
     headers={"Content-Type": "application/json", "Origin": base})
 signed = json.load(opener.open(req, timeout=30))
 cookie = next(c for c in jar if c.name.endswith("infron_session"))
-print(f"{cookie.name}={cookie.value} {signed['data']['csrf_token']}")
+print(f"{cookie.name}={cookie.value}", signed["data"]["csrf_token"])
 PY
-)
-operator_cookie="${operator_session% *}"
-operator_csrf="${operator_session#* }"
-owner=$(BASE="$base" PASSWORD="$owner_password" python3 - <<'PY'
-import http.cookiejar, json, os, urllib.request
+}
+read -r operator_cookie operator_csrf <<<"$(sign_in /api/v1/operator/auth/signin st-operator@example.com "$operator_password")"
+read -r owner_cookie owner_csrf <<<"$(sign_in /api/v1/auth/signin st-owner@example.com "$owner_password")"
+# The owner makes the management key with that session.
+management_key=$(BASE="$base" COOKIE="$owner_cookie" CSRF="$owner_csrf" python3 - <<'PY'
+import json, os, urllib.request
 base = os.environ["BASE"]
-jar = http.cookiejar.CookieJar()
-opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-def post(path, body, headers=None):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Origin": base, **(headers or {})})
-    return json.load(opener.open(req, timeout=30))
-signed = post("/api/v1/auth/signin", {"email": "st-owner@example.com", "password": os.environ["PASSWORD"]})
-made = post("/api/v1/keys", {"name": "schemathesis", "kind": "management"},
-            {"X-CSRF-Token": signed["data"]["csrf_token"]})
-cookie = next(c for c in jar if c.name.endswith("infron_session"))
-print(made["key"], f"{cookie.name}={cookie.value}", signed["data"]["csrf_token"])
+req = urllib.request.Request(base + "/api/v1/keys", method="POST",
+    data=json.dumps({"name": "schemathesis", "kind": "management"}).encode(),
+    headers={"Content-Type": "application/json", "Origin": base, "Cookie": os.environ["COOKIE"],
+             "X-CSRF-Token": os.environ["CSRF"]})
+print(json.load(urllib.request.urlopen(req, timeout=30))["key"])
 PY
 )
-read -r management_key owner_cookie owner_csrf <<<"$owner"
 
 examples="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
-# One worker per run (schemathesis' threads trip a CPython 3.11 bug in hypothesis), and the two
-# runs side by side: they use different accounts.
+# One worker per run (schemathesis' threads trip a CPython 3.11 bug in hypothesis), and the four
+# runs side by side: what one changes does not reach another's account or session.
 conformance=status_code_conformance,content_type_conformance,response_schema_conformance
 run() {
   local name="$1" checks="$2"; shift 2
